@@ -1,0 +1,1 @@
+"""Scaling: strategies, rounding, target solving, runtime profiles and ranked plans (pure numpy)."""

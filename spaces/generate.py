@@ -1,0 +1,76 @@
+"""RegNet generation (REFERENCE §3): quantized linear widths, stage merging, compatibility.
+
+Each rule is written once with numpy ufuncs so it works on a scalar config and on a batch
+of configs alike; the scalar path and the vectorized sampler both call these functions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spaces.specs import RegNetSpec, SpecError, StageSpec
+
+Q = 8
+
+
+def quantized_widths(depth, w0, wa, wm, q: int = Q, max_depth: int | None = None):
+    """Per-block widths of the quantized linear rule, for broadcastable parameter arrays.
+
+    Returns (widths, ks, active): arrays of shape (..., D), D = max_depth or max(depth);
+    `active` marks the blocks that exist (j < depth).
+    """
+    depth = np.asarray(depth, dtype=np.int64)[..., None]
+    w0 = np.asarray(w0, dtype=np.float64)[..., None]
+    wa = np.asarray(wa, dtype=np.float64)[..., None]
+    wm = np.asarray(wm, dtype=np.float64)[..., None]
+    j = np.arange(int(max_depth or depth.max()))
+    u = w0 + wa * j
+    ks = np.round(np.log(u / w0) / np.log(wm))
+    widths = (np.round(w0 * np.power(wm, ks) / q) * q).astype(np.int64)
+    return widths, ks.astype(np.int64), j < depth
+
+
+def compat(widths, bottlenecks, group_widths):
+    """Group/bottleneck compatibility (§3), elementwise: returns (widths, group_widths)."""
+    w = np.asarray(widths, dtype=np.float64)
+    b = np.asarray(bottlenecks, dtype=np.float64)
+    v = np.maximum(1, w * b).astype(np.int64)
+    g = np.minimum(np.asarray(group_widths, dtype=np.int64), v)
+    m = np.where(b > 1, np.lcm(g, b.astype(np.int64)), g)
+    v = np.maximum(m, (np.round(v / m) * m).astype(np.int64))
+    return (v / b).astype(np.int64), g
+
+
+def regnet_stages(spec: RegNetSpec) -> StageSpec:
+    """Generate the stage-level network of a RegNet spec; reject skipped stage indices."""
+    widths, ks, _ = quantized_widths([spec.depth], [spec.w0], [spec.wa], [spec.wm])
+    widths, ks = widths[0], ks[0]
+    stage_widths, depths = np.unique(widths, return_counts=True)
+    if len(stage_widths) != ks.max() + 1:
+        raise SpecError(
+            f"RegNet parameters skip a stage index: {len(stage_widths)} distinct widths for "
+            f"{int(ks.max()) + 1} stage indices (d={spec.depth}, w0={spec.w0}, wa={spec.wa:g}, "
+            f"wm={spec.wm:g}); try a larger wm or wa"
+        )
+    n = len(stage_widths)
+    ws, gs = compat(stage_widths, [spec.bottleneck] * n, [spec.group_width] * n)
+    return StageSpec(
+        block=spec.block,
+        depths=tuple(depths.tolist()),
+        widths=tuple(ws.tolist()),
+        group_widths=tuple(gs.tolist()),
+        bottlenecks=(spec.bottleneck,) * n,
+        strides=(2,) * n,
+        resolution=spec.resolution,
+        stem_width=spec.stem_width,
+        head_width=spec.head_width,
+        se_ratio=spec.se_ratio,
+        in_channels=spec.in_channels,
+        num_classes=spec.num_classes,
+    )
+
+
+def round_group_width(g):
+    """Group-width rounding of §6: keep if <= 2, 4 if <= 5, else the nearest multiple of 8."""
+    g = np.maximum(1, np.round(np.asarray(g, dtype=np.float64)))
+    return np.where(g <= 2, g, np.where(g <= 5, 4, np.round(g / 8) * 8)).astype(np.int64)

@@ -1,0 +1,261 @@
+"""Frozen dataclass specs: RegNet parameters, the stage-level network, EfficientNet.
+
+Every spec answers `.stages()` with a `StageSpec` (pycls calls it AnyNet): the one form that
+complexity counting, the torch builder and the scaling rules work on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from spaces.errors import FastscaleError
+
+BLOCKS = ("X", "Y", "Z", "MB")
+REGNET_BLOCKS = ("X", "Y", "Z")
+# Per-block defaults of REFERENCE §4: inner-width multiplier b and SE ratio.
+BLOCK_DEFAULTS = {"X": (1.0, 0.0), "Y": (1.0, 0.25), "Z": (4.0, 0.25)}
+ACTIVATIONS = {"X": "relu", "Y": "relu", "Z": "silu", "MB": "silu"}
+# Keys a spec file may carry next to the spec (complexity written by `sample --out`, labels).
+INFO_KEYS = ("flops", "params", "acts", "name", "factor")
+
+
+class SpecError(FastscaleError):
+    """A spec that cannot describe a network; the message says which field and what is allowed."""
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise SpecError(message)
+
+
+def _check_common(spec) -> None:
+    _check(int(spec.resolution) >= 8, f"resolution must be an integer >= 8, got {spec.resolution}")
+    _check(int(spec.in_channels) >= 1, f"in_channels must be >= 1, got {spec.in_channels}")
+    _check(int(spec.num_classes) >= 1, f"num_classes must be >= 1, got {spec.num_classes}")
+    _check(int(spec.stem_width) >= 1, f"stem_width must be >= 1, got {spec.stem_width}")
+    _check(int(spec.head_width) >= 0, f"head_width must be >= 0, got {spec.head_width}")
+    _check(0 <= spec.se_ratio < 1, f"se_ratio must be in [0, 1), got {spec.se_ratio}")
+
+
+class _SpecMixin:
+    family: str = ""
+
+    def to_dict(self) -> dict:
+        out = {"family": self.family}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def with_resolution(self, resolution: int):
+        return dataclasses.replace(self, resolution=int(resolution))
+
+    @property
+    def activation(self) -> str:
+        return ACTIVATIONS[self.block]
+
+
+@dataclass(frozen=True)
+class StageSpec(_SpecMixin):
+    """Per-stage depths, widths, group widths, bottlenecks, strides (and kernels).
+
+    `bottlenecks` is the inner-width multiplier: b for X/Y/Z (w_b = round(w*b)) and the
+    expansion ratio for MBConv (from the block input width). Group width 1 on MB is depthwise.
+    """
+
+    family = "anynet"
+    block: str
+    depths: tuple[int, ...]
+    widths: tuple[int, ...]
+    group_widths: tuple[int, ...]
+    bottlenecks: tuple[float, ...]
+    strides: tuple[int, ...]
+    kernels: tuple[int, ...] = ()
+    resolution: int = 224
+    stem_width: int = 32
+    head_width: int = 0
+    se_ratio: float = 0.0
+    in_channels: int = 3
+    num_classes: int = 1000
+
+    def __post_init__(self):
+        _check(
+            self.block in BLOCKS, f"block must be one of {', '.join(BLOCKS)}, got {self.block!r}"
+        )
+        n = len(self.depths)
+        kernels = self.kernels or (3,) * n
+        object.__setattr__(self, "kernels", tuple(int(k) for k in kernels))
+        for name in ("depths", "widths", "group_widths", "strides"):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        object.__setattr__(self, "bottlenecks", tuple(float(b) for b in self.bottlenecks))
+        _check(n >= 1, "a network needs at least one stage")
+        for name in ("widths", "group_widths", "bottlenecks", "strides", "kernels"):
+            _check(
+                len(getattr(self, name)) == n,
+                f"{name} has {len(getattr(self, name))} entries but depths has {n}; give one per stage",
+            )
+        _check(all(d >= 1 for d in self.depths), f"depths must be >= 1, got {self.depths}")
+        _check(all(w >= 1 for w in self.widths), f"widths must be >= 1, got {self.widths}")
+        _check(
+            all(s in (1, 2) for s in self.strides), f"strides must be 1 or 2, got {self.strides}"
+        )
+        _check(all(k % 2 == 1 for k in self.kernels), f"kernels must be odd, got {self.kernels}")
+        _check(all(b > 0 for b in self.bottlenecks), f"bottlenecks must be > 0: {self.bottlenecks}")
+        _check_common(self)
+        if self.block == "MB":
+            _check(
+                all(g == 1 for g in self.group_widths),
+                f"MB blocks are depthwise: group_widths must all be 1, got {self.group_widths}",
+            )
+            return
+        for w, g, b in zip(self.widths, self.group_widths, self.bottlenecks, strict=True):
+            inner = int(round(w * b))
+            _check(
+                1 <= g <= inner,
+                f"group width {g} must be in [1, {inner}] (stage width {w}×b {b:g})",
+            )
+            _check(
+                inner % g == 0,
+                f"group width {g} must divide the inner width {inner} (w={w}, b={b:g})",
+            )
+
+    def stages(self) -> StageSpec:
+        return self
+
+    @property
+    def depth(self) -> int:
+        return sum(self.depths)
+
+
+@dataclass(frozen=True)
+class RegNetSpec(_SpecMixin):
+    """RegNet parameters (d, w0, wa, wm, g, b) + block type; generation gives the stages (§3)."""
+
+    family = "regnet"
+    block: str
+    depth: int
+    w0: int
+    wa: float
+    wm: float
+    group_width: int
+    bottleneck: float = field(default=None)  # type: ignore[assignment]
+    resolution: int = 224
+    stem_width: int = 32
+    head_width: int = 0
+    se_ratio: float = field(default=None)  # type: ignore[assignment]
+    in_channels: int = 3
+    num_classes: int = 1000
+
+    def __post_init__(self):
+        _check(
+            self.block in REGNET_BLOCKS,
+            f"block must be one of {', '.join(REGNET_BLOCKS)}, got {self.block!r}",
+        )
+        b, se = BLOCK_DEFAULTS[self.block]
+        object.__setattr__(
+            self, "bottleneck", float(b if self.bottleneck is None else self.bottleneck)
+        )
+        object.__setattr__(self, "se_ratio", float(se if self.se_ratio is None else self.se_ratio))
+        for name in ("depth", "w0", "group_width", "resolution", "stem_width", "head_width"):
+            object.__setattr__(self, name, int(getattr(self, name)))
+        object.__setattr__(self, "wa", float(self.wa))
+        object.__setattr__(self, "wm", float(self.wm))
+        _check(self.depth >= 1, f"depth must be >= 1, got {self.depth}")
+        _check(
+            self.w0 > 0 and self.w0 % 8 == 0, f"w0 must be a positive multiple of 8, got {self.w0}"
+        )
+        _check(self.wa >= 0, f"wa must be >= 0, got {self.wa:g}")
+        _check(self.wm > 1, f"wm must be > 1, got {self.wm:g}")
+        _check(self.bottleneck > 0, f"bottleneck must be > 0, got {self.bottleneck:g}")
+        _check(self.group_width >= 1, f"group_width must be >= 1, got {self.group_width}")
+        _check_common(self)
+        from spaces.generate import regnet_stages  # validates stage indices
+
+        regnet_stages(self)
+
+    def stages(self) -> StageSpec:
+        from spaces.generate import regnet_stages
+
+        return regnet_stages(self)
+
+
+@dataclass(frozen=True)
+class EfficientNetSpec(_SpecMixin):
+    """EfficientNet (§4): MBConv stages with per-stage kernel, stride and expansion."""
+
+    family = "efficientnet"
+    depths: tuple[int, ...]
+    widths: tuple[int, ...]
+    strides: tuple[int, ...] = (1, 2, 2, 2, 1, 2, 1)
+    kernels: tuple[int, ...] = (3, 3, 5, 3, 5, 5, 3)
+    expansions: tuple[float, ...] = (1, 6, 6, 6, 6, 6, 6)
+    resolution: int = 224
+    stem_width: int = 32
+    head_width: int = 1280
+    se_ratio: float = 0.25
+    in_channels: int = 3
+    num_classes: int = 1000
+    block = "MB"
+
+    def __post_init__(self):
+        for name in ("depths", "widths", "strides", "kernels"):
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        object.__setattr__(self, "expansions", tuple(float(v) for v in self.expansions))
+        _check(self.head_width >= 1, f"EfficientNet needs head_width >= 1, got {self.head_width}")
+        self.stages()  # validates lengths and values
+
+    def stages(self) -> StageSpec:
+        n = len(self.depths)
+        return StageSpec(
+            block="MB",
+            depths=self.depths,
+            widths=self.widths,
+            group_widths=(1,) * n,
+            bottlenecks=self.expansions,
+            strides=self.strides,
+            kernels=self.kernels,
+            resolution=self.resolution,
+            stem_width=self.stem_width,
+            head_width=self.head_width,
+            se_ratio=self.se_ratio,
+            in_channels=self.in_channels,
+            num_classes=self.num_classes,
+        )
+
+
+Spec = RegNetSpec | StageSpec | EfficientNetSpec
+FAMILIES = {cls.family: cls for cls in (RegNetSpec, StageSpec, EfficientNetSpec)}
+
+
+def spec_from_dict(data: dict) -> Spec:
+    """Build a spec from a mapping (spec file entry); unknown keys are an error, not ignored."""
+    if not isinstance(data, dict):
+        raise SpecError(f"a spec must be a mapping of fields, got {type(data).__name__}")
+    data = {k: v for k, v in data.items() if k not in INFO_KEYS}
+    family = data.pop("family", "regnet" if "w0" in data else None)
+    if family not in FAMILIES:
+        raise SpecError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
+    cls = FAMILIES[family]
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise SpecError(
+            f"unknown {family} field(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}"
+        )
+    required = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.name not in data
+    ]
+    if required:
+        raise SpecError(f"{family} spec is missing field(s): {', '.join(required)}")
+    try:
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, SpecError):
+            raise
+        raise SpecError(f"invalid {family} spec: {exc}") from None

@@ -1,0 +1,44 @@
+"""Parse and print the quantities users type: `400MF`, `4GF`, `4.0GF`, `4e9`, `20M`, `12000`.
+
+One parser serves flops, params and acts so every command accepts the same spelling.
+"""
+
+from __future__ import annotations
+
+import re
+
+from spaces.errors import FastscaleError
+
+_SCALE = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_PATTERN = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([KMGT]?)(F|FLOPS)?\s*$", re.I)
+
+UNITS_HELP = "a number with an optional K/M/G/T suffix and optional F, e.g. 400MF, 4GF, 4e9, 20M"
+
+
+class UnitError(FastscaleError):
+    """A quantity that does not parse."""
+
+
+def parse_quantity(text: str | int | float, what: str = "value") -> int:
+    """Return the integer count that `text` names; raise UnitError with the allowed forms."""
+    if isinstance(text, bool):
+        raise UnitError(f"{what} {text!r} is not a quantity; use {UNITS_HELP}")
+    if isinstance(text, int | float):
+        value = float(text)
+    else:
+        match = _PATTERN.match(str(text))
+        if not match:
+            raise UnitError(f"{what} {text!r} is not a quantity; use {UNITS_HELP}")
+        value = float(match.group(1)) * _SCALE[match.group(2).upper()]
+    if not value > 0 or value != value or value == float("inf"):
+        raise UnitError(f"{what} {text!r} must be positive; use {UNITS_HELP}")
+    return int(round(value))
+
+
+def format_quantity(value: float, unit: str = "", digits: int = 1) -> str:
+    """Short human form: 3_973_301_344 -> '4.0G' (+ unit, e.g. 'F' for flops)."""
+    value = float(value)
+    for suffix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.{digits}f}{suffix}{unit}"
+    return f"{value:.0f}{unit}"

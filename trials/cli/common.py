@@ -1,0 +1,83 @@
+"""Shared CLI helpers: one-line errors, JSON output, tables, unit-typed options."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from spaces.errors import FastscaleError
+from spaces.units import UNITS_HELP, UnitError, parse_quantity
+
+
+class CliError(FastscaleError):
+    """Raised by commands for bad input; printed as one line, exit status 2."""
+
+
+def fail(message: str) -> None:
+    raise CliError(message)
+
+
+class Quantity(click.ParamType):
+    """A click type for 400MF / 4GF / 4e9 / 20M / plain integers."""
+
+    name = "quantity"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_quantity(value, what=f"--{param.name.replace('_', '-')}" if param else "")
+        except UnitError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+QUANTITY = Quantity()
+QUANTITY_HELP = UNITS_HELP
+
+
+def echo_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, default=_default))
+
+
+def _default(obj):
+    import numpy as np
+
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return None if np.isnan(obj) else float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, tuple):
+        return list(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def print_table(rows: list[dict], columns: list[str] | None = None, title: str | None = None):
+    """A human-readable table (rich); numbers right-aligned."""
+    from rich.console import Console
+    from rich.table import Table
+
+    columns = columns or (list(rows[0]) if rows else [])
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for col in columns:
+        sample = next((r.get(col) for r in rows if r.get(col) is not None), "")
+        numeric = isinstance(sample, int | float) and not isinstance(sample, bool)
+        table.add_column(col, justify="right" if numeric else "left")
+    for row in rows:
+        table.add_row(*(_cell(row.get(c)) for c in columns))
+    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return " ".join(str(v) for v in value)
+    return str(value)
