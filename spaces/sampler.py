@@ -131,6 +131,8 @@ def sample(
         if max_acts is not None:
             ok &= cx["acts"] <= max_acts
         idx = np.flatnonzero(ok)
+        if not kept and drawn >= 100_000 and (hi < fmin or lo > fmax):
+            break  # the regime lies outside everything this space produces: stop early
         if not len(idx):
             continue
         keys = _arch_keys({k: v[idx] for k, v in cols.items()}, space.block, b)

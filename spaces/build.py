@@ -1,0 +1,283 @@
+"""PyTorch modules for any spec (REFERENCE §4): stem, X/Y/Z bottlenecks, MBConv, head.
+
+The only module of `spaces` that imports torch. Every layer mirrors one term of the analytic
+count in `spaces.complexity`, so a built network has exactly `complexity(spec).params`
+parameters, and `measure_complexity` (forward hooks) reproduces its flops and acts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from spaces.complexity import Complexity
+
+_ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU}
+
+
+def _act(name: str) -> nn.Module:
+    return _ACTIVATIONS[name](inplace=True)
+
+
+class ConvBNAct(nn.Sequential):
+    """k×k conv (no bias, "same" padding) + BN (+ activation); the unit of every block."""
+
+    def __init__(self, w_in, w_out, k=1, stride=1, groups=1, act: str | None = None):
+        layers = OrderedDict(
+            conv=nn.Conv2d(w_in, w_out, k, stride, padding=k // 2, groups=groups, bias=False),
+            bn=nn.BatchNorm2d(w_out),
+        )
+        if act:
+            layers["act"] = _act(act)
+        super().__init__(layers)
+
+
+class SqueezeExcite(nn.Module):
+    """SE: global pool, biased 1×1 reduce to `w_se`, activation, biased 1×1 expand, sigmoid gate."""
+
+    def __init__(self, w, w_se, act: str):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.reduce = nn.Conv2d(w, w_se, 1, bias=True)
+        self.act = _act(act)
+        self.expand = nn.Conv2d(w_se, w, 1, bias=True)
+        self.gate = nn.Sigmoid()
+
+    def forward(self, x):
+        return x * self.gate(self.expand(self.act(self.reduce(self.pool(x)))))
+
+
+def _drop_connect(x, rate: float, training: bool):
+    """Drop whole residual branches per sample (EfficientNet's drop-connect), scaled to keep E[x]."""
+    if not training or rate <= 0:
+        return x
+    keep = 1.0 - rate
+    mask = torch.empty((x.shape[0], 1, 1, 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
+    return x * mask / keep
+
+
+class Bottleneck(nn.Module):
+    """X / Y / Z block. X/Y: 1×1, 3×3 group conv (+SE for Y), 1×1; identity or projection
+    shortcut, ReLU after the add. Z: inverted (b=4), SiLU, SE, linear output, a skip only when
+    shape is kept (the first block of a stage has none) and no activation after the add."""
+
+    def __init__(self, w_in, w_out, stride, group_width, bottleneck, se_ratio, block):
+        super().__init__()
+        act = "silu" if block == "Z" else "relu"
+        w_b = int(round(w_out * bottleneck))
+        self.conv1 = ConvBNAct(w_in, w_b, 1, act=act)
+        self.conv2 = ConvBNAct(w_b, w_b, 3, stride, groups=w_b // group_width, act=act)
+        # SE width from the block INPUT width (REFERENCE §4), as pycls does.
+        self.se = SqueezeExcite(w_b, int(round(w_in * se_ratio)), act) if se_ratio else None
+        self.conv3 = ConvBNAct(w_b, w_out, 1)
+        self.linear = block == "Z"
+        if self.linear:
+            self.has_skip = w_in == w_out and stride == 1
+            self.proj = None
+        else:
+            self.has_skip = True
+            needs_proj = w_in != w_out or stride != 1
+            self.proj = ConvBNAct(w_in, w_out, 1, stride) if needs_proj else None
+        self.act = None if self.linear else _act(act)
+
+    @property
+    def last_bn(self) -> nn.BatchNorm2d:
+        return self.conv3.bn
+
+    def forward(self, x):
+        out = self.conv2(self.conv1(x))
+        if self.se is not None:
+            out = self.se(out)
+        out = self.conv3(out)
+        if self.has_skip:
+            out = out + (self.proj(x) if self.proj is not None else x)
+        return self.act(out) if self.act is not None else out
+
+
+class MBConv(nn.Module):
+    """EfficientNet MBConv: 1×1 expand (when the expanded width differs), depthwise k×k, SE,
+    linear 1×1 projection; residual (with optional drop-connect) at stride 1, equal widths."""
+
+    def __init__(self, w_in, w_out, stride, kernel, expansion, se_ratio, drop_connect=0.0):
+        super().__init__()
+        w_exp = int(w_in * expansion)
+        self.expand = ConvBNAct(w_in, w_exp, 1, act="silu") if w_exp != w_in else None
+        self.dwconv = ConvBNAct(w_exp, w_exp, kernel, stride, groups=w_exp, act="silu")
+        self.se = SqueezeExcite(w_exp, int(w_in * se_ratio), "silu") if se_ratio else None
+        self.project = ConvBNAct(w_exp, w_out, 1)
+        self.has_skip = stride == 1 and w_in == w_out
+        self.drop_connect = float(drop_connect)
+
+    @property
+    def last_bn(self) -> nn.BatchNorm2d:
+        return self.project.bn
+
+    def forward(self, x):
+        out = self.expand(x) if self.expand is not None else x
+        out = self.dwconv(out)
+        if self.se is not None:
+            out = self.se(out)
+        out = self.project(out)
+        if self.has_skip:
+            out = x + _drop_connect(out, self.drop_connect, self.training)
+        return out
+
+
+class Head(nn.Module):
+    """Optional 1×1 conv + BN + activation to `head_width`, global average pool, dropout, FC."""
+
+    def __init__(self, w_in, head_width, num_classes, act, dropout=0.0):
+        super().__init__()
+        self.conv = ConvBNAct(w_in, head_width, 1, act=act) if head_width else None
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
+        self.fc = nn.Linear(head_width or w_in, num_classes, bias=True)
+
+    def forward(self, x):
+        if self.conv is not None:
+            x = self.conv(x)
+        x = self.pool(x).flatten(1)
+        if self.dropout is not None:
+            x = self.dropout(x)
+        return self.fc(x)
+
+
+class Network(nn.Module):
+    """stem → s1 … sN (one `nn.Sequential` of blocks b1 … per stage) → head."""
+
+    def __init__(self, spec, dropout: float = 0.0, drop_connect: float = 0.0):
+        super().__init__()
+        s = spec.stages()
+        self.spec = spec
+        act = "silu" if s.block in ("Z", "MB") else "relu"
+        self.stem = ConvBNAct(s.in_channels, s.stem_width, 3, 2, act=act)
+        w_in = s.stem_width
+        for i, depth in enumerate(s.depths):
+            blocks = OrderedDict()
+            for j in range(depth):
+                stride = s.strides[i] if j == 0 else 1
+                w_out = s.widths[i]
+                if s.block == "MB":
+                    blk = MBConv(
+                        w_in,
+                        w_out,
+                        stride,
+                        s.kernels[i],
+                        s.bottlenecks[i],
+                        s.se_ratio,
+                        drop_connect,
+                    )
+                else:
+                    blk = Bottleneck(
+                        w_in,
+                        w_out,
+                        stride,
+                        s.group_widths[i],
+                        s.bottlenecks[i],
+                        s.se_ratio,
+                        s.block,
+                    )
+                blocks[f"b{j + 1}"] = blk
+                w_in = w_out
+            self.add_module(f"s{i + 1}", nn.Sequential(blocks))
+        self.head = Head(w_in, s.head_width, s.num_classes, act, dropout)
+
+    def extra_repr(self) -> str:
+        s = self.spec.stages()
+        return f"family={self.spec.family}, block={s.block}, resolution={s.resolution}"
+
+    def stage_modules(self) -> list[nn.Sequential]:
+        return [m for name, m in self.named_children() if name[0] == "s" and name[1:].isdigit()]
+
+    def blocks(self) -> list[nn.Module]:
+        return [blk for stage in self.stage_modules() for blk in stage]
+
+    def forward(self, x):
+        x = self.stem(x)
+        for stage in self.stage_modules():
+            x = stage(x)
+        return self.head(x)
+
+
+def init_weights(model: nn.Module, zero_init_last_bn: bool = True) -> None:
+    """pycls initialisation: He normal with fan_out = k*k*C_out for convs, BN γ=1 β=0,
+    FC normal(0, 0.01) with zero bias. With `zero_init_last_bn`, the last BN γ of every block
+    that has a skip connection starts at 0, so the block starts as its shortcut; blocks
+    without a skip (Z and MBConv stage openers) keep γ=1, or they would output only zeros."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+            nn.init.normal_(m.weight, mean=0.0, std=math.sqrt(2.0 / fan_out))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, mean=0.0, std=0.01)
+            nn.init.zeros_(m.bias)
+    if zero_init_last_bn:
+        for m in model.modules():
+            if isinstance(m, Bottleneck | MBConv) and m.has_skip:
+                nn.init.zeros_(m.last_bn.weight)
+
+
+def build_model(
+    spec, zero_init_last_bn: bool = True, dropout: float = 0.0, drop_connect: float = 0.0
+) -> Network:
+    """The PyTorch network of a spec (RegNet, stage-level or EfficientNet), pycls-initialised.
+
+    `dropout` is applied before the classifier and `drop_connect` to MBConv residual branches;
+    both have no parameters and are off by default.
+    """
+    model = Network(spec, dropout=dropout, drop_connect=drop_connect)
+    init_weights(model, zero_init_last_bn=zero_init_last_bn)
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Free parameters (BN running statistics are buffers and do not count)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def measure_complexity(
+    model: nn.Module, resolution: int, in_channels: int | None = None
+) -> Complexity:
+    """Flops, params and acts measured on one real forward pass with hooks (REFERENCE §1–§2):
+    conv/linear multiply-adds (+1 per output for a bias) and output elements; BN, activations,
+    SE gating, adds and pooling are not counted. A cross-check of the analytic counter."""
+    if in_channels is None:
+        first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+        in_channels = first.in_channels
+    totals = {"flops": 0, "acts": 0}
+
+    def hook(module, _inputs, output):
+        positions = output[0, 0].numel() if isinstance(module, nn.Conv2d) else 1
+        flops = module.weight.numel() * positions
+        if module.bias is not None:
+            flops += module.bias.numel() * positions
+        totals["flops"] += flops
+        totals["acts"] += output[0].numel()
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, nn.Conv2d | nn.Linear)
+    ]
+    was_training = model.training
+    try:
+        model.eval()
+        param = next(model.parameters())
+        x = torch.zeros(
+            1, in_channels, resolution, resolution, dtype=param.dtype, device=param.device
+        )
+        model(x)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return Complexity(totals["flops"], count_parameters(model), totals["acts"])

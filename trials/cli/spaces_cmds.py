@@ -1,0 +1,215 @@
+"""`fastscale models | complexity | sample | export`: the design-space commands (no torch/ray)."""
+
+from __future__ import annotations
+
+import click
+
+from trials.cli.common import QUANTITY, echo_json, fail, print_table
+
+
+def _row(name: str, spec, cx) -> dict:
+    from spaces.units import format_quantity
+
+    s = spec.stages()
+    return {
+        "model": name,
+        "block": s.block,
+        "res": s.resolution,
+        "depths": list(s.depths),
+        "widths": list(s.widths),
+        "flops": format_quantity(cx.flops, "F"),
+        "params": format_quantity(cx.params),
+        "acts": format_quantity(cx.acts),
+    }
+
+
+@click.command("models")
+@click.argument("pattern", required=False, default="*")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def models_cmd(pattern, as_json):
+    """List registered models (optionally matching a glob PATTERN, e.g. 'RegNetY*')."""
+    from spaces.complexity import complexity
+    from spaces.registry import get_model, list_models
+
+    names = list_models(pattern)
+    if not names:
+        fail(f"no registered model matches {pattern!r}; try `fastscale models`")
+    if as_json:
+        echo_json(
+            [
+                {"name": n, **get_model(n).to_dict(), **complexity(get_model(n)).as_dict()}
+                for n in names
+            ]
+        )
+        return
+    print_table([_row(n, get_model(n), complexity(get_model(n))) for n in names])
+
+
+def _resolve_all(refs, resolution):
+    """[(label, spec)] for registry names and spec files, in order; and whether to print a list."""
+    from spaces.io import is_list_file, resolve_specs
+    from spaces.registry import is_model
+
+    out, as_list = [], len(refs) > 1
+    for ref in refs:
+        specs = resolve_specs(ref)
+        if not is_model(ref) and is_list_file(ref):
+            as_list = True
+        for i, spec in enumerate(specs):
+            if resolution is not None:
+                spec = spec.with_resolution(resolution)
+            label = ref if len(specs) == 1 else f"{ref}[{i}]"
+            out.append((label, spec))
+    return out, as_list
+
+
+@click.command("complexity")
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@click.option(
+    "--resolution", "-r", type=click.IntRange(min=8), help="Override the input resolution."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON objects with integer flops, params, acts."
+)
+def complexity_cmd(specs, resolution, as_json):
+    """Exact flops, params and activations of registry names or spec files (JSON/YAML)."""
+    from spaces.complexity import complexity
+
+    items, as_list = _resolve_all(specs, resolution)
+    results = [(label, spec, complexity(spec)) for label, spec in items]
+    if as_json:
+        objs = [
+            {"name": label, **cx.as_dict(), "resolution": spec.resolution}
+            for label, spec, cx in results
+        ]
+        echo_json(objs if as_list else objs[0])
+        return
+    rows = []
+    for label, spec, cx in results:
+        row = _row(label, spec, cx)
+        row.update(flops_exact=cx.flops, params_exact=cx.params, acts_exact=cx.acts)
+        rows.append(row)
+    print_table(rows)
+
+
+@click.command("sample")
+@click.option(
+    "--space",
+    required=True,
+    type=click.Choice(["regnetx", "regnety", "regnetz"]),
+    help="Design space.",
+)
+@click.option("--regime", required=True, type=QUANTITY, help="Target flops, e.g. 400MF, 4GF.")
+@click.option(
+    "--tolerance",
+    default=0.01,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Regime window ±fraction.",
+)
+@click.option(
+    "-n", "n", default=32, show_default=True, type=click.IntRange(min=1), help="Models to draw."
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="Random seed (fixes the sample)."
+)
+@click.option(
+    "--resolution", "-r", type=click.IntRange(min=8), help="Fixed input resolution (default 224)."
+)
+@click.option("--max-params", type=QUANTITY, help="Keep models with at most this many params.")
+@click.option("--max-acts", type=QUANTITY, help="Keep models with at most this many activations.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON list of spec fields + complexity."
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="Write the sample as a spec file (.json/.yaml)."
+)
+def sample_cmd(space, regime, tolerance, n, seed, resolution, max_params, max_acts, as_json, out):
+    """Draw N distinct models whose flops lie in the regime window (seeded, deterministic)."""
+    from spaces.io import save_specs
+    from spaces.sampler import DesignSpace, sample
+
+    ds = DesignSpace.named(space, **({"resolution": resolution} if resolution else {}))
+    drawn = sample(
+        ds, regime, n=n, tolerance=tolerance, seed=seed, max_params=max_params, max_acts=max_acts
+    )
+    records = [
+        {**d["spec"].to_dict(), "flops": d["flops"], "params": d["params"], "acts": d["acts"]}
+        for d in drawn
+    ]
+    if out:
+        save_specs(out, records)
+    if as_json:
+        echo_json(records)
+        return
+    from spaces.units import format_quantity
+
+    cols = ["depth", "w0", "wa", "wm", "group_width", "resolution"]
+    rows = [
+        {
+            "#": i,
+            **{c: r[c] for c in cols},
+            "flops": format_quantity(r["flops"], "F", 3),
+            "params": format_quantity(r["params"]),
+            "acts": format_quantity(r["acts"]),
+        }
+        for i, r in enumerate(records)
+    ]
+    print_table(
+        rows,
+        title=f"{n} {space} models at {format_quantity(regime, 'F')} ±{tolerance:.1%} (seed {seed})",
+    )
+    if out:
+        click.echo(f"wrote {out}", err=True)
+
+
+@click.command("export")
+@click.argument("spec", metavar="SPEC")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["pycls", "json", "yaml"]),
+    default="pycls",
+    show_default=True,
+    help="pycls YAML config, or a fastscale spec file.",
+)
+@click.option(
+    "--resolution", "-r", type=click.IntRange(min=8), help="Override the input resolution."
+)
+@click.option("--num-classes", type=click.IntRange(min=1), help="Override the number of classes.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
+def export_cmd(spec, fmt, resolution, num_classes, out):
+    """Export a model as a pycls config (train it with pycls) or as a spec file."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from spaces.io import resolve_spec, spec_record
+
+    s = resolve_spec(spec)
+    if resolution:
+        s = s.with_resolution(resolution)
+    if num_classes:
+        s = s.replace(num_classes=num_classes)
+    if fmt == "pycls":
+        from spaces.export import pycls_yaml
+
+        text = pycls_yaml(s)
+    elif fmt == "json":
+        text = json.dumps(spec_record(s), indent=2) + "\n"
+    else:
+        text = yaml.safe_dump(spec_record(s), sort_keys=False)
+    if not out:
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(out).write_text(text)
+    except OSError as exc:
+        fail(f"cannot write {out!r}: {exc.strerror}")
+    click.echo(f"wrote {out}", err=True)
+
+
+def register(group: click.Group) -> None:
+    for cmd in (models_cmd, complexity_cmd, sample_cmd, export_cmd):
+        group.add_command(cmd)
