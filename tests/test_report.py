@@ -1,0 +1,175 @@
+"""The comparison report on a constructed results table (real data for the report: the rows a
+study would hold), so the verdict's right answer is known."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trials.report import analyze, build_report, normalize, pearson, seed_spread
+from trials.report_figures import pareto_front
+
+REGIMES = {"base": "5MF", "intermediate": "40MF", "top": "160MF"}
+FLOPS = {"5MF": 5e6, "40MF": 40e6, "160MF": 160e6}
+
+
+def _row(i, method, regime, error, strategy="", phase="search", model=None, seed=0, t=None):
+    f = FLOPS[regime] * (1 + 0.003 * (i % 5))
+    acts = f / 300 * (1.5 if strategy == "dwr" else 1.0)
+    return {
+        "key": f"k{i:03d}",
+        "status": "done",
+        "error": error,
+        "flops": f,
+        "params": f / 2,
+        "acts": acts,
+        "epoch_time": t if t is not None else 1e-5 * acts + 0.1,
+        "attempts": 1,
+        "node": "local",
+        "method": method,
+        "space": "regnety",
+        "regime": regime,
+        "strategy": strategy,
+        "phase": phase,
+        "model": model or f"m{i:03d}",
+        "seed": seed,
+    }
+
+
+def make_results(hybrid_error=0.080, repeat_spread=0.002, rng_seed=0):
+    """Search wins at 40MF; hybrid wins at 160MF by 1% point; finalists retrained with 3 seeds."""
+    rng = np.random.default_rng(rng_seed)
+    rows, i = [], 0
+
+    def add(*a, **k):
+        nonlocal i
+        rows.append(_row(i, *a, **k))
+        i += 1
+
+    add("base", "5MF", 0.200, model="base")
+    pop40 = [0.100] + list(0.12 + 0.01 * rng.random(7))
+    for j, e in enumerate(pop40):
+        add("search", "40MF", e, model="s40best" if j == 0 else None)
+    pop160 = [0.090] + list(0.11 + 0.01 * rng.random(7))
+    for j, e in enumerate(pop160):
+        add("search", "160MF", e, model="s160best" if j == 0 else None)
+    for s, e40, e160 in (("w", 0.130, 0.105), ("dwr", 0.125, 0.100), ("dWr", 0.126, 0.101)):
+        add("scaling", "40MF", e40, strategy=s, model=f"sc40{s}")
+        add("scaling", "160MF", e160, strategy=s, model=f"sc160{s}")
+        add(
+            "hybrid",
+            "160MF",
+            hybrid_error + (0.0 if s == "dWr" else 0.004),
+            strategy=s,
+            model=f"hy{s}",
+        )
+    # finalists: each method's best at the top regime, retrained with seeds 1 and 2
+    for model, method, strategy, centre in (
+        ("hydWr", "hybrid", "dWr", hybrid_error),
+        ("s160best", "search", "", 0.090),
+        ("sc160dwr", "scaling", "dwr", 0.100),
+    ):
+        for seed, d in ((1, -1), (2, 1)):
+            add(
+                method,
+                "160MF",
+                centre + d * repeat_spread,
+                strategy=strategy,
+                phase="final",
+                model=model,
+                seed=seed,
+            )
+    rows.append({**_row(i, "search", "160MF", np.nan), "status": "failed"})
+    return pd.DataFrame(rows)
+
+
+META = {"preset": "synthetic", "regimes": REGIMES}
+
+
+def test_verdict_names_the_constructed_winners():
+    a = analyze(make_results(), META)
+    by_level = {v["level"]: v for v in a["verdict"]}
+    assert by_level["intermediate"]["winner"] == "search"
+    assert by_level["intermediate"]["runner_up"] == "scaling"
+    assert by_level["intermediate"]["margin"] == pytest.approx(0.025)
+    top = by_level["top"]
+    assert (top["winner"], top["winner_strategy"], top["runner_up"]) == ("hybrid", "dWr", "search")
+    assert top["margin"] == pytest.approx(0.010)
+    # spread: 3 models with seeds 1, 2 at ±0.002 -> pooled std 0.002*sqrt(2)
+    assert a["spread"]["std"] == pytest.approx(0.002 * np.sqrt(2))
+    assert a["spread"]["dof"] == 3
+    assert top["judgement"] == "clear"
+    assert a["n_failed"] == 1
+    assert any("hybrid beats scaling" in s and "agrees" in s for s in a["paper"])
+
+
+def test_large_seed_spread_makes_the_margin_noise():
+    a = analyze(make_results(hybrid_error=0.089, repeat_spread=0.02), META)
+    top = next(v for v in a["verdict"] if v["level"] == "top")
+    assert top["winner"] == "hybrid"
+    assert top["judgement"] == "within seed noise"
+
+
+def test_search_population_stats_and_finals_in_rows():
+    df = make_results()
+    rows = analyze(df, META)["rows"]
+    s40 = next(r for r in rows if r["method"] == "search" and r["level"] == "intermediate")
+    pop = df[(df["regime"] == "40MF") & (df["method"] == "search")]["error"]
+    assert s40["error"] == pytest.approx(0.100)
+    assert s40["pop_mean"] == pytest.approx(pop.mean())
+    assert s40["pop_std"] == pytest.approx(pop.std(ddof=1))
+    assert s40["pop_n"] == 8
+    s160 = next(r for r in rows if r["method"] == "search" and r["level"] == "top")
+    assert s160["final_n"] == 2 and s160["score"] == pytest.approx(0.090)
+
+
+def test_no_repeats_means_spread_unknown():
+    df = make_results()
+    df = df[df["phase"] == "search"]
+    spread = seed_spread(normalize(df, META))
+    assert spread["std"] is None and "not estimated" in spread["source"]
+    top = next(v for v in analyze(df, META)["verdict"] if v["level"] == "top")
+    assert top["judgement"] == "spread unknown"
+
+
+def test_build_report_is_self_contained(tmp_path):
+    df = make_results()
+    path = build_report(df, tmp_path / "rep", META)
+    assert path == tmp_path / "rep" / "report.html"
+    text = path.read_text()
+    pngs = sorted(p.name for p in path.parent.glob("*.png"))
+    assert pngs == [
+        "error_edf.png",
+        "error_vs_flops.png",
+        "error_vs_runtime.png",
+        "runtime_vs_complexity.png",
+    ]
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+    assert len(images) == 4
+    assert all(base64.b64decode(b)[:8] == b"\x89PNG\r\n\x1a\n" for b in images)
+    assert "<img" in text and 'src="error' not in text  # nothing loaded from beside the HTML
+    # table values: the best searched error at 160MF (9.00%) and its population mean
+    assert "9.00" in text and "160MF (top)" in text
+    pop = df[(df["regime"] == "160MF") & (df["method"] == "search") & (df["phase"] == "search")]
+    assert f"{pop['error'].mean() * 100:.2f}" in text
+    assert "hybrid (dWr) wins" in text
+    summary = json.loads((path.parent / "summary.json").read_text())
+    assert {v["winner"] for v in summary["verdict"]} == {"search", "hybrid"}
+
+
+def test_pearson_and_pareto():
+    assert pearson([1, 2, 3, 4], [2, 4, 6, 8]) == pytest.approx(1.0)
+    assert np.isnan(pearson([1, 2], [1, 2]))
+    front = pareto_front([1.0, 2.0, 3.0, 4.0], [0.5, 0.6, 0.3, 0.3])
+    assert list(front) == [0, 2]
+
+
+def test_empty_results_are_refused():
+    df = make_results().assign(status="failed")
+    with pytest.raises(ValueError, match="no completed trials"):
+        analyze(df, META)
