@@ -1,0 +1,183 @@
+"""`fastscale train | time | calibrate`: one training run, careful timing, runtime profiles."""
+
+from __future__ import annotations
+
+import click
+
+from trials.cli.common import echo_json, fail, print_table
+
+DEVICE = click.Choice(["cpu", "cuda"])
+MODE = click.Choice(["train", "infer"])
+
+
+def _progress(line: str) -> None:
+    """One plain line on stderr per unit of long work (quiet, line-oriented, greppable)."""
+    click.echo(line, err=True)
+
+
+def _resolve(refs):
+    """[(label, spec)] for registry names and spec files, and whether JSON must be a list."""
+    from spaces.io import is_list_file, resolve_specs
+    from spaces.registry import is_model
+
+    out, as_list = [], len(refs) > 1
+    for ref in refs:
+        specs = resolve_specs(ref)
+        if not is_model(ref) and is_list_file(ref):
+            as_list = True
+        for i, spec in enumerate(specs):
+            out.append((ref if len(specs) == 1 else f"{ref}[{i}]", spec))
+    return out, as_list
+
+
+@click.command("train")
+@click.argument("spec", metavar="SPEC")
+@click.option(
+    "--dataset",
+    default="fashion-mnist",
+    show_default=True,
+    help="'fashion-mnist' or the path of an ImageFolder tree (train/<class>/, val/<class>/).",
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--resolution", "-r", type=int, help="Input resolution [default: the spec's].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--train-size", type=click.IntRange(min=1), help="Seeded stratified train subset.")
+@click.option("--val-size", type=click.IntRange(min=1), help="Seeded stratified val subset.")
+@click.option("--base-lr", type=float, default=2.0, show_default=True, help="LR at batch 1024.")
+@click.option("--warmup-epochs", type=float, help="[default: 5% of the epochs, at most 5].")
+@click.option("--device", type=DEVICE, default="cpu", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads [default: all].")
+@click.option("--num-workers", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), help="Checkpoint/result directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print {epochs: [...], error: ...}.")
+def train_cmd(spec, out, as_json, **options):
+    """Train SPEC (registry name or spec file) under the fixed recipe and report every epoch.
+
+    The classifier's classes and the stem's input channels follow the dataset. With --out,
+    a checkpoint is written after every epoch and an interrupted run resumes from it.
+    The result `error` is the best validation top-1 error (fraction) of the averaged weights.
+    """
+    from spaces.io import resolve_spec
+    from trials.recipe import TrainConfig
+    from trials.train import train
+
+    config = TrainConfig(**options)
+    model = resolve_spec(spec)
+
+    def on_epoch(r):
+        _progress(
+            f"epoch {r['epoch']}/{config.epochs}  loss {r['train_loss']:.4f}  "
+            f"error {r['error']:.4f}  {r['epoch_time']:.1f}s  {r['images_per_s']:.0f} img/s"
+        )
+
+    result = train(model, config, out_dir=out, on_epoch=on_epoch)
+    if as_json:
+        echo_json({"spec": spec, **result})
+        return
+    cols = ["epoch", "train_loss", "error", "error_raw", "epoch_time", "images_per_s", "peak_mem"]
+    rows = [{**r, "peak_mem": f"{r['peak_mem'] / 2**20:.0f} MiB"} for r in result["epochs"]]
+    print_table(rows, cols, title=f"{spec} on {config.dataset}")
+    click.echo(
+        f"error {result['error']:.4f} (best averaged-weights top-1, epoch {result['best_epoch']}); "
+        f"median epoch {result['epoch_time']:.2f}s"
+    )
+
+
+@click.command("time")
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@click.option("--device", type=DEVICE, default="cpu", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--mode", type=MODE, default="train", show_default=True)
+@click.option("--resolution", "-r", type=int, help="Input resolution [default: the spec's].")
+@click.option("--repeats", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads [default: all].")
+@click.option("--json", "as_json", is_flag=True, help="One object per spec (a list if several).")
+def time_cmd(specs, as_json, resolution, **options):
+    """Seconds per training step (or inference batch) of each SPEC: median and spread."""
+    from trials.timing import time_model
+
+    _check_resolution(resolution)
+    items, as_list = _resolve(specs)
+    results = []
+    for label, spec in items:
+        r = time_model(spec, resolution=resolution, **options)
+        r = {"name": label, **r}
+        results.append(r)
+        if len(items) > 1:
+            _progress(f"timed {label}: {r['seconds_per_batch'] * 1e3:.1f} ms/batch")
+    if as_json:
+        echo_json(results if as_list else results[0])
+        return
+    print_table(
+        [
+            {
+                "model": r["name"],
+                "res": r["resolution"],
+                "flops": r["flops"],
+                "params": r["params"],
+                "acts": r["acts"],
+                "ms/batch": r["seconds_per_batch"] * 1e3,
+                "ms/image": r["seconds_per_image"] * 1e3,
+                "spread": r["spread"],
+            }
+            for r in results
+        ],
+        title=f"{options['mode']} step, batch {options['batch_size']}, {options['device']}",
+    )
+
+
+def _check_resolution(resolution):
+    if resolution is not None and resolution < 8:
+        fail(
+            f"--resolution must be an integer >= 8 (the model halves it 5 times), got {resolution}"
+        )
+
+
+@click.command("calibrate")
+@click.argument("spec", metavar="SPEC")
+@click.option("--strategies", default="w,dwr,dWr", show_default=True, help="Comma-separated.")
+@click.option("--factors", default="1,2,4,8", show_default=True, help="Flop factors s.")
+@click.option("--device", type=DEVICE, default="cpu", show_default=True)
+@click.option("--resolution", "-r", type=int, help="Base resolution [default: the spec's].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--mode", type=MODE, default="train", show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--warmup", type=click.IntRange(min=0), default=2, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads [default: all].")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Profile JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows and fit as JSON.")
+def calibrate_cmd(spec, strategies, factors, resolution, out, as_json, **options):
+    """Scale SPEC by each strategy and factor, time every model, fit a runtime profile.
+
+    Prints Pearson r of time against acts, flops and params and the leave-one-out error of
+    the fitted profile; the saved file is what `fastscale plan --profile` reads.
+    """
+    from spaces.io import resolve_spec
+    from trials.calibrate import calibrate, parse_factors, parse_strategies
+
+    _check_resolution(resolution)
+    base = resolve_spec(spec)
+    if resolution is not None:
+        base = base.with_resolution(resolution)
+    result = calibrate(
+        base,
+        strategies=parse_strategies(strategies),
+        factors=parse_factors(factors),
+        out=out,
+        progress=_progress,
+        **options,
+    )
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    print_table(result.table(), title=f"{spec}: {options['mode']} time per image")
+    for line in result.summary_lines():
+        click.echo(line)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(train_cmd)
+    group.add_command(time_cmd)
+    group.add_command(calibrate_cmd)

@@ -1,0 +1,139 @@
+"""Careful step timing of one model: warm-up, device sync, fixed threads and memory format.
+
+`time_model` measures a training step (forward + backward + SGD step, the unit of the
+paper's epoch time) or an inference batch (eval mode, no grad), repeats it, and reports
+the median and the spread (interquartile range / median). The module's parameters and
+BatchNorm statistics are restored afterwards, so timing a model mid-training is harmless.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from spaces.complexity import complexity
+from spaces.errors import FastscaleError
+from trials.recipe import available_cpus
+from trials.train import check_device, torch_threads
+
+MODES = ("train", "infer")
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        v = values[0]
+        return v, v, v
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def time_model(
+    spec,
+    batch_size: int = 32,
+    device: str = "cpu",
+    mode: str = "train",
+    resolution: int | None = None,
+    repeats: int = 10,
+    warmup: int = 3,
+    threads: int | None = None,
+    *,
+    model: torch.nn.Module | None = None,
+) -> dict:
+    """Seconds per batch (median over `repeats`, after `warmup` untimed steps) of `spec`.
+
+    Random inputs at the resolution (default: the spec's), `spec.in_channels` channels and
+    `spec.num_classes` random labels. `model` times an existing module built from `spec`
+    instead of building one; its state is restored afterwards. Returns seconds_per_batch,
+    seconds_per_image, spread (IQR / median), times (every repeat), flops, params, acts.
+    """
+    if mode not in MODES:
+        raise FastscaleError(f"mode must be train or infer, got {mode!r}")
+    if batch_size < 1 or repeats < 1 or warmup < 0:
+        raise FastscaleError("batch_size and repeats must be >= 1, warmup >= 0")
+    dev = check_device(device)
+    resolution = int(resolution or spec.resolution)
+    if resolution < 8:
+        raise FastscaleError(f"resolution must be an integer >= 8, got {resolution}")
+    spec = spec.with_resolution(resolution)
+    threads = int(threads or available_cpus())
+    with torch_threads(threads):
+        if model is None:
+            from spaces.build import build_model
+
+            torch.manual_seed(0)
+            model = build_model(spec)
+        times = _measure(model, spec, batch_size, dev, mode, repeats, warmup)
+    q1, median, q3 = _quartiles(times)
+    return {
+        **complexity(spec).as_dict(),
+        "resolution": resolution,
+        "batch_size": batch_size,
+        "mode": mode,
+        "device": device,
+        "threads": threads,
+        "seconds_per_batch": median,
+        "seconds_per_image": median / batch_size,
+        "spread": (q3 - q1) / median if median > 0 else 0.0,
+        "times": times,
+    }
+
+
+def _measure(model, spec, batch_size, dev, mode, repeats, warmup) -> list[float]:
+    cuda = dev.type == "cuda"
+    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    was_training = model.training
+    orig_device = next(model.parameters()).device
+    memory_format = torch.channels_last if cuda else torch.contiguous_format
+    model.to(dev)
+    if cuda:  # stays channels_last afterwards: harmless, and what training on CUDA uses
+        model.to(memory_format=memory_format)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch_size, spec.in_channels, spec.resolution, spec.resolution, generator=gen)
+    y = torch.randint(0, spec.num_classes, (batch_size,), generator=gen)
+    x = x.to(dev).contiguous(memory_format=memory_format)
+    y = y.to(dev)
+    amp = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else None
+    if cuda and amp is None:
+        amp = torch.float16
+    if mode == "train":
+        model.train()
+        opt = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=0.9)
+
+        def step():
+            with torch.autocast(dev.type, dtype=amp, enabled=amp is not None):
+                out = model(x)
+            loss = F.cross_entropy(out.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    else:
+        model.eval()
+
+        def step():
+            with (
+                torch.no_grad(),
+                torch.autocast(dev.type, dtype=amp, enabled=amp is not None),
+            ):
+                model(x)
+
+    times = []
+    try:
+        for i in range(warmup + repeats):
+            if cuda:
+                torch.cuda.synchronize(dev)
+            tic = time.perf_counter()
+            step()
+            if cuda:
+                torch.cuda.synchronize(dev)
+            if i >= warmup:
+                times.append(time.perf_counter() - tic)
+    finally:
+        for p in model.parameters():
+            p.grad = None
+        model.to(orig_device)
+        model.load_state_dict(saved)
+        model.train(was_training)
+    return times

@@ -1,0 +1,401 @@
+"""One training run under the fixed recipe (REFERENCE §8), checkpointed every epoch.
+
+The reported `error` of a run is the BEST validation top-1 error (a fraction) of the
+averaged-weights (EMA) model over all epochs, as pycls reports its best top-1; with `ema`
+off it is the best of the raw model. Every epoch's record also carries both errors.
+
+Determinism: model initialisation, shuffling, mixup and any dropout draw from seeds derived
+from (seed, epoch), reseeded at the start of every epoch, so a run resumed from its
+checkpoint after epoch k continues exactly as an uninterrupted run would (on CPU, at a
+fixed thread count).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from spaces.complexity import complexity
+from spaces.errors import FastscaleError
+from trials.data import Datasets, _mix, load_dataset
+from trials.recipe import TrainConfig, ema_alpha, lr_at
+
+CHECKPOINT = "checkpoint.pt"
+RESULT = "result.json"
+# Config keys that do not change the arithmetic of a run: a resume may differ in them.
+RUNTIME_KEYS = ("device", "threads", "num_workers")
+NAN_CHECK_EVERY = 10  # iterations between finite-loss checks (each one syncs the GPU)
+
+
+class TrainingDiverged(FastscaleError):
+    """The training loss became NaN or infinite."""
+
+
+class CheckpointMismatch(FastscaleError):
+    """The output directory holds a checkpoint of a different spec or recipe."""
+
+
+class OutputError(FastscaleError):
+    """The output directory cannot be written."""
+
+
+def check_device(device: str) -> torch.device:
+    if device == "cpu":
+        return torch.device("cpu")
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise FastscaleError("device 'cuda' requested but no CUDA GPU is available here")
+        return torch.device("cuda")
+    raise FastscaleError(f"device must be cpu or cuda, got {device!r}")
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run with n intra-op CPU threads, restoring the previous count afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def prepare_output(out_dir: str | Path | None) -> Path | None:
+    """Create the directory and prove it writable before any work (never deletes anything)."""
+    if out_dir is None:
+        return None
+    path = Path(out_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write to output directory {str(path)!r}: {exc.strerror}"
+        ) from None
+    return path
+
+
+def trained_spec(spec, data: Datasets, resolution: int):
+    """The spec as trained: the dataset's classes and input channels, the run's resolution."""
+    return spec.replace(
+        num_classes=data.num_classes, in_channels=data.in_channels, resolution=int(resolution)
+    )
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on conv/linear weights only; none on BN parameters and biases (ndim 1)."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, alpha: float) -> None:
+    """ema ← ema + alpha·(model − ema) for parameters; BN buffers are copied."""
+    ema_p = [p for p in ema.parameters()]
+    model_p = [p.detach() for p in model.parameters()]
+    if alpha >= 1.0:
+        torch._foreach_copy_(ema_p, model_p)
+    else:
+        torch._foreach_lerp_(ema_p, model_p, alpha)
+    for b_ema, b in zip(ema.buffers(), model.buffers(), strict=True):
+        b_ema.copy_(b)
+
+
+@torch.no_grad()
+def evaluate(model, split, batch_size: int, device: torch.device, amp_dtype=None) -> float:
+    """Top-1 error (fraction) of a model on a split, in eval mode."""
+    was_training = model.training
+    model.eval()
+    wrong = torch.zeros((), dtype=torch.int64, device=device)
+    total = 0
+    channels_last = device.type == "cuda"
+    for x, y in split.batches(batch_size):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            out = model(x)
+        wrong += (out.argmax(1) != y).sum()
+        total += len(y)
+    model.train(was_training)
+    return float(wrong.item()) / max(1, total)
+
+
+@torch.no_grad()
+def precise_bn(
+    model, split, batch_size: int, images: int, device, *, seed: int, epoch: int, amp_dtype=None
+):
+    """Recompute BN running statistics as a plain average over `images` training images.
+
+    Short runs move the weights faster than BN's running averages follow, which makes the
+    eval-mode error meaningless; pycls' precise BN fixes that at a cost of a few forwards.
+    """
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns or images <= 0:
+        return
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the batches below
+    was_training = model.training
+    model.train()
+    seen = 0
+    channels_last = device.type == "cuda"
+    for x, _ in split.batches(batch_size, shuffle=True, seed=seed, epoch=epoch + 1_000_003):
+        if seen >= images:
+            break
+        x = x.to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            model(x)
+        seen += len(x)
+    for bn, m in zip(bns, momenta, strict=True):
+        bn.momentum = m
+    model.train(was_training)
+
+
+def peak_memory(device: torch.device) -> int:
+    """Peak bytes: GPU memory allocated this epoch, or the process' max resident set on CPU."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def _run_key(spec, config: TrainConfig) -> dict:
+    cfg = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_KEYS}
+    return {"spec": spec.to_dict(), "config": cfg}
+
+
+def _save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    if path.suffix == ".json":
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    else:
+        torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(out_dir: Path, key: dict, device: torch.device) -> dict | None:
+    path = out_dir / CHECKPOINT
+    if not path.exists():
+        return None
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # a truncated or foreign file: refuse, never overwrite it
+        raise CheckpointMismatch(
+            f"cannot read checkpoint {path} ({type(exc).__name__}); move it away or use another --out"
+        ) from None
+    if ckpt.get("key") != key:
+        raise CheckpointMismatch(
+            f"{path} belongs to a different spec or training config; use another --out "
+            "(the existing checkpoint is left untouched)"
+        )
+    return ckpt
+
+
+def summarize(records: list[dict], spec, config: TrainConfig) -> dict:
+    """The result of a run from its epoch records (see the module doc for `error`)."""
+    cx = complexity(spec).as_dict()
+    best = min(records, key=lambda r: (r["error"], r["epoch"])) if records else None
+    return {
+        "epochs": records,
+        "error": best["error"] if best else None,
+        "best_epoch": best["epoch"] if best else None,
+        "final_error": records[-1]["error"] if records else None,
+        "epoch_time": statistics.median(r["epoch_time"] for r in records) if records else None,
+        "images_per_s": statistics.median(r["images_per_s"] for r in records) if records else None,
+        **cx,
+        "resolution": int(spec.resolution),
+        "device": config.device,
+        "seed": config.seed,
+    }
+
+
+def train(
+    spec, config: TrainConfig, out_dir=None, on_epoch=None, *, data: Datasets | None = None
+) -> dict:
+    """Train `spec` under `config`; checkpoint to and resume from `out_dir`; see module doc.
+
+    `data` lets a caller reuse already loaded splits (they must match config's dataset,
+    resolution and sizes). Returns {"epochs", "error", "epoch_time", "params", "flops",
+    "acts", "device", "seed", ...}; raises TrainingDiverged on a non-finite loss.
+    """
+    from spaces.build import build_model
+
+    device = check_device(config.device)
+    resolution = int(config.resolution or spec.resolution)
+    out = prepare_output(out_dir)
+    with torch_threads(config.resolved_threads()):
+        if data is None:
+            data = load_dataset(
+                config.dataset,
+                resolution,
+                train_size=config.train_size,
+                val_size=config.val_size,
+                seed=config.seed,
+            )
+        spec = trained_spec(spec, data, resolution)
+        key = _run_key(spec, config)
+        ckpt = load_checkpoint(out, key, device) if out else None
+        records = list(ckpt["records"]) if ckpt else []
+        if ckpt and ckpt["epoch"] >= config.epochs:
+            return summarize(records, spec, config)
+        return _fit(spec, config, data, device, out, key, ckpt, records, on_epoch, build_model)
+
+
+def _fit(spec, config, data, device, out, key, ckpt, records, on_epoch, build_model) -> dict:
+    torch.manual_seed(_mix(config.seed, 0, 3))
+    model = build_model(spec).to(device)
+    cuda = device.type == "cuda"
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    ema = copy.deepcopy(model) if config.ema else None
+    if ema is not None:
+        ema.requires_grad_(False)
+    optimizer = torch.optim.SGD(
+        param_groups(model, config.resolved_weight_decay(spec.family)),
+        lr=lr_at(config, 0.0),
+        momentum=config.momentum,
+        nesterov=config.nesterov and config.momentum > 0,
+    )
+    amp_dtype = None
+    if cuda:
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    start = 0
+    if ckpt:
+        model.load_state_dict(ckpt["model"])
+        if ema is not None:
+            ema.load_state_dict(ckpt["ema"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        start = int(ckpt["epoch"])
+    train_split, val_split = data.train, data.val
+    for split in (train_split, val_split):
+        split.to(device)
+        if hasattr(split, "num_workers"):
+            split.num_workers = config.num_workers
+    iters = train_split.num_batches(config.batch_size, drop_last=True)
+    total_iters = iters * config.epochs
+    for epoch in range(start, config.epochs):
+        torch.manual_seed(_mix(config.seed, epoch, 17))
+        mix_rng = np.random.default_rng(_mix(config.seed, epoch, 7))
+        perm_gen = torch.Generator().manual_seed(_mix(config.seed, epoch, 13))
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(device)
+            torch.cuda.synchronize(device)
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        seen = 0
+        tic = time.perf_counter()
+        batches = train_split.batches(
+            config.batch_size, shuffle=True, seed=config.seed, epoch=epoch, drop_last=True
+        )
+        for i, (x, y) in enumerate(batches):
+            t = epoch + i / iters
+            lr = lr_at(config, t)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if cuda:
+                x = x.contiguous(memory_format=torch.channels_last)
+            lam, y2 = 1.0, y
+            if config.mixup > 0 and len(y) > 1:
+                lam = float(mix_rng.beta(config.mixup, config.mixup))
+                perm = torch.randperm(len(y), generator=perm_gen).to(device)
+                x = x.mul(lam).add_(x[perm], alpha=1.0 - lam)
+                y2 = y[perm]
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                logits = model(x)
+            logits = logits.float()
+            loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+            if lam < 1.0:
+                loss = lam * loss + (1.0 - lam) * F.cross_entropy(
+                    logits, y2, label_smoothing=config.label_smoothing
+                )
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            if ema is not None:
+                update_ema(ema, model, ema_alpha(config, total_iters, t))
+            loss_sum += loss.detach() * len(y)
+            seen += len(y)
+            if (i + 1) % NAN_CHECK_EVERY == 0:
+                _check_finite(loss_sum, epoch, i, lr)
+        _check_finite(loss_sum, epoch, iters - 1, lr_at(config, epoch + 1 - 1 / max(1, iters)))
+        if cuda:
+            torch.cuda.synchronize(device)
+        epoch_time = time.perf_counter() - tic
+        tic = time.perf_counter()
+        for m in (model, ema) if ema is not None else (model,):
+            precise_bn(
+                m,
+                train_split,
+                config.batch_size,
+                config.precise_bn,
+                device,
+                seed=config.seed,
+                epoch=epoch,
+                amp_dtype=amp_dtype,
+            )
+        error_raw = evaluate(model, val_split, config.batch_size, device, amp_dtype)
+        error_ema = evaluate(ema, val_split, config.batch_size, device, amp_dtype) if ema else None
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": float(loss_sum.item()) / max(1, seen),
+            "error": error_ema if ema is not None else error_raw,
+            "error_raw": error_raw,
+            "error_ema": error_ema,
+            "lr": lr_at(config, epoch + 1),
+            "epoch_time": epoch_time,
+            "eval_time": time.perf_counter() - tic,
+            "images_per_s": seen / epoch_time if epoch_time > 0 else float("nan"),
+            "peak_mem": peak_memory(device),
+        }
+        records.append(record)
+        if out is not None:
+            state = {
+                "format": 1,
+                "key": key,
+                "epoch": epoch + 1,
+                "model": model.state_dict(),
+                "ema": ema.state_dict() if ema is not None else None,
+                "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+                "records": records,
+            }
+            _save_atomic(state, out / CHECKPOINT)
+            _save_atomic(summarize(records, spec, config), out / RESULT)
+        if on_epoch is not None:
+            on_epoch(dict(record))
+    return summarize(records, spec, config)
+
+
+def _check_finite(loss_sum: torch.Tensor, epoch: int, i: int, lr: float) -> None:
+    value = float(loss_sum.item())
+    if not math.isfinite(value):
+        raise TrainingDiverged(
+            f"training diverged: loss is {value} by epoch {epoch + 1} iteration {i + 1} "
+            f"(lr {lr:.3g}); lower base_lr or lengthen the warm-up"
+        )
