@@ -127,6 +127,46 @@ def complexity(spec) -> Complexity:
     return Complexity(int(cx.flops), int(cx.params), int(cx.acts))
 
 
+def _stage_starts(depth, w0, wa, wm):
+    raw, ks, active = quantized_widths(depth, w0, wa, wm)
+    first = np.ones_like(active)
+    first[:, 1:] = raw[:, 1:] != raw[:, :-1]
+    first &= active
+    num_stages = first.sum(1)
+    valid = num_stages == np.where(active, ks, 0).max(1) + 1
+    return raw, first, num_stages, valid
+
+
+def regnet_stage_count(depth, w0, wa, wm):
+    """(num_stages, valid) of N RegNets: the cheap first filter of the sampler."""
+    _, _, num_stages, valid = _stage_starts(np.asarray(depth, dtype=np.int64), w0, wa, wm)
+    return num_stages, valid
+
+
+def regnet_stages_batch(depth, w0, wa, wm, group_width, bottleneck: float):
+    """Generation for N RegNets at once: per-stage arrays (N, S) padded with depth 0.
+
+    Returns (depths, widths, groups, num_stages, valid); `valid` is False where a stage
+    index is skipped (the spec validation rule).
+    """
+    depth = np.asarray(depth, dtype=np.int64)
+    n = depth.shape[0]
+    raw, first, num_stages, valid = _stage_starts(depth, w0, wa, wm)
+    n_st = max(int(num_stages.max()), 1)
+    rows, cols = np.nonzero(first)  # row-major: the stage starts of each row, in order
+    stage = np.arange(len(rows)) - np.repeat(np.cumsum(num_stages) - num_stages, num_stages)
+    raw_w = np.zeros((n, n_st), dtype=np.int64)
+    raw_w[rows, stage] = raw[rows, cols]
+    ends = np.broadcast_to(depth[:, None], (n, n_st)).copy()
+    ends[rows[stage > 0], stage[stage > 0] - 1] = cols[stage > 0]
+    starts = np.zeros((n, n_st), dtype=np.int64)
+    starts[rows, stage] = cols
+    depths = np.where(np.arange(n_st) < num_stages[:, None], ends - starts, 0)
+    g = np.broadcast_to(np.asarray(group_width, dtype=np.int64), (n,))[:, None]
+    widths, groups = compat(np.maximum(raw_w, 1), bottleneck, g)
+    return depths, widths, groups, num_stages, valid
+
+
 def regnet_complexity_batch(
     block: str,
     depth,
@@ -144,39 +184,61 @@ def regnet_complexity_batch(
 ) -> dict[str, np.ndarray]:
     """Complexity of N RegNets at once (arrays of length N); also returns validity and stages.
 
-    `valid` is False where a stage index is skipped (the spec validation rule);
-    `num_stages` lets the sampler keep 4-stage models only.
+    Walks stages, not blocks: after its first block a stage repeats one identical block
+    (d - 1) times, so each stage costs two block counts whatever its depth.
     """
     from spaces.specs import BLOCK_DEFAULTS
 
     b_def, se_def = BLOCK_DEFAULTS[block]
     b = float(b_def if bottleneck is None else bottleneck)
     se = float(se_def if se_ratio is None else se_ratio)
-    depth = np.asarray(depth, dtype=np.int64)
-    n = depth.shape[0]
-    g_in = np.broadcast_to(np.asarray(group_width, dtype=np.int64), (n,))
-    raw, ks, active = quantized_widths(depth, w0, wa, wm)
-    first = np.ones_like(active)
-    first[:, 1:] = raw[:, 1:] != raw[:, :-1]
-    first &= active
-    num_stages = first.sum(1)
-    k_max = np.where(active, ks, 0).max(1)
-    valid = num_stages == k_max + 1
-    widths, groups = compat(raw, b, g_in[:, None])
+    depths, widths, groups, num_stages, valid = regnet_stages_batch(
+        depth, w0, wa, wm, group_width, b
+    )
+    n = depths.shape[0]
     res = np.broadcast_to(np.asarray(resolution, dtype=np.int64), (n,))
-    cx = _stem(res, in_channels, stem_width)
+    if not valid.all():  # count only real networks; invalid rows report zeros
+        out = {k: np.zeros(n, dtype=np.int64) for k in ("flops", "params", "acts")}
+        sub = _count_stages(
+            block,
+            depths[valid],
+            widths[valid],
+            groups[valid],
+            res[valid],
+            b,
+            se,
+            stem_width,
+            head_width,
+            in_channels,
+            num_classes,
+        )
+        for k in out:
+            out[k][valid] = sub[k]
+        return {**out, "valid": valid, "num_stages": num_stages}
+    out = _count_stages(
+        block, depths, widths, groups, res, b, se, stem_width, head_width, in_channels, num_classes
+    )
+    return {**out, "valid": valid, "num_stages": num_stages}
+
+
+def _count_stages(
+    block, depths, widths, groups, res, b, se, stem_width, head_width, in_channels, num_classes
+):
+    n = depths.shape[0]
+    cx = _stem(res.copy(), in_channels, stem_width)
+    cx.flops, cx.params, cx.acts = (
+        np.full(n, v, dtype=np.int64) for v in (cx.flops, cx.params, cx.acts)
+    )
     w_in = np.full(n, stem_width, dtype=np.int64)
-    for j in range(raw.shape[1]):
-        on = active[:, j]
-        stride = np.where(first[:, j], 2, 1)
-        blk = bottleneck_block(cx.h, w_in, widths[:, j], stride, groups[:, j], b, se, block)
-        cx.add(blk, on)
-        cx.h, w_in = np.where(on, blk.h, cx.h), np.where(on, widths[:, j], w_in)
+    for i in range(depths.shape[1]):
+        rows = np.flatnonzero(depths[:, i] > 0)  # late stages exist in few rows: count only those
+        w, g = widths[rows, i], groups[rows, i]
+        first = bottleneck_block(cx.h[rows], w_in[rows], w, 2, g, b, se, block)
+        rest = bottleneck_block(first.h, w, w, 1, g, b, se, block)
+        stage = Cx(0).add(first).add(rest, depths[rows, i] - 1)
+        cx.flops[rows] += stage.flops
+        cx.params[rows] += stage.params
+        cx.acts[rows] += stage.acts
+        cx.h[rows], w_in[rows] = first.h, w
     _head(cx, w_in, head_width, num_classes)
-    return {
-        "flops": cx.flops,
-        "params": cx.params,
-        "acts": cx.acts,
-        "valid": valid,
-        "num_stages": num_stages,
-    }
+    return {"flops": cx.flops, "params": cx.params, "acts": cx.acts}

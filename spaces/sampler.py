@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spaces.complexity import regnet_complexity_batch
+from spaces.complexity import regnet_complexity_batch, regnet_stage_count
 from spaces.errors import FastscaleError
 from spaces.generate import compat, quantized_widths, round_group_width
 from spaces.specs import RegNetSpec
@@ -120,8 +120,10 @@ def sample(
     while len(kept) < n and drawn < max_draws:
         cols = space.draw(rng, batch)
         drawn += batch
+        num_stages, valid = regnet_stage_count(cols["depth"], cols["w0"], cols["wa"], cols["wm"])
+        cols = {k: v[valid & (num_stages == space.stages)] for k, v in cols.items()}
         cx = regnet_complexity_batch(space.block, **cols, **space.fixed)
-        ok = cx["valid"] & (cx["num_stages"] == space.stages)
+        ok = np.ones(len(cols["depth"]), dtype=bool)
         if ok.any():
             fmin = min(fmin, float(cx["flops"][ok].min()))
             fmax = max(fmax, float(cx["flops"][ok].max()))
