@@ -108,3 +108,11 @@ def test_in_channels_and_classes_are_honoured():
     assert base.flops - gray.flops == stem + fc
     assert base.params - gray.params == 9 * 2 * 32 + fc
     assert base.acts - gray.acts == 990
+
+
+def test_generated_zoo_table_is_current():
+    """docs/zoo.md is generated from the registry; regenerate it when the registry changes."""
+    from spaces.registry import zoo_markdown
+
+    zoo = Path(__file__).resolve().parents[1] / "docs" / "zoo.md"
+    assert zoo.read_text() == zoo_markdown(), "run `fastscale models --markdown > docs/zoo.md`"

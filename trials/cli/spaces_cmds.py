@@ -26,14 +26,18 @@ def _row(name: str, spec, cx) -> dict:
 @click.command("models")
 @click.argument("pattern", required=False, default="*")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-def models_cmd(pattern, as_json):
+@click.option("--markdown", is_flag=True, help="Print the zoo table as Markdown (docs/zoo.md).")
+def models_cmd(pattern, as_json, markdown):
     """List registered models (optionally matching a glob PATTERN, e.g. 'RegNetY*')."""
     from spaces.complexity import complexity
-    from spaces.registry import get_model, list_models
+    from spaces.registry import get_model, list_models, zoo_markdown
 
     names = list_models(pattern)
     if not names:
         fail(f"no registered model matches {pattern!r}; try `fastscale models`")
+    if markdown:
+        click.echo(zoo_markdown(names), nl=False)
+        return
     if as_json:
         echo_json(
             [
