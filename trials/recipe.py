@@ -20,8 +20,8 @@ REFERENCE_BATCH = 1024
 WARMUP_START = 0.1
 # The paper warms up 5 of 100 epochs; shorter schedules keep the same 5 % (capped at 5 epochs).
 WARMUP_FRACTION = 0.05
-# Weight decay per family (§8): RegNet 2e-5, EfficientNet 1e-5.
-WEIGHT_DECAY = {"regnet": 2e-5, "anynet": 2e-5, "efficientnet": 1e-5}
+# Weight decay (§8): RegNet-style bottleneck networks 2e-5, EfficientNet (MBConv) 1e-5.
+WEIGHT_DECAY = {"X": 2e-5, "Y": 2e-5, "Z": 2e-5, "MB": 1e-5}
 DEVICES = ("cpu", "cuda")
 
 
@@ -128,10 +128,11 @@ class TrainConfig:
             return float(self.warmup_epochs)
         return min(5.0, WARMUP_FRACTION * self.epochs)
 
-    def resolved_weight_decay(self, family: str) -> float:
+    def resolved_weight_decay(self, spec) -> float:
+        """The configured decay, or the §8 value by block type (scaled specs keep theirs)."""
         if self.weight_decay is not None:
             return float(self.weight_decay)
-        return WEIGHT_DECAY.get(family, 2e-5)
+        return WEIGHT_DECAY.get(spec.block, 2e-5)
 
     def resolved_threads(self) -> int:
         if self.threads is not None:

@@ -272,7 +272,7 @@ def _fit(spec, config, data, device, out, key, ckpt, records, on_epoch, build_mo
     if ema is not None:
         ema.requires_grad_(False)
     optimizer = torch.optim.SGD(
-        param_groups(model, config.resolved_weight_decay(spec.family)),
+        param_groups(model, config.resolved_weight_decay(spec)),
         lr=lr_at(config, 0.0),
         momentum=config.momentum,
         nesterov=config.nesterov and config.momentum > 0,

@@ -1,0 +1,49 @@
+"""Step timing: sane numbers, both modes, module state restored, bad requests refused."""
+
+import pytest
+import torch
+
+from spaces.build import build_model
+from spaces.complexity import complexity
+from spaces.errors import FastscaleError
+from trials.timing import time_model
+
+
+def test_train_and_infer_times_are_positive_and_consistent(tiny_spec):
+    tr = time_model(tiny_spec, batch_size=8, repeats=3, warmup=1, threads=1)
+    inf = time_model(tiny_spec, batch_size=8, repeats=3, warmup=1, threads=1, mode="infer")
+    for r in (tr, inf):
+        assert r["seconds_per_batch"] > 0 and r["spread"] >= 0 and len(r["times"]) == 3
+        assert r["seconds_per_image"] == pytest.approx(r["seconds_per_batch"] / 8)
+        assert r["seconds_per_batch"] == sorted(r["times"])[1]  # the median of three
+        assert (r["flops"], r["params"], r["acts"]) == tuple(complexity(tiny_spec))
+    assert (tr["mode"], inf["mode"], tr["threads"]) == ("train", "infer", 1)
+
+
+def test_resolution_override_changes_the_counted_model(tiny_spec):
+    r = time_model(tiny_spec, batch_size=2, resolution=32, repeats=1, warmup=0, threads=1)
+    assert r["resolution"] == 32
+    assert r["flops"] == complexity(tiny_spec.with_resolution(32)).flops
+
+
+def test_timing_restores_weights_and_batchnorm_statistics(tiny_spec):
+    model = build_model(tiny_spec)
+    model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    time_model(tiny_spec, batch_size=4, repeats=2, warmup=1, threads=1, model=model)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not model.training  # mode restored too
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_bad_requests(tiny_spec):
+    with pytest.raises(FastscaleError, match="mode"):
+        time_model(tiny_spec, mode="backward")
+    with pytest.raises(FastscaleError, match="resolution"):
+        time_model(tiny_spec, resolution=4)
+    with pytest.raises(FastscaleError, match="device"):
+        time_model(tiny_spec, device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(FastscaleError, match="no CUDA"):
+            time_model(tiny_spec, device="cuda")
