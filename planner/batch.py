@@ -1,0 +1,189 @@
+"""Scale one base network into N candidates at once and count them all at once.
+
+The solver evaluates thousands of (strategy, s, fine-tune) candidates per plan. Building a
+StageSpec per candidate and walking it block by block would cost milliseconds each, so this
+module keeps candidates as stage-level arrays: the §6 rounding rules run as numpy ufuncs
+over (N, stages) arrays, and complexity reuses the `spaces.complexity` block counters (which
+accept arrays) once per stage for the first block and once for the repeated block, times
+(depth - 1). `scale.scale_spec` and `complexity()` are the reference; tests check equality.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spaces.complexity import Cx, _head, _stem, bottleneck_block, mbconv_block
+from spaces.generate import compat, round_group_width
+from spaces.specs import StageSpec
+
+Q = 8  # width quantum of §6
+R_STEP = 4  # resolution quantum of §6
+MIN_RESOLUTION = 8
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """N scaled networks of one base, as stage-level arrays."""
+
+    depths: np.ndarray  # (N, S) int64
+    widths: np.ndarray  # (N, S)
+    group_widths: np.ndarray  # (N, S)
+    resolution: np.ndarray  # (N,)
+    stem_width: np.ndarray  # (N,)
+    head_width: np.ndarray  # (N,)
+
+    def __len__(self) -> int:
+        return len(self.resolution)
+
+    def fields(self, i: int) -> dict:
+        """The StageSpec fields that scaling changes, for candidate i."""
+        return {
+            "depths": tuple(self.depths[i].tolist()),
+            "widths": tuple(self.widths[i].tolist()),
+            "group_widths": tuple(self.group_widths[i].tolist()),
+            "resolution": int(self.resolution[i]),
+            "stem_width": int(self.stem_width[i]),
+            "head_width": int(self.head_width[i]),
+        }
+
+    def row(self, base: StageSpec, i: int) -> StageSpec:
+        """Candidate i as an ordinary StageSpec (validated)."""
+        return base.replace(**self.fields(i))
+
+
+def _round_width(w, f):
+    return np.maximum(1, np.round(w * f / Q)).astype(np.int64) * Q
+
+
+def scale_arrays(
+    base: StageSpec,
+    fd,
+    fw,
+    fg,
+    fr,
+    width_scale=1.0,
+    group_scale=1.0,
+    resolution_steps=0,
+) -> Candidates:
+    """Apply the §6 rounding rules to N sets of factors (each argument broadcasts to (N,)).
+
+    Fine-tune knobs: `width_scale` multiplies the continuous width factor, `group_scale` the
+    group-width factor, `resolution_steps` adds steps of 4 px after rounding.
+    """
+    fd, fw, fg, fr, ws, gs, rs = np.broadcast_arrays(
+        *(np.asarray(x, dtype=np.float64) for x in (fd, fw, fg, fr, width_scale, group_scale)),
+        np.asarray(resolution_steps, dtype=np.int64),
+    )
+    fd, fw, fg, fr, ws, gs = (np.atleast_1d(x) for x in (fd, fw, fg, fr, ws, gs))
+    rs = np.atleast_1d(rs)
+    fw = fw * ws
+    d0 = np.asarray(base.depths, dtype=np.float64)
+    w0 = np.asarray(base.widths, dtype=np.float64)
+    depths = np.maximum(1, np.round(d0 * fd[:, None])).astype(np.int64)
+    widths = _round_width(w0, fw[:, None])
+    res = np.round(base.resolution * fr / R_STEP).astype(np.int64) * R_STEP + R_STEP * rs
+    res = np.maximum(MIN_RESOLUTION, res)
+    n = len(res)
+    if base.block == "MB":  # depthwise stays depthwise; EfficientNet scales stem and head too
+        groups = np.ones_like(widths)
+        stem = _round_width(base.stem_width, fw)
+        head = _round_width(base.head_width, fw) if base.head_width else np.zeros(n, np.int64)
+    else:
+        g0 = np.asarray(base.group_widths, dtype=np.float64)
+        groups = round_group_width(g0 * (fg * gs)[:, None])
+        widths, groups = compat(widths, np.asarray(base.bottlenecks), groups)
+        stem = np.full(n, base.stem_width, dtype=np.int64)
+        head = np.full(n, base.head_width, dtype=np.int64)
+    return Candidates(depths, widths, groups, res, stem, head)
+
+
+def _unique_scalar(fn, columns: list[np.ndarray]):
+    """Call a scalar counter once per distinct row of `columns`; scatter its Cx back."""
+    keys = np.stack(columns, axis=1)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    out = np.array([_cx_tuple(fn(*(int(v) for v in row))) for row in uniq], dtype=np.int64)
+    out = out[inverse.reshape(-1)]
+    return out[:, 0], out[:, 1], out[:, 2], out[:, 3]
+
+
+def _cx_tuple(cx: Cx):
+    return cx.flops, cx.params, cx.acts, cx.h
+
+
+class _Totals:
+    """A Cx-compatible accumulator for (flops, params, acts) arrays."""
+
+    def __init__(self, n):
+        self.flops = np.zeros(n, np.int64)
+        self.params = np.zeros(n, np.int64)
+        self.acts = np.zeros(n, np.int64)
+
+    def add(self, flops, params, acts, times=1):
+        self.flops += flops * times
+        self.params += params * times
+        self.acts += acts * times
+
+
+def batch_complexity(base: StageSpec, c: Candidates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(flops, params, acts) int64 arrays of every candidate, equal to `complexity()`.
+
+    Many candidates round to the same network, so each distinct one is counted once.
+    """
+    keys = np.concatenate(
+        [
+            c.depths,
+            c.widths,
+            c.group_widths,
+            np.stack([c.resolution, c.stem_width, c.head_width], 1),
+        ],
+        axis=1,
+    )
+    keys = np.ascontiguousarray(keys)
+    rows = keys.view(np.dtype((np.void, keys.dtype.itemsize * keys.shape[1]))).ravel()
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    if len(first) < 0.8 * len(c):
+        sub = Candidates(*(getattr(c, f)[first] for f in Candidates.__dataclass_fields__))
+        return tuple(x[inverse.reshape(-1)] for x in _count(base, sub))
+    return _count(base, c)
+
+
+def _count(base: StageSpec, c: Candidates):
+    n = len(c)
+    tot = _Totals(n)
+    stem = _stem(c.resolution, base.in_channels, c.stem_width)
+    tot.add(stem.flops, stem.params, stem.acts)
+    h, w_in = stem.h, c.stem_width
+    mb = base.block == "MB"
+    for i in range(len(base.depths)):
+        w, g, depth = c.widths[:, i], c.group_widths[:, i], c.depths[:, i]
+        t, b, k = base.strides[i], base.bottlenecks[i], base.kernels[i]
+        if mb:
+            e, se = b, base.se_ratio
+            f0, p0, a0, h = _unique_scalar(
+                lambda hh, wi, wo, e=e, t=t, k=k, se=se: mbconv_block(hh, wi, wo, t, k, e, se),
+                [h, w_in, w],
+            )
+            f1, p1, a1, _ = _unique_scalar(
+                lambda hh, wo, e=e, k=k, se=se: mbconv_block(hh, wo, wo, 1, k, e, se), [h, w]
+            )
+        else:
+            first = bottleneck_block(h, w_in, w, t, g, b, base.se_ratio, base.block)
+            h = first.h
+            rest = bottleneck_block(h, w, w, 1, g, b, base.se_ratio, base.block)
+            f0, p0, a0 = first.flops, first.params, first.acts
+            f1, p1, a1 = rest.flops, rest.params, rest.acts
+        tot.add(f0, p0, a0)
+        tot.add(f1, p1, a1, depth - 1)
+        w_in = w
+    heads = np.unique(c.head_width)
+    if len(heads) == 1:  # the head counter branches on the head width, so pass a scalar
+        hd = _head(Cx(h), w_in, int(heads[0]), base.num_classes)
+        tot.add(hd.flops, hd.params, hd.acts)
+    else:
+        f, p, a, _ = _unique_scalar(
+            lambda hh, wi, hw: _head(Cx(hh), wi, hw, base.num_classes), [h, w_in, c.head_width]
+        )
+        tot.add(f, p, a)
+    return tot.flops, tot.params, tot.acts

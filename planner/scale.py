@@ -1,0 +1,79 @@
+"""Scale any spec by a flop factor s with a strategy and the §6 rounding rules.
+
+The result is an ordinary `StageSpec`: exact complexity via `spaces.complexity`, buildable
+by `spaces.build`, saveable with `spaces.io.save_specs`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from planner.batch import scale_arrays
+from planner.strategies import Strategy, get_strategy
+from spaces.errors import FastscaleError
+from spaces.specs import StageSpec
+
+# Fine-tune knobs accepted by `scale_spec` (see planner.solve for how they are chosen).
+FINETUNE_KNOBS = ("width_scale", "group_scale", "resolution_steps")
+
+
+class ScaleError(FastscaleError):
+    """A scale factor that is not a positive number, or an unknown fine-tune knob."""
+
+
+class Factors(NamedTuple):
+    """Realised factors of a scaled network relative to its base (after rounding)."""
+
+    depth: float  # total blocks / base total blocks
+    width: float  # geometric mean over stages of width / base width
+    group_width: float  # geometric mean over stages of group width / base group width
+    resolution: float  # resolution / base resolution
+
+
+def check_factor(s) -> float:
+    try:
+        s = float(s)
+    except (TypeError, ValueError):
+        raise ScaleError(f"scale factor must be a positive number, got {s!r}") from None
+    if not (s > 0 and math.isfinite(s)):
+        raise ScaleError(f"scale factor must be a positive number, got {s!r}")
+    return s
+
+
+def as_strategy(strategy: Strategy | str | None) -> Strategy:
+    return strategy if isinstance(strategy, Strategy) else get_strategy(strategy)
+
+
+def scale_spec(spec, strategy: Strategy | str, s: float, **finetune) -> StageSpec:
+    """`spec.stages()` scaled by flop factor s: depth max(1, round(d·f_d)), width
+    max(1, round(w·f_w/8))·8, group width rounded then made compatible, resolution
+    round(r·f_r/4)·4; stem/head widths only for EfficientNet (MB) networks.
+
+    Optional fine-tune knobs (default: none): width_scale, group_scale, resolution_steps.
+    """
+    unknown = sorted(set(finetune) - set(FINETUNE_KNOBS))
+    if unknown:
+        raise ScaleError(f"unknown fine-tune knob(s) {unknown}; allowed: {FINETUNE_KNOBS}")
+    base = spec.stages()
+    strat = as_strategy(strategy)
+    c = scale_arrays(base, *strat.factors(check_factor(s)), **finetune)
+    return c.row(base, 0)
+
+
+def realised_factors(base, scaled) -> Factors:
+    """How much depth, width, group width and resolution actually grew (after rounding)."""
+    b, t = base.stages(), scaled.stages()
+    w = np.exp(np.mean(np.log(np.divide(t.widths, b.widths))))
+    g = np.exp(np.mean(np.log(np.divide(t.group_widths, b.group_widths))))
+    return Factors(t.depth / b.depth, float(w), float(g), t.resolution / b.resolution)
+
+
+def realised_factor_arrays(base: StageSpec, c):
+    """`realised_factors` for a batch of candidates (arrays)."""
+    d = c.depths.sum(1) / sum(base.depths)
+    w = np.exp(np.mean(np.log(c.widths / np.asarray(base.widths, float)), axis=1))
+    g = np.exp(np.mean(np.log(c.group_widths / np.asarray(base.group_widths, float)), axis=1))
+    return Factors(d, w, g, c.resolution / base.resolution)
