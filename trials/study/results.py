@@ -1,0 +1,120 @@
+"""The results table: one row per candidate, derived from the per-candidate records.
+
+`results.parquet` is a cache for other tools (pandas, optuna-dashboard users, reports); the
+per-candidate files stay the source of truth, so the table is rebuilt after every run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from trials.study.store import StudyStore
+
+# Result columns, in display order; spec fields and tags follow.
+COLUMNS = (
+    "key",
+    "status",
+    "error",
+    "flops",
+    "params",
+    "acts",
+    "epoch_time",
+    "infer_time",
+    "attempts",
+    "failures",
+    "epochs_done",
+    "epochs",
+    "node",
+    "hostname",
+    "seed",
+    "failure",
+)
+# Classes and input channels of the datasets we know by name (ImageFolder: read at train time).
+DATASET_SHAPES = {"fashion-mnist": (10, 1), "fashion_mnist": (10, 1), "fmnist": (10, 1)}
+
+
+def trained_spec(spec, train: dict):
+    """The spec as the trial trains it: the run's resolution, the dataset's classes/channels."""
+    changes = {}
+    if train.get("resolution"):
+        changes["resolution"] = int(train["resolution"])
+    shape = DATASET_SHAPES.get(str(train.get("dataset", "")).lower())
+    if shape:
+        changes["num_classes"], changes["in_channels"] = shape
+    return spec.replace(**changes) if changes else spec
+
+
+def candidate_row(store: StudyStore, key: str, tags: dict | None = None) -> dict:
+    from spaces.complexity import complexity
+    from spaces.specs import spec_from_dict
+
+    cand = store.candidate(key)
+    rec = store.status(key)
+    train = cand["train"]
+    row = {c: None for c in COLUMNS}
+    row.update(
+        key=key,
+        status=rec["status"],
+        attempts=int(rec.get("attempts", 0)),
+        failures=int(rec.get("failures", 0)),
+        epochs_done=int(rec.get("epochs_done", 0)),
+        epochs=train.get("epochs"),
+        seed=train.get("seed"),
+    )
+    for name in ("error", "epoch_time", "infer_time", "node", "hostname", "failure"):
+        row[name] = rec.get(name)
+    if rec["status"] == "done" and rec.get("flops") is not None:
+        row.update(flops=rec["flops"], params=rec["params"], acts=rec["acts"])
+    else:  # not trained yet: the analytic count of the model as it will be trained
+        with contextlib.suppress(Exception):
+            spec = trained_spec(spec_from_dict(dict(cand["spec"])), train)
+            row.update(complexity(spec).as_dict())
+    for name, value in cand["spec"].items():
+        row.setdefault(name, value)
+    if tags is None:
+        sets = store.tag_sets(key)
+        tags = sets[0] if sets else {}
+    for name, value in tags.items():
+        row[name if name not in row else f"tag_{name}"] = value
+    return row
+
+
+def rows_frame(rows: list[dict]):
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=list(COLUMNS))
+    for col in ("flops", "params", "acts", "attempts", "failures", "epochs_done"):
+        if col in df and df[col].notna().all():
+            df[col] = df[col].astype("int64")
+    return df
+
+
+def load_results(out_dir: str | Path):
+    """One row per candidate of the study in `out_dir` (see COLUMNS, spec fields, tags)."""
+    store = StudyStore(out_dir)
+    store.check()
+    return rows_frame([candidate_row(store, k) for k in store.keys()])
+
+
+def write_results(store: StudyStore) -> Path:
+    """Rebuild results.parquet (results.csv if parquet cannot hold the columns), atomically."""
+    df = load_results(store.root)
+    path = store.root / "results.parquet"
+    fd, tmp = tempfile.mkstemp(dir=store.root, prefix=".results.")
+    os.close(fd)
+    try:
+        try:
+            df.to_parquet(tmp, index=False)
+        except Exception:  # mixed-type columns pyarrow refuses: keep a CSV instead
+            path = store.root / "results.csv"
+            df.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    return path

@@ -1,0 +1,282 @@
+"""The study store: a directory that is the one authoritative record of a study.
+
+Layout (docs/studies.md)::
+
+    study.json                      definition + magic/version (a foreign dir is refused)
+    candidates/<key>/candidate.json spec + train config, written once, never changed
+    candidates/<key>/tags.json      label sets (first one names the result columns)
+    candidates/<key>/status.json    pending|running|done|failed, attempts, result (atomic)
+    candidates/<key>/ckpt/          trials.train's out_dir: per-epoch checkpoint, resume
+    candidates/<key>/log.txt        the trial's own log (epochs, tracebacks)
+    results.parquet                 derived from the per-candidate files; rebuilt at will
+    optuna.db, ray/, logs/          Optuna storage, Ray Tune's execution dir, driver logs
+
+Ray Tune's experiment state is never read back: its restore has known holes, so resuming a
+study means "run every candidate whose status.json is not done", nothing more.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spaces.errors import FastscaleError
+
+MAGIC = "fastscale-study"
+VERSION = 1
+# TrainConfig fields that change how a run executes, not what it computes: not in the key.
+RUNTIME_KEYS = ("device", "threads", "num_workers")
+STATUSES = ("pending", "running", "done", "failed")
+
+
+class StudyError(FastscaleError):
+    """A study directory that cannot be used as asked (foreign, corrupted, conflicting)."""
+
+
+class StudyBusy(StudyError):
+    """Another driver holds the study's lock."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model to train in a study; `tags` are free-form labels that become result columns."""
+
+    spec: object
+    tags: dict = field(default_factory=dict)
+
+
+def canonical(obj) -> str:
+    """Stable JSON (sorted keys, no spaces) so equal dicts hash equal."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def keyed_config(train: dict) -> dict:
+    return {k: v for k, v in train.items() if k not in RUNTIME_KEYS}
+
+
+def candidate_key(spec_dict: dict, train: dict) -> str:
+    """Short hash of the spec and the training recipe: the candidate's identity."""
+    text = canonical({"spec": spec_dict, "train": keyed_config(train)})
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Write-then-rename: a reader (or a crash) sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path: Path):
+    with open(path) as fh:
+        return json.load(fh)
+
+
+class StudyStore:
+    """Read and write one study directory. Cheap to construct; workers build their own."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+
+    # -- layout ---------------------------------------------------------------------------
+    @property
+    def definition_path(self) -> Path:
+        return self.root / "study.json"
+
+    def cdir(self, key: str) -> Path:
+        return self.root / "candidates" / key
+
+    def ckpt_dir(self, key: str) -> Path:
+        return self.cdir(key) / "ckpt"
+
+    def log_path(self, key: str) -> Path:
+        return self.cdir(key) / "log.txt"
+
+    @property
+    def ray_dir(self) -> Path:
+        return self.root / "ray"
+
+    @property
+    def optuna_url(self) -> str:
+        return f"sqlite:///{self.root / 'optuna.db'}"
+
+    # -- definition -----------------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.definition_path.exists()
+
+    def check(self) -> dict:
+        """The stored definition; a dir that is not a study, or a damaged one, is refused."""
+        if not self.root.is_dir():
+            raise StudyError(f"{self.root} does not exist or is not a directory")
+        if not self.definition_path.exists():
+            raise StudyError(f"{self.root} is not a study directory (no study.json)")
+        try:
+            data = read_json(self.definition_path)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StudyError(
+                f"{self.definition_path} is corrupted ({type(exc).__name__}); nothing was changed"
+            ) from None
+        if not isinstance(data, dict) or data.get("magic") != MAGIC:
+            raise StudyError(
+                f"{self.definition_path} is not a fastscale study definition; nothing was changed"
+            )
+        if data.get("version") != VERSION:
+            raise StudyError(
+                f"{self.root} is a study of format version {data.get('version')}; "
+                f"this fastscale reads version {VERSION}"
+            )
+        return data.get("definition", {})
+
+    def create(self, definition: dict) -> None:
+        """Start a study in an empty (or new) directory; never adopts a non-empty foreign dir."""
+        if self.root.exists() and not self.root.is_dir():
+            raise StudyError(f"{self.root} exists and is not a directory")
+        if self.root.is_dir() and any(self.root.iterdir()):
+            raise StudyError(
+                f"{self.root} is not empty and holds no study.json; use a new or empty --out"
+            )
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            (self.root / "candidates").mkdir(exist_ok=True)
+            (self.root / "logs").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StudyError(f"cannot create study directory {self.root}: {exc.strerror}") from None
+        write_json_atomic(
+            self.definition_path,
+            {"magic": MAGIC, "version": VERSION, "created": now(), "definition": definition},
+        )
+
+    def open(self, definition: dict | None = None) -> dict:
+        """The stored definition, creating the study first when the directory is new/empty."""
+        if self.exists() or (self.root.is_dir() and any(self.root.iterdir())):
+            return self.check()
+        self.create(definition or {"source": "api"})
+        return self.check()
+
+    def update_definition(self, definition: dict) -> None:
+        data = read_json(self.definition_path)
+        data["definition"] = definition
+        write_json_atomic(self.definition_path, data)
+
+    # -- lock -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self):
+        """One driver per study at a time (flock: released by the kernel if the driver dies)."""
+        import fcntl
+
+        path = self.root / ".lock"
+        fh = open(path, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            fh.close()
+            raise StudyBusy(
+                f"study {self.root} is being run by another process ({holder}); "
+                "wait for it or stop it first"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {os.uname().nodename}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+
+    # -- candidates -----------------------------------------------------------------------
+    def add(self, spec, train: dict, tags: dict | None = None) -> str:
+        """Register a candidate (idempotent); returns its key. Existing files are kept."""
+        spec_dict = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec)
+        key = candidate_key(spec_dict, train)
+        d = self.cdir(key)
+        if not (d / "candidate.json").exists():
+            write_json_atomic(
+                d / "candidate.json",
+                {"key": key, "spec": spec_dict, "train": train, "created": now()},
+            )
+        tags = dict(tags or {})
+        sets = self.tag_sets(key)
+        if tags and tags not in sets:
+            write_json_atomic(d / "tags.json", [*sets, tags])
+        elif not (d / "tags.json").exists():
+            write_json_atomic(d / "tags.json", [tags] if tags else [])
+        return key
+
+    def keys(self) -> list[str]:
+        base = self.root / "candidates"
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if (p / "candidate.json").exists())
+
+    def candidate(self, key: str) -> dict:
+        try:
+            return read_json(self.cdir(key) / "candidate.json")
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StudyError(f"candidate {key} in {self.root} is unreadable: {exc}") from None
+
+    def tag_sets(self, key: str) -> list[dict]:
+        try:
+            sets = read_json(self.cdir(key) / "tags.json")
+        except (OSError, json.JSONDecodeError):
+            return []
+        return sets if isinstance(sets, list) else []
+
+    def status(self, key: str) -> dict:
+        """The candidate's record; a missing or torn file reads as pending (never as done)."""
+        try:
+            rec = read_json(self.cdir(key) / "status.json")
+        except (OSError, json.JSONDecodeError):
+            rec = None
+        if not isinstance(rec, dict) or rec.get("status") not in STATUSES:
+            rec = {"status": "pending", "attempts": 0, "failures": 0}
+        rec.setdefault("attempts", 0)
+        rec.setdefault("failures", 0)
+        return rec
+
+    def write_status(self, key: str, record: dict) -> None:
+        write_json_atomic(self.cdir(key) / "status.json", {**record, "updated": now()})
+
+    def log(self, key: str, line: str) -> None:
+        path = self.log_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as fh:
+            fh.write(f"{now()} {line.rstrip()}\n")
+
+    def record_crash(self, key: str, message: str, attempt: int | None = None) -> dict:
+        """A trial that died without writing its own record (worker killed, OOM, node lost)."""
+        rec = self.status(key)
+        if rec["status"] != "running" or (attempt is not None and rec["attempts"] != attempt):
+            return rec
+        rec = {**rec, "status": "failed", "failures": rec["failures"] + 1, "failure": message}
+        self.write_status(key, rec)
+        self.log(key, f"attempt {rec['attempts']} died: {message}")
+        return rec
+
+    def is_finished(self, key: str, max_failures: int) -> bool:
+        """Done, or failed `max_failures` times: a resume will not run it again."""
+        rec = self.status(key)
+        return rec["status"] == "done" or (
+            rec["status"] == "failed" and rec["failures"] >= max_failures
+        )

@@ -1,0 +1,175 @@
+"""The Ray Tune trial: train one candidate, time it, and write its own final record.
+
+The trial, not the driver, writes `status.json` when it ends, so a result survives a driver
+killed a moment later. Every Python exception (NaN loss, CUDA out of memory, a bad spec) is
+caught and recorded as a failed attempt; a trial whose process dies is recorded by the
+driver (runner.StudySearcher). Fault injection for tests and drills: the driver passes
+FASTSCALE_STUDY_FAULTS (see docs/studies.md) to each trial through its config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import traceback
+
+from trials.study.store import StudyStore, canonical, now
+
+FAULT_ENV = "FASTSCALE_STUDY_FAULTS"
+
+
+class InjectedFault(RuntimeError):
+    """Raised on purpose by FASTSCALE_STUDY_FAULTS, before any training."""
+
+
+def parse_faults(text: str | None) -> dict[str, int]:
+    """'KEYPREFIX:N,...' -> {prefix: N}: the first N attempts of matching candidates fail.
+
+    '*' matches every candidate; N defaults to 1.
+    """
+    out: dict[str, int] = {}
+    for item in (text or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        prefix, _, count = item.partition(":")
+        out[prefix.strip()] = int(count) if count.strip() else 1
+    return out
+
+
+def injected_failures(faults: dict[str, int], key: str) -> int:
+    return max((n for p, n in faults.items() if p == "*" or key.startswith(p)), default=0)
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).strip().splitlines()
+    msg = f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    return msg if len(msg) <= limit else msg[: limit - 3] + "..."
+
+
+def _node_id() -> str | None:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+    except Exception:  # outside Ray (direct call in a benchmark)
+        return None
+
+
+def _report(metrics: dict) -> None:
+    from ray import tune
+
+    try:
+        tune.report(metrics)
+    except RuntimeError:  # not inside a Tune session (direct call)
+        pass
+
+
+def study_trial(config: dict) -> None:
+    """Tune function trainable. config: study, key, cpus, gpus, time_batch, faults."""
+    from spaces.specs import spec_from_dict
+    from trials.recipe import TrainConfig
+    from trials.study.results import trained_spec
+
+    store = StudyStore(config["study"])
+    key = config["key"]
+    prev = store.status(key)
+    if prev["status"] == "done":  # never train a finished candidate twice
+        _report({"final": True, "status": "done", "record": canonical(prev)})
+        return
+    cand = store.candidate(key)
+    threads = max(1, int(round(float(config.get("cpus") or 1))))
+    gpus = float(config.get("gpus") or 0)
+    attempt = int(prev["attempts"]) + 1
+    rec = {
+        **{k: v for k, v in prev.items() if k in ("failures", "failure", "epochs_done")},
+        "status": "running",
+        "attempts": attempt,
+        "hostname": socket.gethostname(),
+        "node": _node_id(),
+        "pid": os.getpid(),
+        "threads": threads,
+        "started": now(),
+    }
+    rec.setdefault("epochs_done", 0)
+    store.write_status(key, rec)
+    store.log(key, f"attempt {attempt} starts on {rec['hostname']} node {rec['node']}")
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+        if attempt <= injected_failures(parse_faults(config.get("faults")), key):
+            raise InjectedFault(f"injected failure of attempt {attempt} ({FAULT_ENV})")
+        from trials.timing import time_model
+        from trials.train import train
+
+        cfg = TrainConfig.from_dict(cand["train"]).replace(
+            threads=threads, device="cuda" if gpus > 0 else cand["train"].get("device", "cpu")
+        )
+        spec = spec_from_dict(dict(cand["spec"]))
+        first_epoch = None
+
+        def on_epoch(r: dict) -> None:
+            nonlocal first_epoch
+            first_epoch = r["epoch"] if first_epoch is None else first_epoch
+            rec.update(epochs_done=int(r["epoch"]), last_val_error=r["error"])
+            store.write_status(key, rec)
+            store.log(key, "epoch " + json.dumps(r, default=str))
+            _report(
+                {
+                    "epoch": int(r["epoch"]),
+                    "epochs": cfg.epochs,
+                    "val_error": float(r["error"]),
+                    "train_loss": float(r["train_loss"]),
+                    "epoch_time": float(r["epoch_time"]),
+                    "attempt": attempt,
+                }
+            )
+
+        res = train(spec, cfg, out_dir=store.ckpt_dir(key), on_epoch=on_epoch)
+        infer = None
+        if config.get("time_batch"):
+            t = time_model(
+                trained_spec(spec, cand["train"]),
+                batch_size=int(config["time_batch"]),
+                device=cfg.device,
+                mode="infer",
+                threads=threads,
+            )
+            infer = t["seconds_per_image"]
+        rec.update(
+            status="done",
+            error=res["error"],
+            best_epoch=res.get("best_epoch"),
+            final_error=res.get("final_error"),
+            flops=res["flops"],
+            params=res["params"],
+            acts=res["acts"],
+            epoch_time=res["epoch_time"],
+            images_per_s=res.get("images_per_s"),
+            infer_time=infer,
+            epochs_done=len(res["epochs"]),
+            resumed_at_epoch=(first_epoch - 1) if first_epoch else len(res["epochs"]),
+            failure=None,
+            finished=now(),
+        )
+        store.write_status(key, rec)
+        store.log(key, f"attempt {attempt} done: error {res['error']}")
+    except Exception as exc:
+        rec.update(
+            status="failed",
+            failures=int(rec.get("failures", 0)) + 1,
+            failure=one_line(exc),
+            finished=now(),
+        )
+        store.write_status(key, rec)
+        store.log(key, f"attempt {attempt} failed:\n{traceback.format_exc()}")
+        if "out of memory" in str(exc).lower():
+            try:
+                import torch
+
+                torch.cuda.empty_cache()
+            except Exception:
+                pass
+    _report({"final": True, "status": rec["status"], "record": canonical(rec)})
