@@ -35,13 +35,17 @@ def main():
     def scalar():
         for i in range(n_scalar):
             try:
-                spec = RegNetSpec("Y", *(cols[k][i] for k in ("depth", "w0", "wa", "wm", "group_width")))
+                spec = RegNetSpec(
+                    "Y", *(cols[k][i] for k in ("depth", "w0", "wa", "wm", "group_width"))
+                )
             except SpecError:
                 continue
             complexity(spec)
 
     t_scalar = median_time(scalar, 1) * n / n_scalar
-    print(f"complexity of {n} configs: vectorized {t_vec * 1e3:.0f} ms, scalar {t_scalar:.1f} s (extrapolated from {n_scalar}); speed-up {t_scalar / t_vec:.0f}x")
+    print(
+        f"complexity of {n} configs: vectorized {t_vec * 1e3:.0f} ms, scalar {t_scalar:.1f} s (extrapolated from {n_scalar}); speed-up {t_scalar / t_vec:.0f}x"
+    )
 
     sample("regnety", 4e9)
     t_sample = median_time(lambda: sample("regnety", 4e9, n=32, seed=0), 15)

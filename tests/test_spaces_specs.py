@@ -12,7 +12,16 @@ from spaces.units import UnitError, format_quantity
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("400MF", 400_000_000), ("4GF", 4_000_000_000), ("4.0GF", 4_000_000_000), ("4e9", 4_000_000_000), ("20M", 20_000_000), ("12000", 12000), ("1.6gf", 1_600_000_000), (" 32K ", 32000)],
+    [
+        ("400MF", 400_000_000),
+        ("4GF", 4_000_000_000),
+        ("4.0GF", 4_000_000_000),
+        ("4e9", 4_000_000_000),
+        ("20M", 20_000_000),
+        ("12000", 12000),
+        ("1.6gf", 1_600_000_000),
+        (" 32K ", 32000),
+    ],
 )
 def test_parse_quantity(text, value):
     assert parse_quantity(text) == value
@@ -49,7 +58,14 @@ def test_regnet_validation(kwargs, message):
 
 
 def test_stage_spec_validation():
-    good = {"block": "X", "depths": (1, 2), "widths": (32, 64), "group_widths": (8, 16), "bottlenecks": (1, 1), "strides": (2, 2)}
+    good = {
+        "block": "X",
+        "depths": (1, 2),
+        "widths": (32, 64),
+        "group_widths": (8, 16),
+        "bottlenecks": (1, 1),
+        "strides": (2, 2),
+    }
     StageSpec(**good)
     with pytest.raises(SpecError, match="group width 128 must be in"):
         StageSpec(**{**good, "group_widths": (8, 128)})
@@ -62,17 +78,25 @@ def test_stage_spec_validation():
 
 
 def test_spec_dict_round_trip_for_every_family():
-    for spec in (get_model("RegNetY-4.0GF"), get_model("RegNetZ-500MF").stages(), get_model("EfficientNet-B2")):
+    for spec in (
+        get_model("RegNetY-4.0GF"),
+        get_model("RegNetZ-500MF").stages(),
+        get_model("EfficientNet-B2"),
+    ):
         again = spec_from_dict(json.loads(json.dumps(spec.to_dict())))
         assert again == spec
 
 
 def test_spec_file_defaults_and_errors(tmp_path):
     path = tmp_path / "y.json"
-    path.write_text('{"family": "regnet", "block": "Y", "depth": 22, "w0": 96, "wa": 31.41, "wm": 2.24, "group_width": 64, "resolution": 224}')
+    path.write_text(
+        '{"family": "regnet", "block": "Y", "depth": 22, "w0": 96, "wa": 31.41, "wm": 2.24, "group_width": 64, "resolution": 224}'
+    )
     (spec,) = load_specs(path)
     assert spec == get_model("RegNetY-4.0GF")
-    path.write_text('{"family": "regnet", "block": "Y", "depth": 22, "w0": 96, "wa": 31.41, "wm": 2.24, "group_width": 64, "colour": 1}')
+    path.write_text(
+        '{"family": "regnet", "block": "Y", "depth": 22, "w0": 96, "wa": 31.41, "wm": 2.24, "group_width": 64, "colour": 1}'
+    )
     with pytest.raises(SpecError, match="unknown regnet field.*colour.*allowed"):
         load_specs(path)
     path.write_text("{not json")
@@ -85,7 +109,11 @@ def test_spec_file_defaults_and_errors(tmp_path):
 
 
 def test_save_and_load_yaml_list_keeps_order(tmp_path):
-    specs = [get_model("RegNetX-200MF"), get_model("EfficientNet-B0"), get_model("RegNetZ-4GF").stages()]
+    specs = [
+        get_model("RegNetX-200MF"),
+        get_model("EfficientNet-B0"),
+        get_model("RegNetZ-4GF").stages(),
+    ]
     save_specs(tmp_path / "many.yaml", specs)
     assert load_specs(tmp_path / "many.yaml") == specs
     save_specs(tmp_path / "one.json", specs[0])

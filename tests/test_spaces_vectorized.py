@@ -27,13 +27,27 @@ def test_batch_equals_scalar(block):
     n_valid = 0
     for i in range(len(d)):
         try:
-            spec = RegNetSpec(block, d[i], w0[i], wa[i], wm[i], g[i], resolution=res[i], head_width=head, num_classes=10)
+            spec = RegNetSpec(
+                block,
+                d[i],
+                w0[i],
+                wa[i],
+                wm[i],
+                g[i],
+                resolution=res[i],
+                head_width=head,
+                num_classes=10,
+            )
         except SpecError:
             assert not batch["valid"][i], i
             continue
         n_valid += 1
         assert batch["valid"][i], i
-        assert tuple(complexity(spec)) == (batch["flops"][i], batch["params"][i], batch["acts"][i]), spec
+        assert tuple(complexity(spec)) == (
+            batch["flops"][i],
+            batch["params"][i],
+            batch["acts"][i],
+        ), spec
         assert batch["num_stages"][i] == len(spec.stages().depths)
     assert n_valid > 1000  # the comparison really ran on many configurations
 
@@ -55,7 +69,10 @@ def test_compat_rounds_inner_width_to_lcm():
     assert (w[0], g[0]) == (16, 16)
 
 
-@pytest.mark.parametrize(("g", "expected"), [(1, 1), (2.4, 2), (3, 4), (5, 4), (6, 8), (12, 16), (20, 16), (28, 32), (100, 96)])
+@pytest.mark.parametrize(
+    ("g", "expected"),
+    [(1, 1), (2.4, 2), (3, 4), (5, 4), (6, 8), (12, 16), (20, 16), (28, 32), (100, 96)],
+)
 def test_round_group_width(g, expected):
     assert int(round_group_width(g)) == expected
 
