@@ -146,6 +146,12 @@ def _check_resolution(resolution):
 @click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--warmup", type=click.IntRange(min=0), default=2, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads [default: all].")
+@click.option(
+    "--epoch-images",
+    type=click.IntRange(min=1),
+    help="Express time as minutes per epoch of this many images [default: seconds/image].",
+)
+@click.option("--name", help="Profile name [default: DEVICE-MODE-bBATCH].")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Profile JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows and fit as JSON.")
 def calibrate_cmd(spec, strategies, factors, resolution, out, as_json, **options):

@@ -1,0 +1,105 @@
+"""Calibration: scaled models timed one at a time, a profile that the planner loads back."""
+
+import json
+
+import pytest
+
+from planner.profiles import load_profile
+from spaces.registry import get_model
+from trials.calibrate import CalibrationError, calibrate, parse_factors, parse_strategies
+from trials.cli import main
+
+
+def test_calibrate_writes_a_profile_the_planner_loads(tmp_path):
+    lines = []
+    out = tmp_path / "prof" / "cpu.json"
+    result = calibrate(
+        get_model("RegNetY-200MF").with_resolution(32),
+        strategies=["w", "dWr"],
+        factors=[2, 4],
+        batch_size=4,
+        repeats=2,
+        warmup=1,
+        threads=1,
+        out=out,
+        progress=lines.append,
+    )
+    assert len(result.rows) == 4 and len(lines) == 4 and lines[0].startswith("[1/4] w x2")
+    profile = load_profile(out)
+    assert profile.n == 4 and profile.unit == "s/img" and profile.mode == "train"
+    assert profile.batch == 4
+    assert all(r["time"] > 0 for r in result.rows)
+    # flops grow with s, and the fitted profile predicts positive times of the right size
+    assert result.rows[1]["flops"] > result.rows[0]["flops"]
+    pred = profile.predict(result.rows[1]["acts"], result.rows[1]["flops"])
+    assert 0.2 < pred / result.rows[1]["time"] < 5
+    assert len(result.loo_errors) == 4 and all(e >= 0 for e in result.loo_errors)
+    d = result.to_dict()
+    assert set(d["pearson"]) == {"acts", "flops", "params"} and d["profile"] == str(out)
+
+
+def test_calibrate_minutes_per_epoch(tmp_path):
+    result = calibrate(
+        get_model("RegNetX-200MF").with_resolution(16),
+        strategies=["w", "dwr"],
+        factors=[2, 3],
+        batch_size=2,
+        repeats=1,
+        warmup=0,
+        threads=1,
+        epoch_images=60000,
+    )
+    assert result.profile.unit == "min/epoch" and result.path is None
+    row = result.rows[0]
+    assert row["time"] == pytest.approx(row["seconds_per_batch"] / 2 * 60000 / 60)
+
+
+def test_calibrate_cli_json_and_bad_input(tmp_path, capsys):
+    out = tmp_path / "p.json"
+    code = main(
+        [
+            "calibrate",
+            "RegNetX-200MF",
+            "-r",
+            "16",
+            "--strategies",
+            "w,dWr",
+            "--factors",
+            "2,4",
+            "--batch-size",
+            "2",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    data = json.loads(captured.out)
+    assert data["n"] == 4 and json.loads(out.read_text())["n"] == 4
+    assert captured.err.count("\n") == 4  # one progress line per model
+    for argv, needle in (
+        (["--strategies", "zz"], "unknown strategy"),
+        (["--factors", "2,x"], "--factors"),
+        (["--factors", "1"], "at least 3"),
+        (["--out", str(tmp_path)], "directory"),
+        (["--out", str(tmp_path / "file" / "p.json")], "not writable"),
+    ):
+        (tmp_path / "file").write_text("keep")
+        code = main(["calibrate", "RegNetX-200MF", "-r", "16", "--out", str(out), *argv])
+        err = capsys.readouterr().err
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert (tmp_path / "file").read_text() == "keep"
+
+
+def test_parsers():
+    assert parse_strategies("w, dwr ,dWr") == ["w", "dwr", "dWr"]
+    assert parse_factors("1,2.5") == [1.0, 2.5]
+    with pytest.raises(CalibrationError):
+        parse_factors("0,2")
