@@ -78,7 +78,9 @@ class Strategy:
 
     def same_as(self, other: Strategy) -> bool:
         """Same factors for every s (names aside): e.g. dWr and alpha 0.8."""
-        return bool(np.allclose(self.exponents, other.exponents, rtol=0, atol=1e-12))
+        return all(
+            abs(a - b) <= 1e-12 for a, b in zip(self.exponents, other.exponents, strict=True)
+        )
 
     def describe(self) -> str:
         e_d, e_w, e_g, e_r = self.exponents

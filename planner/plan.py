@@ -1,0 +1,225 @@
+"""Plans: solve a target for the α family and the named strategies, check budgets, rank.
+
+Ranking (docs/planner.md explains it from the paper), deterministic, best first:
+
+1. plans that fit every budget (max_acts, max_params, max_runtime), then the rest;
+2. on-target plans (within tolerance), then misses;
+3. accuracy tier: 0 = compound strategies that scale depth and resolution and put at most
+   80 % of the flop growth into width (α ≤ 0.8, dwr, dr, effnet: the paper's accurate
+   plateau); 1 = 0.8 < α < 1 (accuracy starts to drop towards w); 2 = single- and
+   two-dimension strategies that leave depth or resolution alone (w, d, r, dw, wr);
+4. width share ascending (α for the family): more depth and resolution per flop first —
+   the most accuracy-leaning plan that still fits the budgets comes first; a tight acts or
+   runtime budget pushes the choice towards larger α (fewer activations, faster);
+5. then |miss|, acts, strategy name.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from planner.profiles import RuntimeProfile, load_profile
+from planner.solve import DEFAULT_TOLERANCE, Solution, solve_many
+from planner.strategies import Strategy, StrategyError, alpha_grid, alpha_strategy, get_strategy
+from spaces.errors import FastscaleError
+from spaces.units import format_quantity, parse_quantity
+
+DEFAULT_STRATEGIES = ("d", "w", "r", "dw", "dr", "wr", "dwr", "dWr", "effnet")
+PLATEAU_ALPHA = 0.8  # the paper: α up to ~0.8 keeps dwr-level accuracy
+COLUMNS = [
+    "rank", "strategy", "alpha", "s", "factor", "depth_factor", "width_factor",
+    "group_width_factor", "resolution_factor", "depths", "widths", "group_widths",
+    "resolution", "flops", "params", "acts", "predicted_runtime", "on_target", "miss",
+    "fits", "tier", "finetuned", "spec",
+]  # fmt: skip
+
+
+class PlanError(FastscaleError):
+    """No plan satisfies the request; the message names the binding budget and by how much."""
+
+
+def accuracy_tier(strategy: Strategy) -> int:
+    """0: compound on the accurate plateau, 1: α between 0.8 and 1, 2: partial strategies."""
+    if strategy.d <= 0 or strategy.r <= 0:
+        return 2
+    share = strategy.width_share
+    return 0 if share <= PLATEAU_ALPHA + 1e-9 else (1 if share < 1 else 2)
+
+
+def candidate_strategies(alphas=None, strategies=DEFAULT_STRATEGIES) -> list[Strategy]:
+    """The α grid plus the named strategies; a named one equal to a grid α replaces it."""
+    grid = alpha_grid() if alphas is None else list(alphas)
+    out = [alpha_strategy(a) for a in grid]
+    for name in strategies or ():
+        s = get_strategy(name)
+        same = next((i for i, o in enumerate(out) if o.same_as(s)), None)
+        if same is None:
+            out.append(s)
+        elif out[same].name.startswith("alpha="):
+            out[same] = Strategy(s.name, s.d, s.w, s.g, s.r, alpha=out[same].alpha)
+    return out
+
+
+def _budget(value, what: str) -> float | None:
+    if value is None:
+        return None
+    return (
+        float(parse_quantity(value, what=what))
+        if isinstance(value, str)
+        else _positive(value, what)
+    )
+
+
+def _positive(value, what):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise PlanError(f"{what} must be a positive number, got {value!r}") from None
+    if not (v > 0 and math.isfinite(v)):
+        raise PlanError(f"{what} must be a positive number, got {value!r}")
+    return v
+
+
+def _row(sol: Solution, profile: RuntimeProfile | None) -> dict:
+    spec = sol.changes
+    return {
+        "strategy": sol.strategy.name,
+        "alpha": np.nan if sol.alpha is None else float(sol.alpha),
+        "s": sol.s,
+        "factor": sol.factor,
+        "depth_factor": sol.depth_factor,
+        "width_factor": sol.width_factor,
+        "group_width_factor": sol.group_width_factor,
+        "resolution_factor": sol.resolution_factor,
+        "depths": spec["depths"],
+        "widths": spec["widths"],
+        "group_widths": spec["group_widths"],
+        "resolution": spec["resolution"],
+        "flops": sol.flops,
+        "params": sol.params,
+        "acts": sol.acts,
+        "predicted_runtime": profile.predict(sol.acts, sol.flops) if profile else np.nan,
+        "on_target": sol.on_target,
+        "miss": sol.miss,
+        "tier": accuracy_tier(sol.strategy),
+        "width_share": sol.strategy.width_share,
+        "finetuned": sol.finetuned,
+        "spec": sol.spec_dict(),
+    }
+
+
+def plan(
+    spec,
+    target_flops,
+    alphas=None,
+    strategies=DEFAULT_STRATEGIES,
+    max_acts=None,
+    max_params=None,
+    max_runtime=None,
+    profile=None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    include_all: bool = False,
+):
+    """Ranked plans (a pandas DataFrame) for reaching `target_flops` from `spec`.
+
+    By default only on-target plans that fit every budget; `include_all` keeps every
+    candidate with its `miss` and `fits`. Raises PlanError naming the binding budget when
+    nothing qualifies (unless `include_all`).
+    """
+    import pandas as pd
+
+    if isinstance(target_flops, str):
+        target_flops = parse_quantity(target_flops, what="target")
+    budgets = {
+        "max_acts": _budget(max_acts, "max_acts"),
+        "max_params": _budget(max_params, "max_params"),
+        "max_runtime": None if max_runtime is None else _positive(max_runtime, "max_runtime"),
+    }
+    if profile is not None:
+        profile = load_profile(profile)
+    if budgets["max_runtime"] is not None and profile is None:
+        raise PlanError("max_runtime needs a runtime profile (e.g. profile='v100x8-paper')")
+    if alphas is not None:
+        alphas = [_alpha(a) for a in alphas]
+        if not alphas and not strategies:
+            raise PlanError("nothing to plan: give at least one alpha or strategy")
+    strats = candidate_strategies(alphas, strategies)
+    sols = solve_many(spec, strats, target_flops, tolerance)
+    df = pd.DataFrame([_row(s, profile) for s in sols])
+    fits = np.ones(len(df), bool)
+    for key, col in (
+        ("max_acts", "acts"),
+        ("max_params", "params"),
+        ("max_runtime", "predicted_runtime"),
+    ):
+        if budgets[key] is not None:
+            fits &= df[col].to_numpy() <= budgets[key]
+    df["fits"] = fits
+    df["abs_miss"] = df["miss"].abs()
+    df = df.sort_values(
+        ["fits", "on_target", "tier", "width_share", "abs_miss", "acts", "strategy"],
+        ascending=[False, False, True, True, True, True, True],
+        kind="mergesort",
+    ).reset_index(drop=True)
+    df.insert(0, "rank", np.arange(1, len(df) + 1))
+    df = df[COLUMNS]
+    df.attrs.update(
+        target=int(sols[0].target),
+        base_flops=int(sols[0].base_flops),
+        tolerance=float(tolerance),
+        budgets={k: v for k, v in budgets.items() if v is not None},
+        profile=None if profile is None else profile.name,
+        unit=None if profile is None else profile.unit,
+    )
+    if include_all:
+        return df
+    keep = df[df["fits"] & df["on_target"]].reset_index(drop=True)
+    if keep.empty:
+        raise PlanError(_nothing_fits(df, budgets, profile, tolerance))
+    keep["rank"] = np.arange(1, len(keep) + 1)
+    keep.attrs.update(df.attrs)
+    return keep
+
+
+def _alpha(a) -> float:
+    try:
+        return alpha_strategy(a).alpha
+    except StrategyError:
+        raise PlanError(f"alpha must be in [0, 1], got {a!r}") from None
+
+
+def _fmt(key, value, profile) -> str:
+    if key == "max_runtime":
+        return f"{value:.3g} {profile.unit}"
+    return format_quantity(value)
+
+
+def _nothing_fits(df, budgets, profile, tolerance) -> str:
+    """Which budget binds, and by how much, for the on-target plans."""
+    target = df.attrs["target"]
+    on = df[df["on_target"]]
+    if on.empty:
+        best = df.loc[df["miss"].abs().idxmin()]
+        return (
+            f"no strategy lands within ±{tolerance:.2%} of {format_quantity(target, 'F')}; "
+            f"the nearest is {best['strategy']} at {format_quantity(best['flops'], 'F')} "
+            f"({best['miss']:+.2%}); use --all (include_all) to see every candidate"
+        )
+    col = {"max_acts": "acts", "max_params": "params", "max_runtime": "predicted_runtime"}
+    what = {"max_acts": "acts", "max_params": "params", "max_runtime": "runtime"}
+    binding = []
+    for key, limit in budgets.items():
+        if limit is None:
+            continue
+        need = float(on[col[key]].min())
+        if need > limit:
+            binding.append(
+                f"{key} {_fmt(key, limit, profile)}: the smallest on-target plan needs "
+                f"{_fmt(key, need, profile)} {what[key]} ({need / limit - 1:+.0%})"
+            )
+    if binding:
+        return "; ".join(binding)
+    given = ", ".join(f"{k} {_fmt(k, v, profile)}" for k, v in budgets.items() if v is not None)
+    return f"no on-target plan meets all budgets at once ({given}), though each alone can be met"

@@ -1,0 +1,324 @@
+"""Runtime profiles: time ≈ c0 + c_acts·acts + c_flops·flops for one hardware, precision,
+batch and mode (REFERENCE §7).
+
+Activations drive runtime on memory-bound accelerators and flops take over for large
+models, so the model keeps both with non-negative coefficients, fitted by non-negative least
+squares on relative error (a 3 min epoch matters as much as a 40 min one). A profile stores
+its fit quality — Pearson r of time against acts, flops and params, in-sample and
+leave-one-out relative errors — and the rows it was fitted on, so it can be re-checked.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from spaces.errors import FastscaleError
+
+PROFILE_DIR = Path(__file__).parent
+TIME_KEYS = ("time", "seconds", "minutes")
+MIN_ROWS = 3
+
+
+class ProfileError(FastscaleError):
+    """A malformed profile or timings file, or too few rows to fit."""
+
+
+@dataclass(frozen=True)
+class RuntimeProfile:
+    """Coefficients and fit statistics of one measured runtime model."""
+
+    name: str
+    c0: float
+    c_acts: float
+    c_flops: float
+    unit: str = "s"
+    hardware: str = ""
+    precision: str = ""
+    batch: int | None = None
+    mode: str = "train"
+    source: str = ""
+    n: int = 0
+    pearson_acts: float | None = None
+    pearson_flops: float | None = None
+    pearson_params: float | None = None
+    mean_rel_error: float | None = None  # in-sample
+    max_rel_error: float | None = None
+    loo_mean_rel_error: float | None = None  # leave-one-out
+    loo_max_rel_error: float | None = None
+    rows: tuple = field(default=(), repr=False)
+
+    def predict(self, acts, flops):
+        """Predicted time (in `unit`) for scalars or arrays of acts and flops."""
+        return predict(self, acts, flops)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["rows"] = [dict(r) for r in self.rows]
+        return d
+
+    def save(self, path: str | Path) -> None:
+        save(self, path)
+
+
+def predict(profile: RuntimeProfile, acts, flops):
+    acts = np.asarray(acts, dtype=np.float64)
+    flops = np.asarray(flops, dtype=np.float64)
+    t = profile.c0 + profile.c_acts * acts + profile.c_flops * flops
+    return float(t) if t.ndim == 0 else t
+
+
+def nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Non-negative least squares for a handful of columns: the optimum is the unconstrained
+    fit on its own support, so try every support and keep the best feasible one."""
+    n = a.shape[1]
+    scale = np.maximum(np.abs(a).max(0), 1e-300)
+    a = a / scale
+    best, best_res = np.zeros(n), float(b @ b)
+    for k in range(1, n + 1):
+        for cols in itertools.combinations(range(n), k):
+            x, *_ = np.linalg.lstsq(a[:, cols], b, rcond=None)
+            if np.any(x < 0):
+                continue
+            full = np.zeros(n)
+            full[list(cols)] = x
+            res = float(np.sum((a @ full - b) ** 2))
+            if res < best_res - 1e-15 * max(best_res, 1):
+                best, best_res = full, res
+    return best / scale
+
+
+def _pearson(x, y) -> float | None:
+    if len(x) < 2 or np.std(x) == 0 or np.std(y) == 0:
+        return None
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def _coefs(flops, acts, time, weighting):
+    a = np.stack([np.ones_like(time), acts, flops], axis=1)
+    w = 1 / time if weighting == "relative" else np.ones_like(time)
+    return nnls(a * w[:, None], time * w)
+
+
+def _complexity_of(row: dict) -> tuple[float, float, float | None]:
+    """flops, acts, params of a timings row: given directly, or from a model name / spec."""
+    from spaces.units import UnitError, parse_quantity
+
+    if "flops" in row and "acts" in row:
+        try:
+            vals = [parse_quantity(row[k], what=k) for k in ("flops", "acts")]
+            params = row.get("params")
+            p = parse_quantity(params, what="params") if params not in (None, "") else None
+        except UnitError as exc:
+            raise ProfileError(str(exc)) from None
+        return float(vals[0]), float(vals[1]), None if p is None else float(p)
+    from spaces.complexity import complexity
+    from spaces.registry import get_model
+    from spaces.specs import INFO_KEYS, spec_from_dict
+
+    if row.get("model"):
+        spec = get_model(str(row["model"]))
+    elif isinstance(row.get("spec"), dict):
+        spec = spec_from_dict(row["spec"])
+    else:
+        extra = set(TIME_KEYS) | {"model", "spec", *INFO_KEYS}
+        fields = {k: v for k, v in row.items() if k not in extra}
+        if not fields:
+            raise ProfileError(
+                "a timings row needs flops and acts, a `model` name, or spec fields, plus time"
+            )
+        spec = spec_from_dict(fields)
+    c = complexity(spec)
+    return float(c.flops), float(c.acts), float(c.params)
+
+
+def _time_of(row: dict) -> float:
+    key = next((k for k in TIME_KEYS if k in row and row[k] not in (None, "")), None)
+    if key is None:
+        raise ProfileError(f"a timings row has no time column (one of {', '.join(TIME_KEYS)})")
+    try:
+        t = float(row[key])
+    except (TypeError, ValueError):
+        raise ProfileError(f"time must be a positive number, got {row[key]!r}") from None
+    if not (t > 0 and math.isfinite(t)):
+        raise ProfileError(f"time must be a positive number, got {row[key]!r}")
+    return t
+
+
+def fit_profile(
+    rows,
+    name: str = "custom",
+    unit: str = "s",
+    hardware: str = "",
+    precision: str = "",
+    batch: int | None = None,
+    mode: str = "train",
+    source: str = "",
+    weighting: str = "relative",
+) -> RuntimeProfile:
+    """Fit a profile from timing rows (list of dicts or a DataFrame): each row has `time` and
+    either flops + acts (+ params) or a `model` name / `spec` dict / spec fields."""
+    if hasattr(rows, "to_dict"):
+        rows = rows.to_dict("records")
+    rows = list(rows)
+    if weighting not in ("relative", "absolute"):
+        raise ProfileError(f"weighting must be relative or absolute, got {weighting!r}")
+    if len(rows) < MIN_ROWS:
+        raise ProfileError(
+            f"need at least {MIN_ROWS} timing rows to fit a profile, got {len(rows)}"
+        )
+    clean = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ProfileError(f"timings row {i} is not a mapping of columns")
+        try:
+            f, a, p = _complexity_of(row)
+            t = _time_of(row)
+        except FastscaleError as exc:
+            raise ProfileError(f"timings row {i}: {exc}") from None
+        rec = {"flops": f, "acts": a, "params": p, "time": t}
+        for k in ("model", "name"):
+            if row.get(k):
+                rec[k] = str(row[k])
+        clean.append(rec)
+    flops, acts, time = (np.array([r[k] for r in clean]) for k in ("flops", "acts", "time"))
+    params = [r["params"] for r in clean]
+    c = _coefs(flops, acts, time, weighting)
+    rel = np.abs(c[0] + c[1] * acts + c[2] * flops - time) / time
+    loo = []
+    for i in range(len(time)):
+        keep = np.arange(len(time)) != i
+        ci = _coefs(flops[keep], acts[keep], time[keep], weighting)
+        loo.append(abs(ci[0] + ci[1] * acts[i] + ci[2] * flops[i] - time[i]) / time[i])
+    has_params = all(p is not None for p in params)
+    return RuntimeProfile(
+        name=name,
+        c0=float(c[0]),
+        c_acts=float(c[1]),
+        c_flops=float(c[2]),
+        unit=unit,
+        hardware=hardware,
+        precision=precision,
+        batch=batch,
+        mode=mode,
+        source=source,
+        n=len(time),
+        pearson_acts=_pearson(acts, time),
+        pearson_flops=_pearson(flops, time),
+        pearson_params=_pearson(np.array(params, float), time) if has_params else None,
+        mean_rel_error=float(rel.mean()),
+        max_rel_error=float(rel.max()),
+        loo_mean_rel_error=float(np.mean(loo)),
+        loo_max_rel_error=float(np.max(loo)),
+        rows=tuple(clean),
+    )
+
+
+def save(profile: RuntimeProfile, path: str | Path) -> None:
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            json.dumps(profile.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+    except OSError as exc:
+        raise ProfileError(f"cannot write profile {str(path)!r}: {exc.strerror}") from None
+
+
+_FIELDS = {f for f in RuntimeProfile.__dataclass_fields__}
+_NUMBERS = ("c0", "c_acts", "c_flops")
+
+
+def from_dict(data, where: str = "profile") -> RuntimeProfile:
+    if not isinstance(data, dict):
+        raise ProfileError(f"{where} is not a JSON object of profile fields")
+    missing = [k for k in ("name", *_NUMBERS) if k not in data]
+    if missing:
+        raise ProfileError(f"{where} is missing field(s) {', '.join(missing)}")
+    unknown = sorted(set(data) - _FIELDS)
+    if unknown:
+        raise ProfileError(f"{where} has unknown field(s) {', '.join(unknown)}")
+    for k in _NUMBERS:
+        v = data[k]
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, int | float)
+            or not (v >= 0 and math.isfinite(v))
+        ):
+            raise ProfileError(f"{where}: {k} must be a number >= 0, got {v!r}")
+    rows = data.get("rows") or ()
+    if not isinstance(rows, list | tuple) or not all(isinstance(r, dict) for r in rows):
+        raise ProfileError(f"{where}: rows must be a list of objects")
+    try:
+        return RuntimeProfile(**{**data, "rows": tuple(rows)})
+    except TypeError as exc:
+        raise ProfileError(f"{where}: {exc}") from None
+
+
+def load(path: str | Path) -> RuntimeProfile:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(
+            f"cannot read profile {str(path)!r}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProfileError(f"profile {str(path)!r} is not valid JSON: {exc.msg}") from None
+    return from_dict(data, where=f"profile {str(path)!r}")
+
+
+def list_profiles() -> list[str]:
+    """Names of the profiles shipped with fastscale."""
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.json"))
+
+
+def load_profile(name_or_path: str | Path) -> RuntimeProfile:
+    """A shipped profile by name, or a profile JSON file."""
+    if isinstance(name_or_path, RuntimeProfile):
+        return name_or_path
+    path = Path(name_or_path)
+    if path.exists():
+        return load(path)
+    shipped = PROFILE_DIR / f"{name_or_path}.json"
+    if shipped.exists():
+        return load(shipped)
+    raise ProfileError(
+        f"unknown profile {str(name_or_path)!r}: not a file; shipped profiles: "
+        f"{', '.join(list_profiles()) or 'none'}"
+    )
+
+
+def read_timings(path: str | Path) -> list[dict]:
+    """Rows of a timings file: CSV with a header, or JSON (a list of rows or {"rows": [...]})."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(
+            f"cannot read timings {str(path)!r}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ProfileError(f"timings {str(path)!r} is not valid JSON: {exc.msg}") from None
+        rows = data.get("rows") if isinstance(data, dict) else data
+        if not isinstance(rows, list):
+            raise ProfileError(f"timings {str(path)!r} must hold a list of rows")
+        return rows
+    reader = csv.DictReader(text.splitlines())
+    if not reader.fieldnames:
+        raise ProfileError(f"timings {str(path)!r} has no CSV header")
+    return [
+        {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in r.items() if k}
+        for r in reader
+    ]

@@ -1,0 +1,359 @@
+"""`fastscale scale | plan | profile`: scale a model, plan α/s under budgets, runtime profiles.
+
+Pure numpy/pandas underneath (no torch, no ray): `fastscale plan` answers in about a second.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import click
+
+from trials.cli.common import QUANTITY, echo_json, fail, print_table
+
+_STRATEGY_HELP = (
+    "d, w, r, dw, dr, wr, dwr, dWr (fast, α = 0.8), effnet, or weights like d1_w8_g8_r1"
+)
+
+
+def _fq(value, unit="") -> str:
+    from spaces.units import format_quantity
+
+    return format_quantity(value, unit)
+
+
+def _label(ref: str) -> str:
+    return Path(ref).stem if Path(ref).suffix in (".json", ".yaml", ".yml") else ref
+
+
+def _nan_to_none(value):
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _scale_record(name: str, sol_or_spec, extra: dict) -> dict:
+    """Spec fields + integer complexity + factor: the object `scale --json` prints."""
+    from spaces.complexity import complexity
+
+    spec = sol_or_spec.spec if hasattr(sol_or_spec, "spec") else sol_or_spec
+    cx = complexity(spec)
+    return {"name": name, **spec.to_dict(), **cx.as_dict(), **extra}
+
+
+@click.command("scale")
+@click.argument("spec", metavar="SPEC")
+@click.option("--strategy", help=f"Scaling strategy: {_STRATEGY_HELP}.")
+@click.option("--alpha", type=float, help="Use the α family with this α in [0, 1] instead.")
+@click.option("--factor", type=float, help="Scale by this flop factor s (no solving).")
+@click.option("--target", type=QUANTITY, help="Solve for this many flops, e.g. 16GF.")
+@click.option("--tolerance", type=float, default=0.01, show_default=True, help="Target window.")
+@click.option("--no-finetune", is_flag=True, help="Never fine-tune; report the nearest single s.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the scaled spec file.")
+def scale_cmd(spec, strategy, alpha, factor, target, tolerance, no_finetune, as_json, out):
+    """Scale SPEC (registry name or spec file) by --factor S or to --target FLOPS.
+
+    Example: fastscale scale RegNetY-4.0GF --strategy dWr --target 16GF
+    """
+    from planner.scale import realised_factors, scale_spec
+    from planner.solve import solve
+    from planner.strategies import get_strategy
+    from spaces.complexity import complexity
+    from spaces.io import resolve_spec, save_specs
+
+    if (strategy is None) == (alpha is None):
+        fail("give exactly one of --strategy NAME or --alpha A")
+    if (factor is None) == (target is None):
+        fail("give exactly one of --factor S or --target FLOPS (e.g. --target 16GF)")
+    base = resolve_spec(spec)
+    strat = get_strategy(strategy, alpha)
+    base_flops = complexity(base).flops
+    name = f"{_label(spec)}-{strat.name.replace('=', '')}"
+    if factor is not None:
+        scaled = scale_spec(base, strat, factor)
+        f = realised_factors(base, scaled)
+        extra = {"factor": complexity(scaled).flops / base_flops, "s": float(factor)}
+        extra.update(depth_factor=f.depth, width_factor=f.width, resolution_factor=f.resolution)
+        extra.update(group_width_factor=f.group_width, scaled_down=factor < 1)
+        name += f"-x{factor:g}"
+    else:
+        sol = solve(base, strat, target, tolerance, finetune=not no_finetune)
+        scaled = sol.spec
+        info = sol.to_dict()
+        extra = {k: info[k] for k in ("factor", "s", "target", "on_target", "miss", "tolerance")}
+        for k in ("depth_factor", "width_factor", "group_width_factor", "resolution_factor"):
+            extra[k] = info[k]
+        extra.update(finetuned=sol.finetuned, below=sol.below, above=sol.above)
+        extra["scaled_down"] = sol.scaled_down
+        name += f"-{_fq(target, 'F')}"
+    extra = {"strategy": strat.name, "alpha": strat.alpha, "base": spec, **extra}
+    record = _scale_record(name, scaled, extra)
+    if out:
+        keep = {k: record[k] for k in ("name", "factor", "flops", "params", "acts")}
+        save_specs(out, {**scaled.to_dict(), **keep})
+    if as_json:
+        echo_json(record)
+        return
+    _print_scale(record, base_flops, out)
+
+
+def _print_scale(r: dict, base_flops: int, out) -> None:
+    rows = [
+        ("strategy", r["strategy"] + ("" if r["alpha"] is None else f" (α = {r['alpha']:.3g})")),
+        ("s", f"{r['s']:.4f}"),
+        ("factor", f"{r['factor']:.4f} ({_fq(base_flops, 'F')} -> {_fq(r['flops'], 'F')})"),
+        ("depth / width / res", f"{r['depth_factor']:.3f} / {r['width_factor']:.3f} / "
+                                f"{r['resolution_factor']:.3f}"),
+        ("depths", " ".join(map(str, r["depths"]))),
+        ("widths", " ".join(map(str, r["widths"]))),
+        ("group widths", " ".join(map(str, r["group_widths"]))),
+        ("resolution", str(r["resolution"])),
+        ("flops / params / acts", f"{r['flops']:,} / {r['params']:,} / {r['acts']:,}"),
+    ]  # fmt: skip
+    if "target" in r:
+        rows.append(("on target", f"{r['on_target']} (miss {r['miss']:+.2%})"))
+        if r["finetuned"]:
+            rows.append(("fine-tuned", _finetune_text(r["finetuned"])))
+        if not r["on_target"]:
+            near = [f"{_fq(r[k], 'F')} {k}" for k in ("below", "above") if r[k] is not None]
+            rows.append(("nearest achievable", ", ".join(near) or "-"))
+    print_table([{"field": k, "value": v} for k, v in rows], title=r["name"])
+    if r.get("scaled_down"):
+        click.echo("note: the target is below the base model's flops: scaling down (s < 1)")
+    if out:
+        click.echo(f"wrote {out}")
+
+
+def _finetune_text(ft: dict) -> str:
+    parts = [f"{k.replace('_change', '')} x{v:.4f}" for k, v in ft.items() if k.endswith("_change")]
+    return ", ".join(parts) + f" (single s missed by {ft['unadjusted_miss']:+.2%})"
+
+
+def _parse_alphas(text: str | None):
+    if text is None:
+        return None
+    text = text.strip()
+    try:
+        if re.fullmatch(r"[^:]+:[^:]+:[^:]+", text):
+            lo, hi, step = (float(x) for x in text.split(":"))
+            if step <= 0:
+                raise ValueError
+            n = int(math.floor((hi - lo) / step + 1e-9)) + 1
+            return [round(lo + i * step, 10) for i in range(max(n, 0))]
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        fail(f"--alphas {text!r} must be a comma list (0,0.5,0.8) or start:stop:step (0:1:0.05)")
+
+
+@click.command("plan")
+@click.argument("spec", metavar="SPEC")
+@click.option("--target", type=QUANTITY, required=True, help="Target flops, e.g. 16GF.")
+@click.option("--max-acts", type=QUANTITY, help="Activation budget, e.g. 32M.")
+@click.option("--max-params", type=QUANTITY, help="Parameter budget, e.g. 100M.")
+@click.option("--max-runtime", type=float, help="Runtime budget in the profile's unit.")
+@click.option("--profile", help="Runtime profile: shipped name (v100x8-paper) or JSON file.")
+@click.option("--alphas", help="α values: 0,0.5,0.8 or 0:1:0.05 (default 0:1:0.05).")
+@click.option(
+    "--strategies",
+    default="d,w,r,dw,dr,wr,dwr,dWr,effnet",
+    show_default=True,
+    help="Named strategies to add to the α family (comma list; '' for none).",
+)
+@click.option("--tolerance", type=float, default=0.01, show_default=True, help="Target window.")
+@click.option("--all", "include_all", is_flag=True, help="Show every candidate with its miss.")
+@click.option("--json", "as_json", is_flag=True, help="Print a ranked JSON list of plans.")
+@click.option("--out-dir", type=click.Path(file_okay=False), help="Save each plan as a spec file.")
+def plan_cmd(
+    spec, target, max_acts, max_params, max_runtime, profile, alphas, strategies, tolerance,
+    include_all, as_json, out_dir,
+):  # fmt: skip
+    """Ranked α/s plans that take SPEC to --target within budgets.
+
+    Best first: plans that fit every budget, on target, on the paper's accurate plateau
+    (α <= 0.8 compound scaling), most depth/resolution per flop. See docs/planner.md.
+    """
+    from planner.plan import plan
+    from spaces.io import resolve_spec
+
+    base = resolve_spec(spec)
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    df = plan(
+        base, target, alphas=_parse_alphas(alphas), strategies=names, max_acts=max_acts,
+        max_params=max_params, max_runtime=max_runtime, profile=profile, tolerance=tolerance,
+        include_all=include_all,
+    )  # fmt: skip
+    records = [_plan_record(r) for r in df.to_dict("records")]
+    if out_dir:
+        _save_plans(out_dir, _label(spec), target, records)
+    if as_json:
+        echo_json(records)
+        return
+    _print_plans(df, records, spec, profile is not None, include_all)
+    if out_dir:
+        click.echo(f"wrote {len(records)} spec files to {out_dir}")
+
+
+def _plan_record(row: dict) -> dict:
+    out = {}
+    for k, v in row.items():
+        v = _nan_to_none(v)
+        out[k] = list(v) if isinstance(v, tuple) else v
+    for k in ("rank", "flops", "params", "acts", "resolution", "tier"):
+        out[k] = int(out[k])
+    for k in ("on_target", "fits"):
+        out[k] = bool(out[k])
+    return out
+
+
+def _save_plans(out_dir, label, target, records) -> None:
+    from spaces.io import save_specs
+
+    for r in records:
+        strat = re.sub(r"[^A-Za-z0-9_.-]", "", r["strategy"])
+        name = f"{label}-{strat}-{_fq(target, 'F')}"
+        info = {
+            "name": name,
+            "factor": r["factor"],
+            **{k: r[k] for k in ("flops", "params", "acts")},
+        }
+        save_specs(Path(out_dir) / f"{r['rank']:02d}-{strat}.json", {**r["spec"], **info})
+
+
+def _print_plans(df, records, spec, with_runtime: bool, show_fits: bool) -> None:
+    attrs = df.attrs
+    rows = []
+    for r in records:
+        row = {
+            "#": r["rank"],
+            "strategy": r["strategy"],
+            "α": r["alpha"],
+            "s": round(r["s"], 3),
+            "factor": round(r["factor"], 3),
+            "d×": round(r["depth_factor"], 2),
+            "w×": round(r["width_factor"], 2),
+            "r×": round(r["resolution_factor"], 2),
+            "depths": r["depths"],
+            "widths": r["widths"],
+            "g": sorted(set(r["group_widths"])),
+            "res": r["resolution"],
+            "flops": _fq(r["flops"], "F"),
+            "params": _fq(r["params"]),
+            "acts": _fq(r["acts"]),
+        }
+        if with_runtime:
+            row[f"runtime ({attrs['unit']})"] = r["predicted_runtime"]
+        row["miss"] = f"{r['miss']:+.2%}" + ("" if r["on_target"] else " ✗")
+        row["tuned"] = "yes" if r["finetuned"] else ""
+        if show_fits:
+            row["fits"] = "yes" if r["fits"] else "no"
+        rows.append(row)
+    title = (
+        f"{spec} -> {_fq(attrs['target'], 'F')} (base {_fq(attrs['base_flops'], 'F')}, "
+        f"±{attrs['tolerance']:.2%})"
+    )
+    print_table(rows, title=title)
+    if not attrs.get("budgets"):
+        click.echo(
+            "no budget given: ranked by accuracy lean (most depth/resolution per flop first). "
+            "The paper's fast default is dWr (α = 0.8); add --max-acts or --max-runtime to "
+            "trade accuracy for speed."
+        )
+
+
+@click.group("profile")
+def profile_group():
+    """Runtime profiles: time ≈ c0 + c_acts·acts + c_flops·flops for one hardware setup."""
+
+
+@profile_group.command("fit")
+@click.argument("timings", type=click.Path(dir_okay=False))
+@click.option(
+    "--out", type=click.Path(dir_okay=False), required=True, help="Profile JSON to write."
+)
+@click.option("--name", help="Profile name (default: the --out file stem).")
+@click.option("--unit", default="s", show_default=True, help="Unit of the time column.")
+@click.option("--hardware", default="", help="e.g. '1x A100 80GB'.")
+@click.option("--precision", default="", help="e.g. fp32, amp.")
+@click.option("--batch", type=click.IntRange(min=1), help="Batch size of the timings.")
+@click.option("--mode", default="train", show_default=True, help="train or infer.")
+@click.option("--source", default="", help="Where the timings come from.")
+@click.option("--json", "as_json", is_flag=True, help="Print the fitted profile as JSON.")
+def profile_fit_cmd(timings, out, name, unit, hardware, precision, batch, mode, source, as_json):
+    """Fit a profile from TIMINGS (CSV or JSON rows: flops, acts[, params], time — or a
+    `model` registry name / spec fields instead of flops and acts)."""
+    from planner.profiles import fit_profile, read_timings
+
+    rows = read_timings(timings)
+    prof = fit_profile(
+        rows, name=name or Path(out).stem, unit=unit, hardware=hardware, precision=precision,
+        batch=batch, mode=mode, source=source or f"fitted from {timings}",
+    )  # fmt: skip
+    prof.save(out)
+    if as_json:
+        echo_json(prof.to_dict())
+        return
+    _print_profile(prof)
+    click.echo(f"wrote {out}")
+
+
+@profile_group.command("show")
+@click.argument("profile")
+@click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON.")
+def profile_show_cmd(profile, as_json):
+    """Show a profile (shipped NAME or FILE): coefficients, fit quality, source."""
+    from planner.profiles import load_profile
+
+    prof = load_profile(profile)
+    if as_json:
+        echo_json(prof.to_dict())
+        return
+    _print_profile(prof)
+
+
+@profile_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def profile_list_cmd(as_json):
+    """List the profiles shipped with fastscale."""
+    from planner.profiles import list_profiles, load_profile
+
+    profs = [load_profile(n) for n in list_profiles()]
+    if as_json:
+        echo_json([{k: v for k, v in p.to_dict().items() if k != "rows"} for p in profs])
+        return
+    print_table(
+        [{"name": p.name, "hardware": p.hardware, "mode": p.mode, "unit": p.unit, "rows": p.n,
+          "r(acts)": p.pearson_acts, "loo mean err": p.loo_mean_rel_error} for p in profs]
+    )  # fmt: skip
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{v:.1%}"
+
+
+def _r(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def _print_profile(p) -> None:
+    rows = [
+        ("hardware / precision", f"{p.hardware or '-'} / {p.precision or '-'}"),
+        ("batch / mode / unit", f"{p.batch or '-'} / {p.mode} / {p.unit}"),
+        ("c0", f"{p.c0:.4g} {p.unit}"),
+        ("c_acts", f"{p.c_acts * 1e6:.4g} {p.unit} per M acts"),
+        ("c_flops", f"{p.c_flops * 1e9:.4g} {p.unit} per GF"),
+        ("rows", str(p.n)),
+        ("pearson r: acts / flops / params",
+         f"{_r(p.pearson_acts)} / {_r(p.pearson_flops)} / {_r(p.pearson_params)}"),
+        ("rel. error: mean / max", f"{_pct(p.mean_rel_error)} / {_pct(p.max_rel_error)}"),
+        ("leave-one-out: mean / max",
+         f"{_pct(p.loo_mean_rel_error)} / {_pct(p.loo_max_rel_error)}"),
+    ]  # fmt: skip
+    print_table([{"field": k, "value": v} for k, v in rows], title=f"profile {p.name}")
+    if p.source:
+        click.echo(f"source: {p.source}")
+
+
+def register(group: click.Group) -> None:
+    for cmd in (scale_cmd, plan_cmd, profile_group):
+        group.add_command(cmd)
