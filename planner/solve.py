@@ -33,6 +33,7 @@ DEFAULT_TOLERANCE = 0.01
 GRID_STEP = 0.05  # coarse grid: s grows by e^0.05 per point ...
 GRID_POINTS = 5  # ... over 5 points, then moves with a doubling step
 MAX_EXTEND = 16
+LOG_S_LIMIT = math.log(1e6)  # s stays within [1e-6, 1e6]: beyond, int64 counts could overflow
 WIDTH_STEPS = 0.0025 * np.arange(1, 21)  # fine-tune: width ±0.25 % ... ±5 %
 GROUP_STEPS = 0.05 * np.arange(1, 6)  # group-width factor ±5 % ... ±25 % (log)
 RES_STEPS = np.arange(1, 5)  # resolution ±1 ... ±4 steps of 4 px
@@ -175,7 +176,7 @@ def _bracket(pool, nk: int, t: float, target: int):
     todo = np.arange(nk)
     for _ in range(MAX_EXTEND):
         u = left[todo, None] + step[todo, None] * np.arange(n)
-        part = pool.eval(np.repeat(todo, n), np.exp(u).ravel())
+        part = pool.eval(np.repeat(todo, n), np.exp(np.clip(u, -LOG_S_LIMIT, LOG_S_LIMIT)).ravel())
         f = part["flops"].reshape(len(todo), n)
         s = part["s"].reshape(len(todo), n)
         above, below = f >= target, f <= target
@@ -310,24 +311,17 @@ def solve_many(
         refs = [int(i) for k in off for i in (below[k], above[k]) if i >= 0]
         chosen = _finetune(pool, flat, refs, target, tol)
         flat = pool.flat()
+    edges = (single, below, above)
     return [
         _solution(
-            pool,
-            flat,
-            strats[k],
-            k,
-            chosen.get(k, single[k]),
-            target,
-            tol,
-            base_flops,
-            below,
-            above,
+            pool, flat, strats[k], k, chosen.get(k, single[k]), target, tol, base_flops, edges
         )
         for k in range(nk)
     ]
 
 
-def _solution(pool, flat, strat, k, i, target, tol, base_flops, below, above) -> Solution:
+def _solution(pool, flat, strat, k, i, target, tol, base_flops, edges) -> Solution:
+    single, below, above = edges
     f = int(flat["flops"][i])
     miss = f / target - 1
     on = abs(miss) <= tol * (1 + 1e-12)
@@ -343,6 +337,7 @@ def _solution(pool, flat, strat, k, i, target, tol, base_flops, below, above) ->
             finetuned[f"{name}_change"] = float(flat[col][i] / flat[col][r])
         finetuned["unadjusted_flops"] = int(flat["flops"][r])
         finetuned["unadjusted_miss"] = float(flat["flops"][r] / target - 1)
+        finetuned["single_s_miss"] = float(flat["flops"][single[k]] / target - 1)
     edges = {}
     if not on:
         for name, idx in (("below", below[k]), ("above", above[k])):

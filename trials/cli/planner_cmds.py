@@ -122,12 +122,22 @@ def _print_scale(r: dict, base_flops: int, out) -> None:
     if r.get("scaled_down"):
         click.echo("note: the target is below the base model's flops: scaling down (s < 1)")
     if out:
-        click.echo(f"wrote {out}")
+        click.echo(f"wrote {out}", err=True)
 
 
 def _finetune_text(ft: dict) -> str:
-    parts = [f"{k.replace('_change', '')} x{v:.4f}" for k, v in ft.items() if k.endswith("_change")]
-    return ", ".join(parts) + f" (single s missed by {ft['unadjusted_miss']:+.2%})"
+    """Realised changes (knob in brackets) and how far single-s scaling stayed."""
+    knob = {"width": "width_scale", "group_width": "group_scale", "resolution": "resolution_steps"}
+    parts = []
+    for name, key in knob.items():
+        change = ft[f"{name}_change"]
+        if change != 1 or key in ft:
+            unit = " steps of 4px" if key == "resolution_steps" else ""
+            parts.append(f"{name} x{change:.4f} (knob {ft.get(key, 0):g}{unit})")
+    return (
+        ", ".join(parts) + f" from the s network at {ft['unadjusted_miss']:+.2%}; "
+        f"the closest single s misses by {ft['single_s_miss']:+.2%}"
+    )
 
 
 def _parse_alphas(text: str | None):
@@ -191,7 +201,7 @@ def plan_cmd(
         return
     _print_plans(df, records, spec, profile is not None, include_all)
     if out_dir:
-        click.echo(f"wrote {len(records)} spec files to {out_dir}")
+        click.echo(f"wrote {len(records)} spec files to {out_dir}", err=True)
 
 
 def _plan_record(row: dict) -> dict:
@@ -294,7 +304,7 @@ def profile_fit_cmd(timings, out, name, unit, hardware, precision, batch, mode, 
         echo_json(prof.to_dict())
         return
     _print_profile(prof)
-    click.echo(f"wrote {out}")
+    click.echo(f"wrote {out}", err=True)
 
 
 @profile_group.command("show")

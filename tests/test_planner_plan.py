@@ -1,0 +1,121 @@
+"""Plans: budgets honoured, deterministic documented ranking, binding budget named."""
+
+import numpy as np
+import pytest
+
+from planner.plan import PlanError, accuracy_tier, candidate_strategies, plan
+from planner.profiles import load_profile
+from planner.strategies import get_strategy
+from spaces.registry import get_model
+
+BASE = get_model("RegNetY-4.0GF")
+
+
+@pytest.fixture(scope="module")
+def full():
+    return plan(BASE, "16GF", include_all=True, profile="v100x8-paper")
+
+
+def test_default_plan_lists_on_target_plans_with_the_contract_columns(full):
+    df = plan(BASE, 16e9)
+    for col in (
+        "strategy", "alpha", "factor", "s", "depth_factor", "width_factor", "resolution_factor",
+        "depths", "widths", "group_widths", "resolution", "flops", "params", "acts",
+        "predicted_runtime", "on_target", "miss", "fits", "spec",
+    ):  # fmt: skip
+        assert col in df.columns, col
+    assert df["on_target"].all() and df["fits"].all()
+    assert list(df["rank"]) == list(range(1, len(df) + 1))
+    assert df["predicted_runtime"].isna().all()  # no profile, no runtime
+    # 21 α values + d, r, dw, wr, dwr, effnet (w, dr, dWr are the α = 1, 0, 0.8 rows)
+    assert len(full) == 27 and {"dWr", "w", "dr", "dwr", "effnet"} <= set(full["strategy"])
+    assert full.loc[full["strategy"] == "dWr", "alpha"].item() == pytest.approx(0.8)
+
+
+def test_ranking_follows_the_documented_key(full):
+    tiers = full["tier"].to_numpy()
+    key = list(
+        zip(
+            ~full["fits"], ~full["on_target"], tiers,
+            [get_strategy(n).width_share if not n.startswith("alpha=") else a
+             for n, a in zip(full["strategy"], full["alpha"], strict=True)],
+            full["miss"].abs(), full["acts"], full["strategy"], strict=True,
+        )
+    )  # fmt: skip
+    assert key == sorted(key)
+    top = full.iloc[0]
+    assert top["strategy"] == "dr" and top["tier"] == 0  # most accuracy-leaning on the plateau
+    assert accuracy_tier(get_strategy("w")) == 2 and accuracy_tier(get_strategy("effnet")) == 0
+    assert accuracy_tier(get_strategy(alpha=0.9)) == 1 and accuracy_tier(get_strategy("d")) == 2
+
+
+def test_ranking_is_deterministic_and_independent_of_input_order():
+    a = plan(BASE, "16GF", alphas=[0, 0.4, 0.8, 1], strategies=["dwr", "effnet", "d"])
+    b = plan(BASE, "16GF", alphas=[1, 0.8, 0.4, 0], strategies=["d", "effnet", "dwr"])
+    cols = ["rank", "strategy", "flops", "acts", "depths", "widths", "resolution"]
+    assert a[cols].equals(b[cols])
+
+
+@pytest.mark.parametrize(
+    "budget, column",
+    [
+        ({"max_acts": "30M"}, "acts"),
+        ({"max_params": 60e6}, "params"),
+        ({"max_runtime": 19.0}, "predicted_runtime"),
+    ],
+)
+def test_budgets_are_honoured(full, budget, column):
+    df = plan(BASE, "16GF", profile="v100x8-paper", **budget)
+    limit = {"max_acts": 30e6, "max_params": 60e6, "max_runtime": 19.0}[next(iter(budget))]
+    assert (df[column] <= limit).all() and df["on_target"].all()
+    # nothing that fits was dropped
+    fitting = full[(full[column] <= limit) & full["on_target"]]
+    assert sorted(df["strategy"]) == sorted(fitting["strategy"])
+    # a tight acts/runtime budget moves the top choice towards larger α (faster)
+    if column != "params":
+        assert df.iloc[0]["acts"] < full.iloc[0]["acts"]
+
+
+def test_predicted_runtime_uses_the_profile(full):
+    prof = load_profile("v100x8-paper")
+    row = full.iloc[0]
+    assert row["predicted_runtime"] == pytest.approx(prof.predict(row["acts"], row["flops"]))
+
+
+def test_unsatisfiable_budget_names_the_binding_one():
+    with pytest.raises(PlanError) as err:
+        plan(BASE, "16GF", max_acts="20M", max_params="1G")
+    msg = str(err.value)
+    assert msg.startswith("max_acts 20.0M: the smallest on-target plan needs") and "%" in msg
+    assert "max_params" not in msg and "\n" not in msg
+    with pytest.raises(PlanError, match="max_runtime"):
+        plan(BASE, "16GF", max_runtime=1.0, profile="v100x8-paper")
+
+
+def test_jointly_unsatisfiable_budgets(full):
+    on = full[full["on_target"]]
+    acts_cut = float(np.median(on["acts"]))
+    params_cut = float(on.loc[on["acts"] > acts_cut, "params"].min())
+    assert (on.loc[on["acts"] <= acts_cut, "params"] > params_cut).all()  # the premise
+    with pytest.raises(PlanError, match="all budgets at once"):
+        plan(BASE, "16GF", max_acts=acts_cut, max_params=params_cut)
+
+
+def test_include_all_keeps_misses_and_over_budget_rows():
+    df = plan(BASE, "16GF", max_acts="25M", tolerance=0.001, include_all=True)
+    assert (~df["fits"]).any() and (~df["on_target"]).any()
+    assert df["fits"].to_numpy()[: df["fits"].sum()].all()  # fitting rows first
+
+
+def test_candidate_merging():
+    names = [s.name for s in candidate_strategies([0.8, 0.5], ["dWr", "w", "effnet"])]
+    assert names == ["dWr", "alpha=0.5", "w", "effnet"]
+
+
+def test_bad_requests():
+    with pytest.raises(PlanError, match="profile"):
+        plan(BASE, "16GF", max_runtime=5)
+    with pytest.raises(PlanError, match=r"\[0, 1\]"):
+        plan(BASE, "16GF", alphas=[0.5, 1.5])
+    with pytest.raises(PlanError, match="positive"):
+        plan(BASE, "16GF", max_acts=-3)
