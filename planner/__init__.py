@@ -1,12 +1,14 @@
 """Scaling: strategies, rounding, target solving, runtime profiles and ranked plans.
 
-Pure numpy; `planner.plan` (which returns a pandas DataFrame) is imported on first use, so
-`import planner` stays cheap.
+Submodules: `planner.strategies`, `planner.scale`, `planner.solve` (`solve`, `solve_many`),
+`planner.plan` (`plan`, which returns a pandas DataFrame and imports pandas on first use),
+`planner.profiles`. The package names `solve` and `plan` stay the submodules (import the
+functions from them), so `import planner.solve` always means the module. Pure numpy.
 """
 
 from planner.profiles import RuntimeProfile, fit_profile, load_profile, predict
 from planner.scale import realised_factors, scale_spec
-from planner.solve import Solution, solve, solve_many
+from planner.solve import Solution, solve_many
 from planner.strategies import Strategy, get_strategy
 
 __all__ = [
@@ -16,18 +18,8 @@ __all__ = [
     "fit_profile",
     "get_strategy",
     "load_profile",
-    "plan",
     "predict",
     "realised_factors",
     "scale_spec",
-    "solve",
     "solve_many",
 ]
-
-
-def __getattr__(name):
-    if name == "plan":
-        from planner.plan import plan
-
-        return plan
-    raise AttributeError(f"module 'planner' has no attribute {name!r}")

@@ -126,6 +126,23 @@ class _Totals:
         self.acts += acts * times
 
 
+_MIX = np.random.default_rng(12345).integers(1, 2**62, 64, dtype=np.int64) | 1
+
+
+def _unique_rows(keys: np.ndarray):
+    """(first index, inverse) of the distinct rows: a wrapping int64 hash sorts fast; rows
+    are then compared with their representative, and a collision falls back to exact."""
+    with np.errstate(over="ignore"):
+        h = keys @ _MIX[: keys.shape[1]]
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if np.array_equal(keys[first][inverse], keys):
+        return first, inverse
+    rows = np.ascontiguousarray(keys).view(np.dtype((np.void, keys.dtype.itemsize * keys.shape[1])))
+    _, first, inverse = np.unique(rows.ravel(), return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
 def batch_complexity(base: StageSpec, c: Candidates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(flops, params, acts) int64 arrays of every candidate, equal to `complexity()`.
 
@@ -140,12 +157,10 @@ def batch_complexity(base: StageSpec, c: Candidates) -> tuple[np.ndarray, np.nda
         ],
         axis=1,
     )
-    keys = np.ascontiguousarray(keys)
-    rows = keys.view(np.dtype((np.void, keys.dtype.itemsize * keys.shape[1]))).ravel()
-    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    first, inverse = _unique_rows(keys)
     if len(first) < 0.8 * len(c):
         sub = Candidates(*(getattr(c, f)[first] for f in Candidates.__dataclass_fields__))
-        return tuple(x[inverse.reshape(-1)] for x in _count(base, sub))
+        return tuple(x[inverse] for x in _count(base, sub))
     return _count(base, c)
 
 

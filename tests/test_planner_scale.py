@@ -123,3 +123,13 @@ def test_scaled_spec_builds_with_the_analytic_parameter_count():
     for name, strategy in (("RegNetX-200MF", "dWr"), ("EfficientNet-B0", "effnet")):
         out = scale_spec(get_model(name), strategy, 2.0)
         assert count_parameters(build_model(out)) == complexity(out).params
+
+
+def test_unique_rows_is_exact():
+    from planner.batch import _unique_rows
+
+    rng = np.random.default_rng(1)
+    keys = rng.integers(0, 4, (500, 7))
+    first, inverse = _unique_rows(keys)
+    assert np.array_equal(keys[first][inverse], keys)
+    assert len(first) == len(np.unique(keys, axis=0))
