@@ -38,7 +38,8 @@ def test_calibrate_writes_a_profile_the_planner_loads(tmp_path):
     assert set(d["pearson"]) == {"acts", "flops", "params"} and d["profile"] == str(out)
 
 
-def test_calibrate_minutes_per_epoch(tmp_path):
+def test_calibrate_minutes_per_epoch_fastest_of_rounds(tmp_path):
+    lines = []
     result = calibrate(
         get_model("RegNetX-200MF").with_resolution(16),
         strategies=["w", "dwr"],
@@ -48,10 +49,14 @@ def test_calibrate_minutes_per_epoch(tmp_path):
         warmup=0,
         threads=1,
         epoch_images=60000,
+        rounds=2,
+        progress=lines.append,
     )
     assert result.profile.unit == "min/epoch" and result.path is None
+    assert len(lines) == 8 and "round 2/2" in lines[-1]  # 4 models, each timed per round
     row = result.rows[0]
     assert row["time"] == pytest.approx(row["seconds_per_batch"] / 2 * 60000 / 60)
+    assert len(row["rounds"]) == 2 and row["seconds_per_batch"] == min(row["rounds"])
 
 
 def test_calibrate_cli_json_and_bad_input(tmp_path, capsys):

@@ -174,16 +174,24 @@ def calibrate(
     repeats: int = 5,
     warmup: int = 2,
     threads: int | None = None,
+    rounds: int = 1,
     epoch_images: int | None = None,
     out: str | Path | None = None,
     name: str | None = None,
     progress=None,
 ) -> Calibration:
-    """Time `base` scaled by every strategy × factor and fit a runtime profile (module doc)."""
+    """Time `base` scaled by every strategy × factor and fit a runtime profile (module doc).
+
+    With `rounds` > 1 every model is timed once per round (models one at a time, rounds
+    in turn) and the fastest round's median is kept: on a shared machine, load from other
+    processes only adds time, and spreading rounds apart keeps one burst from hitting one model.
+    """
     from planner.profiles import MIN_ROWS, fit_profile
     from trials.train import check_device
 
     check_device(device)
+    if rounds < 1:
+        raise CalibrationError(f"rounds must be >= 1, got {rounds}")
     path = check_writable(out) if out is not None else None
     strategies, factors = list(strategies), list(factors)
     models = scaled_models(base, strategies, factors)
@@ -194,17 +202,32 @@ def calibrate(
         )
     scale = epoch_images / 60.0 if epoch_images else 1.0
     unit = "min/epoch" if epoch_images else "s/img"
+    timed = [[] for _ in models]  # per model: one timing per round
+    for rnd in range(rounds):
+        for i, (strategy, s, spec) in enumerate(models):
+            t = time_model(
+                spec,
+                batch_size=batch_size,
+                device=device,
+                mode=mode,
+                repeats=repeats,
+                warmup=warmup,
+                threads=threads,
+            )
+            timed[i].append(t)
+            if progress:
+                where = f"{i + 1}/{len(models)}" + (
+                    f" round {rnd + 1}/{rounds}" if rounds > 1 else ""
+                )
+                progress(
+                    f"[{where}] {strategy} x{s:g}: {t['flops'] / 1e6:.0f} MF, "
+                    f"{t['acts'] / 1e6:.2f} M acts, {t['seconds_per_batch'] * 1e3:.1f} ms/batch "
+                    f"(spread {t['spread']:.1%})"
+                )
     rows = []
-    for i, (strategy, s, spec) in enumerate(models):
-        t = time_model(
-            spec,
-            batch_size=batch_size,
-            device=device,
-            mode=mode,
-            repeats=repeats,
-            warmup=warmup,
-            threads=threads,
-        )
+    for (strategy, s, spec), runs in zip(models, timed, strict=True):
+        # Other processes only ever add time: keep the least disturbed round.
+        t = min(runs, key=lambda r: r["seconds_per_batch"])
         rows.append(
             {
                 "name": f"{strategy} x{s:g}",
@@ -217,15 +240,10 @@ def calibrate(
                 "time": t["seconds_per_image"] * scale,
                 "seconds_per_batch": t["seconds_per_batch"],
                 "spread": t["spread"],
+                "rounds": [r["seconds_per_batch"] for r in runs],
                 "spec": spec.to_dict(),
             }
         )
-        if progress:
-            progress(
-                f"[{i + 1}/{len(models)}] {strategy} x{s:g}: {t['flops'] / 1e6:.0f} MF, "
-                f"{t['acts'] / 1e6:.2f} M acts, {t['seconds_per_batch'] * 1e3:.1f} ms/batch "
-                f"(spread {t['spread']:.1%})"
-            )
     meta = {
         "name": name or f"{device}-{mode}-b{batch_size}",
         "unit": unit,
@@ -235,7 +253,7 @@ def calibrate(
         "mode": mode,
         "source": f"fastscale calibrate {getattr(base, 'family', '')} base at "
         f"{base.resolution}px, strategies {','.join(strategies)}, factors "
-        f"{','.join(f'{f:g}' for f in factors)}, threads {t['threads']}",
+        f"{','.join(f'{f:g}' for f in factors)}, threads {t['threads']}, rounds {rounds}",
     }
     fit_rows = [{k: r[k] for k in ("name", "flops", "params", "acts", "time")} for r in rows]
     profile = fit_profile(fit_rows, **meta)

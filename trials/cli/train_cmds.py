@@ -147,6 +147,13 @@ def _check_resolution(resolution):
 @click.option("--warmup", type=click.IntRange(min=0), default=2, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads [default: all].")
 @click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Time every model once per round; keep each model's fastest round (shared machines).",
+)
+@click.option(
     "--epoch-images",
     type=click.IntRange(min=1),
     help="Express time as minutes per epoch of this many images [default: seconds/image].",

@@ -1,0 +1,141 @@
+"""Training and calibration benchmarks (run by hand, on a quiet machine):
+
+    python benchmarks/bench_train.py                  # both
+    python benchmarks/bench_train.py throughput       # train() vs a plain PyTorch loop
+    python benchmarks/bench_train.py calibrate        # RegNetY-200MF at 64 px on this CPU
+
+1. Training throughput (images/s, training loop only) of `trials.train.train` against a
+   plain loop (forward, cross-entropy, backward, SGD step) over the same module and the same
+   in-memory batches. Goal: within 10 %. Rounds alternate so drifting load hits both.
+2. `fastscale calibrate RegNetY-200MF --resolution 64` equivalent: Pearson r of time vs
+   acts / flops / params and how many held-out models the leave-one-out fit predicts
+   within ±10 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from spaces.build import build_model
+from spaces.registry import get_model
+from trials.data import load_dataset
+from trials.recipe import TrainConfig
+from trials.train import torch_threads, train, trained_spec
+
+
+def plain_loop(spec, data, batch_size: int, threads: int, seed: int) -> float:
+    """Images/s of the simplest correct loop over the same module and batches."""
+    with torch_threads(threads):
+        torch.manual_seed(seed)
+        model = build_model(spec)
+        model.train()
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+        seen = 0
+        tic = time.perf_counter()
+        for x, y in data.train.batches(batch_size, shuffle=True, seed=seed, drop_last=True):
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            seen += len(y)
+        return seen / (time.perf_counter() - tic)
+
+
+def throughput(args) -> None:
+    spec0 = get_model(args.model)
+    data = load_dataset("fashion-mnist", args.resolution, train_size=args.images, val_size=256)
+    spec = trained_spec(spec0, data, args.resolution)
+    base = TrainConfig(
+        epochs=1,
+        batch_size=args.batch_size,
+        train_size=args.images,
+        val_size=256,
+        resolution=args.resolution,
+        threads=args.threads,
+        precise_bn=0,
+    )
+    variants = {
+        "train() full recipe": base,
+        "train() no EMA/mixup": base.replace(ema=False, mixup=0.0),
+    }
+    results = {"plain loop": [], **{k: [] for k in variants}}
+    print(
+        f"{args.model} at {args.resolution}px, batch {args.batch_size}, {args.images} images, "
+        f"{args.threads} thread(s), {args.rounds} alternating rounds",
+        flush=True,
+    )
+    for _ in range(args.rounds):
+        results["plain loop"].append(plain_loop(spec, data, args.batch_size, args.threads, 0))
+        for name, config in variants.items():
+            r = train(spec0, config, data=data)
+            results[name].append(r["epochs"][0]["images_per_s"])
+    ref = statistics.median(results["plain loop"])
+    for name, values in results.items():
+        med = statistics.median(values)
+        print(
+            f"  {name:24s} {med:8.1f} img/s (median; runs {', '.join(f'{v:.0f}' for v in values)})"
+            f"  {med / ref - 1:+.1%} vs plain"
+        )
+
+
+def calibration(args) -> None:
+    from trials.calibrate import calibrate
+
+    spec = get_model("RegNetY-200MF").with_resolution(args.cal_resolution)
+    tic = time.perf_counter()
+    result = calibrate(
+        spec,
+        strategies=["w", "dwr", "dWr"],
+        factors=[1, 2, 4, 8],
+        batch_size=args.cal_batch,
+        repeats=5,
+        warmup=2,
+        threads=args.cal_threads or args.threads,
+        rounds=args.cal_rounds,
+        progress=lambda line: print("  " + line, flush=True),
+    )
+    print(
+        f"calibrate RegNetY-200MF at {args.cal_resolution}px, rounds {args.cal_rounds}: "
+        f"{time.perf_counter() - tic:.0f}s"
+    )
+    for line in result.summary_lines()[:-1]:
+        print("  " + line)
+    errs = ", ".join(
+        f"{r['name']} {e:.1%}" for r, e in zip(result.rows, result.loo_errors, strict=False)
+    )
+    print(f"  leave-one-out errors: {errs}")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("what", nargs="*", default=["throughput", "calibrate"])
+    p.add_argument("--model", default="RegNetX-200MF")
+    p.add_argument("--resolution", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--images", type=int, default=4096)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--cal-resolution", type=int, default=64)
+    p.add_argument("--cal-batch", type=int, default=32)
+    p.add_argument("--cal-rounds", type=int, default=1)
+    p.add_argument("--cal-threads", type=int, default=None)
+    args = p.parse_args(argv)
+    if args.threads is None:
+        from trials.recipe import available_cpus
+
+        args.threads = available_cpus()
+    if "throughput" in args.what:
+        throughput(args)
+    if "calibrate" in args.what:
+        calibration(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
