@@ -126,15 +126,18 @@ def test_missing_dataset_names_the_install_command(capsys, tmp_path, monkeypatch
     _one_line_error(code, err, "apt-get install -y dataset-fashion-mnist")
 
 
-@pytest.mark.parametrize("command", ["train", "time"])
-def test_bad_device_and_resolution(capsys, command):
-    code, _, err = _run(capsys, command, "RegNetX-200MF", "--device", "tpu")
+@pytest.mark.parametrize("command", ["train", "time", "calibrate"])
+def test_bad_device_and_resolution(capsys, command, tmp_path):
+    out = tmp_path / "p.json"
+    extra = ["--out", str(out)] if command == "calibrate" else []
+    code, _, err = _run(capsys, command, "RegNetX-200MF", "--device", "tpu", *extra)
     _one_line_error(code, err, "tpu")
     for bad in ("4", "0", "-32"):
-        code, _, err = _run(capsys, command, "RegNetX-200MF", "--resolution", bad)
+        code, _, err = _run(capsys, command, "RegNetX-200MF", "--resolution", bad, *extra)
         _one_line_error(code, err, "resolution")
-    code, _, err = _run(capsys, command, "NoSuchNet-1GF")
+    code, _, err = _run(capsys, command, "NoSuchNet-1GF", *extra)
     _one_line_error(code, err, "NoSuchNet")
+    assert not out.exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
