@@ -37,7 +37,7 @@ def normalize(results: pd.DataFrame, meta: dict | None = None) -> pd.DataFrame:
         ("method", "search"),
         ("space", ""),
         ("strategy", ""),
-        ("phase", "search"),
+        ("phase", "first"),
         ("level", ""),
         ("regime", ""),
     ):
@@ -72,11 +72,14 @@ def normalize(results: pd.DataFrame, meta: dict | None = None) -> pd.DataFrame:
 def seed_spread(df: pd.DataFrame) -> dict:
     """Pooled seed-to-seed std of the error over models trained with several seeds.
 
-    Rows of one model (same `model` tag and phase) differ only in the training seed; the
-    pooled variance is sum of squared deviations over sum of (n_i - 1).
+    Rows of one model (same `model` tag and schedule, else phase) differ only in the training
+    seed; the pooled variance is sum of squared deviations over sum of (n_i - 1). A first-
+    round best-of-N row joins its model's group when the schedules match, which if anything
+    inflates the spread (conservative).
     """
     ss, dof, models = 0.0, 0, 0
-    for _, g in df.groupby(["model", "phase"]):
+    by = ["model", "schedule"] if "schedule" in df else ["model", "phase"]
+    for _, g in df.groupby(by):
         if len(g) >= 2:
             e = g["error"].to_numpy(float)
             ss += float(((e - e.mean()) ** 2).sum())
@@ -113,8 +116,8 @@ def contenders(df: pd.DataFrame) -> list[dict]:
     (unbiased by the best-of-N selection), else the first-phase error.
     """
     rows = []
-    first = df[df["phase"] == "search"]
-    final = df[df["phase"] != "search"]
+    first = df[df["phase"] == "first"]
+    final = df[df["phase"] == "final"]
     for (space, level, method), g in first.groupby(["space", "level", "method"], sort=False):
         groups = [("", g)] if method in ("search", "base") else list(g.groupby("strategy"))
         for strategy, gg in groups:
@@ -167,9 +170,9 @@ def verdict(rows: list[dict], spread: dict) -> list[dict]:
     keys = sorted({(r["space"], r["level"]) for r in rows if r["level"] != "base"})
     for space, level in keys:
         here = [r for r in rows if (r["space"], r["level"]) == (space, level)]
-        best = {}
+        best = {}  # each method's pick by first-round error, judged by its score (finals)
         for r in here:
-            if r["method"] not in best or r["score"] < best[r["method"]]["score"]:
+            if r["method"] not in best or r["error"] < best[r["method"]]["error"]:
                 best[r["method"]] = r
         ranked = sorted(best.values(), key=lambda r: r["score"])
         win = ranked[0]
@@ -282,7 +285,7 @@ def verdict_sentences(analysis: dict) -> list[str]:
             s += f", {v['margin'] * 100:.2f}% points ahead of {v['runner_up']}"
             s += f" ({v['judgement']}" + (f", z = {v['z']:.1f})" if v["z"] is not None else ")")
         if v["winner"] == "search" and v["winner_n"] == 1:
-            s += " The searched error is a best-of-N single-seed value, biased low"
+            s += ". The searched error is a best-of-N single-seed value, biased low"
         out.append(s + ".")
     return out
 
@@ -371,6 +374,7 @@ def build_report(results: pd.DataFrame, out_dir: str | Path, meta: dict | None =
     meta_items = "".join(
         f"<li><b>{esc(str(k))}</b>: <code>{esc(json.dumps(v, default=str))}</code></li>"
         for k, v in meta.items()
+        if k != "keys"
     )
     r_line = ", ".join(
         f"{name} (n={c['n']}): r(acts) = {c['acts']:.2f}, r(flops) = {c['flops']:.2f}, "

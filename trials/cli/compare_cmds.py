@@ -1,0 +1,96 @@
+"""`fastscale compare` and `fastscale report`: scaling vs search vs hybrid (docs/compare.md)."""
+
+from __future__ import annotations
+
+import click
+
+from trials.cli.common import echo_json, fail, print_table
+
+
+def _preset_help() -> str:
+    from trials.compare_preset import list_presets
+
+    return f"A preset name ({', '.join(list_presets())}) or a preset YAML file."
+
+
+@click.command("compare")
+@click.option("--preset", "preset_ref", required=True, help=_preset_help())
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Study directory (default runs/compare-PRESET); re-running resumes it.",
+)
+@click.option("--address", default=None, help="Ray cluster address (default: a local Ray).")
+@click.option(
+    "-n", "n", type=click.IntRange(min=1), default=None, help="Models searched per regime."
+)
+@click.option(
+    "--dataset", default=None, help="fashion-mnist or an ImageFolder path (overrides the preset)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def compare_cmd(preset_ref, out_dir, address, n, dataset, as_json):
+    """Search vs scaling vs hybrid at the preset's regimes as one resumable study; writes
+    DIR/report.html (tables, figures, verdict)."""
+    from trials.compare import run_compare
+    from trials.compare_preset import load_preset
+
+    preset = load_preset(preset_ref)
+    if not (dataset or preset.dataset):
+        fail(f"preset {preset.name!r} needs a dataset: pass --dataset PATH (an ImageFolder tree)")
+    out_dir = out_dir or f"runs/compare-{preset.name}"
+    outcome = run_compare(
+        preset, out_dir, address=address, n=n, dataset=dataset, progress=not as_json
+    )
+    if as_json:
+        echo_json(outcome)
+        return
+    _show(outcome["verdict"])
+    for line in outcome["sentences"]:
+        click.echo(line)
+    click.echo(f"{outcome['trials']} trials, {outcome['wall_s'] / 60:.1f} min this run")
+    click.echo(f"open {outcome['report']}")
+
+
+def _show(verdicts: list[dict]) -> None:
+    rows = [
+        {
+            "space": v["space"],
+            "regime": f"{v['regime']} ({v['level']})",
+            "winner": v["winner"] + (f" {v['winner_strategy']}" if v["winner_strategy"] else ""),
+            "error %": round(v["winner_error"] * 100, 2),
+            "runner-up": v["runner_up"] or "-",
+            "margin %": None if v["margin"] is None else round(v["margin"] * 100, 2),
+            "judgement": v["judgement"],
+        }
+        for v in verdicts
+    ]
+    if rows:
+        print_table(rows, title="verdict")
+
+
+@click.command("report")
+@click.argument("study_dir", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+def report_cmd(study_dir, as_json):
+    """Rebuild DIR/report.html from a comparison's stored results (no training)."""
+    import json
+    from pathlib import Path
+
+    from trials.compare import rebuild_report
+
+    path = rebuild_report(study_dir)
+    summary = json.loads((Path(path).parent / "summary.json").read_text())
+    if as_json:
+        echo_json({"report": str(path), "verdict": summary["verdict"]})
+        return
+    _show(summary["verdict"])
+    for line in summary["sentences"]:
+        click.echo(line)
+    click.echo(f"open {path}")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(compare_cmd)
+    group.add_command(report_cmd)

@@ -1,0 +1,283 @@
+"""Comparison presets: documented YAML files (trials/presets/*.yaml) or a user's own file.
+
+A preset fixes everything a scaling-vs-search-vs-hybrid comparison needs: the data, the
+design space(s), the base model, the regime ladder (base → intermediate → top), the number
+of searched samples, the scaling strategies, the recipe, the finalists' schedule and seeds
+(the seed-to-seed spread comes from them) and the resources per trial. See docs/compare.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spaces.errors import FastscaleError
+from spaces.units import UnitError, format_quantity, parse_quantity
+
+PRESET_DIR = Path(__file__).parent / "presets"
+LEVELS = ("base", "intermediate", "top")
+FIELDS = {
+    "name": "preset name",
+    "description": "one line",
+    "dataset": "'fashion-mnist' or an ImageFolder path (null: --dataset must give it)",
+    "resolution": "input resolution (px) of every searched and base model",
+    "spaces": "design spaces to search: regnetx, regnety, regnetz",
+    "base": "per space: {search: K} (best of K at the base regime) | {model: NAME} | {spec: {...}}",
+    "regimes": "{base: 5MF, intermediate: 40MF, top: 160MF}",
+    "tolerance": "regime window, fraction of the flops (sampler and solver)",
+    "samples": "models searched per regime (-n overrides)",
+    "strategies": "scaling strategies (planner names: w, dwr, dWr, ...)",
+    "seed": "sampling seed (the training seed lives in train.seed)",
+    "train": "TrainConfig fields for every first-round trial",
+    "finalists": "{epochs, seeds, select: best-per-method|all, levels: [intermediate, top]} or null",
+    "resources": "{cpus_per_trial, gpus_per_trial}",
+}
+FINALIST_FIELDS = ("epochs", "seeds", "select", "levels")
+RESOURCE_FIELDS = ("cpus_per_trial", "gpus_per_trial")
+SELECTS = ("best-per-method", "all")
+
+
+class PresetError(FastscaleError):
+    """An unknown preset name or a malformed preset file; the message lists what is allowed."""
+
+
+@dataclass(frozen=True)
+class Finalists:
+    """Which models are retrained, with what schedule and which extra training seeds."""
+
+    epochs: int
+    seeds: tuple[int, ...]
+    select: str = "best-per-method"
+    levels: tuple[str, ...] = ("intermediate", "top")
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    dataset: str | None
+    resolution: int
+    spaces: tuple[str, ...]
+    base: dict
+    regimes: dict  # level -> flops (int)
+    samples: int
+    strategies: tuple[str, ...]
+    train: dict
+    tolerance: float = 0.02
+    seed: int = 0
+    finalists: Finalists | None = None
+    cpus_per_trial: float = 1
+    gpus_per_trial: float = 0
+    description: str = ""
+    source: str = ""
+    labels: dict = field(default_factory=dict)  # level -> "40MF"
+
+    def label(self, level: str) -> str:
+        return self.labels[level]
+
+    def to_dict(self) -> dict:
+        fin = self.finalists
+        return {
+            "name": self.name,
+            "description": self.description,
+            "dataset": self.dataset,
+            "resolution": self.resolution,
+            "spaces": list(self.spaces),
+            "base": self.base,
+            "regimes": dict(self.labels),
+            "tolerance": self.tolerance,
+            "samples": self.samples,
+            "strategies": list(self.strategies),
+            "seed": self.seed,
+            "train": self.train,
+            "finalists": None
+            if fin is None
+            else {
+                "epochs": fin.epochs,
+                "seeds": list(fin.seeds),
+                "select": fin.select,
+                "levels": list(fin.levels),
+            },
+            "resources": {
+                "cpus_per_trial": self.cpus_per_trial,
+                "gpus_per_trial": self.gpus_per_trial,
+            },
+        }
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def _need(cond, where: str, message: str) -> None:
+    if not cond:
+        raise PresetError(f"{where}: {message}")
+
+
+def parse_preset(data, where: str) -> Preset:
+    """Validate a preset mapping; every error names the field and the allowed values."""
+    _need(isinstance(data, dict), where, "a preset must be a mapping of fields")
+    unknown = sorted(set(data) - set(FIELDS))
+    _need(
+        not unknown,
+        where,
+        f"unknown field(s) {', '.join(map(str, unknown))}; allowed: " + ", ".join(FIELDS),
+    )
+    required = ("resolution", "spaces", "base", "regimes", "samples", "strategies", "train")
+    missing = [k for k in required if k not in data]
+    _need(
+        not missing,
+        where,
+        f"missing field(s) {', '.join(missing)}; "
+        + "; ".join(f"{k}: {FIELDS[k]}" for k in missing),
+    )
+    regimes = data["regimes"]
+    _need(
+        isinstance(regimes, dict) and set(regimes) == set(LEVELS),
+        where,
+        f"regimes must map exactly {', '.join(LEVELS)} to flops, e.g. {FIELDS['regimes']}",
+    )
+    flops = {}
+    for level in LEVELS:
+        try:
+            flops[level] = parse_quantity(regimes[level], what=f"regimes.{level}")
+        except UnitError as exc:
+            raise PresetError(f"{where}: {exc}") from None
+    _need(
+        flops["base"] < flops["intermediate"] < flops["top"],
+        where,
+        "regimes must grow: base < intermediate < top",
+    )
+    spaces = data["spaces"]
+    spaces = [spaces] if isinstance(spaces, str) else spaces
+    from spaces.sampler import SPACES
+
+    _need(
+        isinstance(spaces, list) and spaces and all(s in SPACES for s in spaces),
+        where,
+        f"spaces must be a list drawn from {', '.join(SPACES)}, got {data['spaces']!r}",
+    )
+    base = data["base"]
+    _need(
+        isinstance(base, dict) and set(base) == set(spaces),
+        where,
+        f"base must give one entry per space ({', '.join(spaces)}): {FIELDS['base']}",
+    )
+    for space, entry in base.items():
+        _need(
+            isinstance(entry, dict)
+            and len(entry) == 1
+            and next(iter(entry)) in ("search", "model", "spec"),
+            where,
+            f"base.{space} must be one of {{search: K}}, {{model: NAME}}, {{spec: {{...}}}}",
+        )
+    samples = data["samples"]
+    _need(isinstance(samples, int) and samples >= 1, where, "samples must be an integer >= 1")
+    strategies = data["strategies"]
+    _need(
+        isinstance(strategies, list) and strategies,
+        where,
+        "strategies must be a non-empty list, e.g. [w, dwr, dWr]",
+    )
+    from planner.strategies import get_strategy
+
+    for s in strategies:
+        try:
+            get_strategy(str(s))
+        except FastscaleError as exc:
+            raise PresetError(f"{where}: strategies: {exc}") from None
+    train = data["train"]
+    _need(isinstance(train, dict), where, "train must be a mapping of TrainConfig fields")
+    from trials.recipe import TrainConfig
+
+    try:
+        TrainConfig.from_dict({**train, "dataset": data.get("dataset") or "fashion-mnist"})
+    except FastscaleError as exc:
+        raise PresetError(f"{where}: train: {exc}") from None
+    except TypeError as exc:
+        raise PresetError(f"{where}: train: {exc}") from None
+    res = data["resolution"]
+    _need(isinstance(res, int) and res >= 8, where, "resolution must be an integer >= 8")
+    tol = data.get("tolerance", 0.02)
+    _need(isinstance(tol, int | float) and 0 < tol < 1, where, "tolerance must be in (0, 1)")
+    resources = data.get("resources") or {}
+    _need(
+        isinstance(resources, dict) and set(resources) <= set(RESOURCE_FIELDS),
+        where,
+        f"resources allows {', '.join(RESOURCE_FIELDS)}",
+    )
+    return Preset(
+        name=str(data.get("name", Path(where).stem)),
+        description=str(data.get("description", "")),
+        dataset=data.get("dataset"),
+        resolution=res,
+        spaces=tuple(spaces),
+        base=base,
+        regimes=flops,
+        labels={
+            lv: regimes[lv] if isinstance(regimes[lv], str) else format_quantity(flops[lv], "F")
+            for lv in LEVELS
+        },
+        tolerance=float(tol),
+        samples=samples,
+        strategies=tuple(str(s) for s in strategies),
+        seed=int(data.get("seed", 0)),
+        train=dict(train),
+        finalists=_finalists(data.get("finalists"), where),
+        cpus_per_trial=resources.get("cpus_per_trial", 1),
+        gpus_per_trial=resources.get("gpus_per_trial", 0),
+        source=where,
+    )
+
+
+def _finalists(data, where: str) -> Finalists | None:
+    if data is None:
+        return None
+    _need(
+        isinstance(data, dict)
+        and set(data) <= set(FINALIST_FIELDS)
+        and "epochs" in data
+        and "seeds" in data,
+        where,
+        f"finalists must be null or a mapping with "
+        f"{', '.join(FINALIST_FIELDS)} (epochs and seeds required)",
+    )
+    seeds = data["seeds"]
+    _need(
+        isinstance(seeds, list) and all(isinstance(s, int) for s in seeds),
+        where,
+        "finalists.seeds must be a list of integers (training seeds)",
+    )
+    select = data.get("select", "best-per-method")
+    _need(select in SELECTS, where, f"finalists.select must be one of {', '.join(SELECTS)}")
+    levels = tuple(data.get("levels", ("intermediate", "top")))
+    _need(
+        set(levels) <= {"intermediate", "top"},
+        where,
+        "finalists.levels must be drawn from intermediate, top",
+    )
+    epochs = data["epochs"]
+    _need(isinstance(epochs, int) and epochs >= 1, where, "finalists.epochs must be >= 1")
+    return Finalists(epochs, tuple(seeds), select, levels)
+
+
+def load_preset(ref: str | Path) -> Preset:
+    """A preset by name (trials/presets/NAME.yaml) or by path to a YAML file."""
+    import yaml
+
+    path = Path(ref)
+    if not path.suffix and not path.exists():
+        path = PRESET_DIR / f"{ref}.yaml"
+        if not path.is_file():
+            raise PresetError(
+                f"unknown preset {str(ref)!r}; allowed: {', '.join(list_presets())} or a YAML file"
+            )
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise PresetError(f"cannot read preset {str(path)!r}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0]
+        raise PresetError(f"preset {str(path)!r} is not valid YAML: {first}") from None
+    return parse_preset(data, str(path))
