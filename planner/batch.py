@@ -3,9 +3,8 @@
 The solver evaluates thousands of (strategy, s, fine-tune) candidates per plan. Building a
 StageSpec per candidate and walking it block by block would cost milliseconds each, so this
 module keeps candidates as stage-level arrays: the §6 rounding rules run as numpy ufuncs
-over (N, stages) arrays, and complexity reuses the `spaces.complexity` block counters (which
-accept arrays) once per stage for the first block and once for the repeated block, times
-(depth - 1). `scale.scale_spec` and `complexity()` are the reference; tests check equality.
+over (N, stages) arrays, and complexity is `spaces.complexity.stages_complexity_batch`, the
+vectorized face of `complexity()` (tests check equality).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spaces.complexity import Cx, _head, _stem, bottleneck_block, mbconv_block
+from spaces.complexity import stages_complexity_batch
 from spaces.generate import compat, round_group_width
 from spaces.specs import StageSpec
 
@@ -99,33 +98,6 @@ def scale_arrays(
     return Candidates(depths, widths, groups, res, stem, head)
 
 
-def _unique_scalar(fn, columns: list[np.ndarray]):
-    """Call a scalar counter once per distinct row of `columns`; scatter its Cx back."""
-    keys = np.stack(columns, axis=1)
-    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-    out = np.array([_cx_tuple(fn(*(int(v) for v in row))) for row in uniq], dtype=np.int64)
-    out = out[inverse.reshape(-1)]
-    return out[:, 0], out[:, 1], out[:, 2], out[:, 3]
-
-
-def _cx_tuple(cx: Cx):
-    return cx.flops, cx.params, cx.acts, cx.h
-
-
-class _Totals:
-    """A Cx-compatible accumulator for (flops, params, acts) arrays."""
-
-    def __init__(self, n):
-        self.flops = np.zeros(n, np.int64)
-        self.params = np.zeros(n, np.int64)
-        self.acts = np.zeros(n, np.int64)
-
-    def add(self, flops, params, acts, times=1):
-        self.flops += flops * times
-        self.params += params * times
-        self.acts += acts * times
-
-
 _MIX = np.random.default_rng(12345).integers(1, 2**62, 64, dtype=np.int64) | 1
 
 
@@ -165,40 +137,6 @@ def batch_complexity(base: StageSpec, c: Candidates) -> tuple[np.ndarray, np.nda
 
 
 def _count(base: StageSpec, c: Candidates):
-    n = len(c)
-    tot = _Totals(n)
-    stem = _stem(c.resolution, base.in_channels, c.stem_width)
-    tot.add(stem.flops, stem.params, stem.acts)
-    h, w_in = stem.h, c.stem_width
-    mb = base.block == "MB"
-    for i in range(len(base.depths)):
-        w, g, depth = c.widths[:, i], c.group_widths[:, i], c.depths[:, i]
-        t, b, k = base.strides[i], base.bottlenecks[i], base.kernels[i]
-        if mb:
-            e, se = b, base.se_ratio
-            f0, p0, a0, h = _unique_scalar(
-                lambda hh, wi, wo, e=e, t=t, k=k, se=se: mbconv_block(hh, wi, wo, t, k, e, se),
-                [h, w_in, w],
-            )
-            f1, p1, a1, _ = _unique_scalar(
-                lambda hh, wo, e=e, k=k, se=se: mbconv_block(hh, wo, wo, 1, k, e, se), [h, w]
-            )
-        else:
-            first = bottleneck_block(h, w_in, w, t, g, b, base.se_ratio, base.block)
-            h = first.h
-            rest = bottleneck_block(h, w, w, 1, g, b, base.se_ratio, base.block)
-            f0, p0, a0 = first.flops, first.params, first.acts
-            f1, p1, a1 = rest.flops, rest.params, rest.acts
-        tot.add(f0, p0, a0)
-        tot.add(f1, p1, a1, depth - 1)
-        w_in = w
-    heads = np.unique(c.head_width)
-    if len(heads) == 1:  # the head counter branches on the head width, so pass a scalar
-        hd = _head(Cx(h), w_in, int(heads[0]), base.num_classes)
-        tot.add(hd.flops, hd.params, hd.acts)
-    else:
-        f, p, a, _ = _unique_scalar(
-            lambda hh, wi, hw: _head(Cx(hh), wi, hw, base.num_classes), [h, w_in, c.head_width]
-        )
-        tot.add(f, p, a)
-    return tot.flops, tot.params, tot.acts
+    return stages_complexity_batch(
+        base, c.depths, c.widths, c.group_widths, c.resolution, c.stem_width, c.head_width
+    )

@@ -89,42 +89,82 @@ def mbconv_block(h, w_in, w_out, stride, k, expansion, se_ratio):
     """EfficientNet MBConv (§4): expansion and SE from the block input width, truncated."""
     cx = Cx(h)
     w_exp = _itrunc(w_in * expansion)
-    if w_exp != w_in:
-        cx.conv(w_in, w_exp, 1).bn(w_exp)
+    cx.add(Cx(h).conv(w_in, w_exp, 1).bn(w_exp), w_exp != w_in)  # no 1x1 expand at ratio 1
     cx.conv(w_exp, w_exp, k, stride, groups=w_exp).bn(w_exp)
     if se_ratio:
         cx.se(w_exp, _itrunc(w_in * se_ratio))
     return cx.conv(w_exp, w_out, 1).bn(w_out)
 
 
-def _stem(resolution, in_channels, stem_width):
+def block_complexity(block, h, w_in, w_out, stride, g, b, k, se_ratio) -> Cx:
+    """One block of any type; widths, h, g may be arrays (one entry per network)."""
+    if block == "MB":
+        return mbconv_block(h, w_in, w_out, stride, k, b, se_ratio)
+    return bottleneck_block(h, w_in, w_out, stride, g, b, se_ratio, block)
+
+
+def stem_complexity(resolution, in_channels, stem_width) -> Cx:
     return Cx(resolution).conv(in_channels, stem_width, 3, 2).bn(stem_width)
 
 
-def _head(cx: Cx, w_in, head_width, num_classes):
-    if head_width:
-        cx.add(Cx(cx.h).conv(w_in, head_width, 1).bn(head_width))
-        w_in = head_width
-    return cx.linear(w_in, num_classes)
+def head_complexity(cx: Cx, w_in, head_width, num_classes) -> Cx:
+    """Optional 1x1 conv head (head_width 0 = none), pooling, then the classifier."""
+    has_conv = head_width > 0
+    cx.add(Cx(cx.h).conv(w_in, head_width, 1).bn(head_width), has_conv)
+    return cx.linear(np.where(has_conv, head_width, w_in), num_classes)
 
 
 def complexity(spec) -> Complexity:
-    """Flops, params and acts of any spec (RegNet, stage-level or EfficientNet)."""
+    """Flops, params and acts of any spec (RegNet, stage-level or EfficientNet): the literal
+    block-by-block walk; `stages_complexity_batch` is its vectorized face, tested equal."""
     s = spec.stages()
-    cx = _stem(s.resolution, s.in_channels, s.stem_width)
+    cx = stem_complexity(s.resolution, s.in_channels, s.stem_width)
     w_in = s.stem_width
     for i, depth in enumerate(s.depths):
         w, g, b, k = s.widths[i], s.group_widths[i], s.bottlenecks[i], s.kernels[i]
         for j in range(depth):
             stride = s.strides[i] if j == 0 else 1
-            if s.block == "MB":
-                blk = mbconv_block(cx.h, w_in, w, stride, k, b, s.se_ratio)
-            else:
-                blk = bottleneck_block(cx.h, w_in, w, stride, g, b, s.se_ratio, s.block)
+            blk = block_complexity(s.block, cx.h, w_in, w, stride, g, b, k, s.se_ratio)
             cx.add(blk)
             cx.h, w_in = blk.h, w
-    _head(cx, w_in, s.head_width, s.num_classes)
+    head_complexity(cx, w_in, s.head_width, s.num_classes)
     return Complexity(int(cx.flops), int(cx.params), int(cx.acts))
+
+
+def stages_complexity_batch(
+    base, depths, widths, groups, resolution, stem_width=None, head_width=None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(flops, params, acts) of N networks that share `base`'s block type, strides, kernels,
+    bottlenecks, SE ratio, input channels and classes but have their own (N, S) depths,
+    widths, group widths and (N,) resolution, stem and head widths (depth 0 = no stage).
+
+    Walks stages, not blocks: after its first block a stage repeats one identical block
+    (d - 1) times, so each stage costs two block counts whatever its depth.
+    """
+    depths = np.asarray(depths, dtype=np.int64)
+    n = depths.shape[0]
+
+    def column(v, default):
+        v = default if v is None else v
+        return np.broadcast_to(np.asarray(v, dtype=np.int64), (n,)).copy()
+
+    res = column(resolution, base.resolution)
+    w_in = column(stem_width, base.stem_width)
+    cx = stem_complexity(res, base.in_channels, w_in)
+    cx.flops, cx.params, cx.acts = (column(v, 0) for v in (cx.flops, cx.params, cx.acts))
+    for i in range(depths.shape[1]):
+        rows = np.flatnonzero(depths[:, i] > 0)  # late stages exist in few rows: count only those
+        w, g = widths[rows, i], groups[rows, i]
+        t, b, k = base.strides[i], base.bottlenecks[i], base.kernels[i]
+        first = block_complexity(base.block, cx.h[rows], w_in[rows], w, t, g, b, k, base.se_ratio)
+        rest = block_complexity(base.block, first.h, w, w, 1, g, b, k, base.se_ratio)
+        stage = Cx(0).add(first).add(rest, depths[rows, i] - 1)
+        cx.flops[rows] += stage.flops
+        cx.params[rows] += stage.params
+        cx.acts[rows] += stage.acts
+        cx.h[rows], w_in[rows] = first.h, w
+    head_complexity(cx, w_in, column(head_width, base.head_width), base.num_classes)
+    return cx.flops, cx.params, cx.acts
 
 
 def _stage_starts(depth, w0, wa, wm):
@@ -184,10 +224,9 @@ def regnet_complexity_batch(
 ) -> dict[str, np.ndarray]:
     """Complexity of N RegNets at once (arrays of length N); also returns validity and stages.
 
-    Walks stages, not blocks: after its first block a stage repeats one identical block
-    (d - 1) times, so each stage costs two block counts whatever its depth.
+    Invalid rows (a skipped stage index) are not networks and report zeros.
     """
-    from spaces.specs import BLOCK_DEFAULTS
+    from spaces.specs import BLOCK_DEFAULTS, StageSpec
 
     b_def, se_def = BLOCK_DEFAULTS[block]
     b = float(b_def if bottleneck is None else bottleneck)
@@ -195,50 +234,23 @@ def regnet_complexity_batch(
     depths, widths, groups, num_stages, valid = regnet_stages_batch(
         depth, w0, wa, wm, group_width, b
     )
-    n = depths.shape[0]
+    n, n_st = depths.shape
+    base = StageSpec(  # carries the fields all rows share; its depths and widths are unused
+        block=block,
+        depths=(1,) * n_st,
+        widths=(8 * max(1, int(b)),) * n_st,
+        group_widths=(1,) * n_st,
+        bottlenecks=(b,) * n_st,
+        strides=(2,) * n_st,
+        se_ratio=se,
+        stem_width=stem_width,
+        head_width=head_width,
+        in_channels=in_channels,
+        num_classes=num_classes,
+    )
     res = np.broadcast_to(np.asarray(resolution, dtype=np.int64), (n,))
-    if not valid.all():  # count only real networks; invalid rows report zeros
-        out = {k: np.zeros(n, dtype=np.int64) for k in ("flops", "params", "acts")}
-        sub = _count_stages(
-            block,
-            depths[valid],
-            widths[valid],
-            groups[valid],
-            res[valid],
-            b,
-            se,
-            stem_width,
-            head_width,
-            in_channels,
-            num_classes,
-        )
-        for k in out:
-            out[k][valid] = sub[k]
-        return {**out, "valid": valid, "num_stages": num_stages}
-    out = _count_stages(
-        block, depths, widths, groups, res, b, se, stem_width, head_width, in_channels, num_classes
-    )
+    out = {k: np.zeros(n, dtype=np.int64) for k in ("flops", "params", "acts")}
+    counts = stages_complexity_batch(base, depths[valid], widths[valid], groups[valid], res[valid])
+    for key, value in zip(out, counts, strict=True):
+        out[key][valid] = value  # invalid rows are not networks: they report zeros
     return {**out, "valid": valid, "num_stages": num_stages}
-
-
-def _count_stages(
-    block, depths, widths, groups, res, b, se, stem_width, head_width, in_channels, num_classes
-):
-    n = depths.shape[0]
-    cx = _stem(res.copy(), in_channels, stem_width)
-    cx.flops, cx.params, cx.acts = (
-        np.full(n, v, dtype=np.int64) for v in (cx.flops, cx.params, cx.acts)
-    )
-    w_in = np.full(n, stem_width, dtype=np.int64)
-    for i in range(depths.shape[1]):
-        rows = np.flatnonzero(depths[:, i] > 0)  # late stages exist in few rows: count only those
-        w, g = widths[rows, i], groups[rows, i]
-        first = bottleneck_block(cx.h[rows], w_in[rows], w, 2, g, b, se, block)
-        rest = bottleneck_block(first.h, w, w, 1, g, b, se, block)
-        stage = Cx(0).add(first).add(rest, depths[rows, i] - 1)
-        cx.flops[rows] += stage.flops
-        cx.params[rows] += stage.params
-        cx.acts[rows] += stage.acts
-        cx.h[rows], w_in[rows] = first.h, w
-    _head(cx, w_in, head_width, num_classes)
-    return {"flops": cx.flops, "params": cx.params, "acts": cx.acts}
