@@ -149,7 +149,7 @@ class TensorSplit:
         """Yield (float images, labels); the order is fixed by (seed, epoch)."""
         n = len(self)
         if shuffle:
-            gen = torch.Generator().manual_seed(_mix(seed, epoch, 11))
+            gen = torch.Generator().manual_seed(derive_seed(seed, epoch, 11))
             order = torch.randperm(n, generator=gen).to(self.labels.device)
         else:
             order = None
@@ -171,7 +171,7 @@ class TensorSplit:
         return n // batch_size if drop_last and n >= batch_size else math.ceil(n / batch_size)
 
 
-def _mix(*parts: int) -> int:
+def derive_seed(*parts: int) -> int:
     """A 63-bit seed from integers (so epochs and samples get unrelated streams)."""
     seq = np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts])
     return int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
@@ -199,7 +199,9 @@ def load_dataset(
         for split, size, salt in (("train", train_size, 1), ("val", val_size, 2)):
             images, labels = load_fashion_mnist(split, root)
             if size is not None:
-                keep = torch.from_numpy(stratified_subset(labels.numpy(), size, _mix(seed, salt)))
+                keep = torch.from_numpy(
+                    stratified_subset(labels.numpy(), size, derive_seed(seed, salt))
+                )
                 images, labels = images[keep], labels[keep]
             parts[split] = TensorSplit(images, labels, resolution, FASHION_MEAN, FASHION_STD)
         return Datasets(parts["train"], parts["val"], 10, 1, "fashion-mnist")
@@ -257,7 +259,7 @@ def load_image_folder(
         (val_files, val_labels, val_size, 2, False),
     ):
         if size is not None:
-            keep = stratified_subset(labels, size, _mix(seed, salt))
+            keep = stratified_subset(labels, size, derive_seed(seed, salt))
             files, labels = [files[i] for i in keep], labels[keep]
         splits.append(ImageFolderSplit(files, labels, resolution, train=train, seed=seed))
     return Datasets(splits[0], splits[1], len(classes), 3, str(root))
@@ -341,7 +343,7 @@ class ImageFolderSplit(torch.utils.data.Dataset):
 
     def batches(self, batch_size: int, *, shuffle=False, seed=0, epoch=0, drop_last=False):
         self.epoch = epoch
-        gen = torch.Generator().manual_seed(_mix(seed, epoch, 11))
+        gen = torch.Generator().manual_seed(derive_seed(seed, epoch, 11))
         loader = torch.utils.data.DataLoader(
             self,
             batch_size=batch_size,

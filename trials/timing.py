@@ -8,6 +8,7 @@ BatchNorm statistics are restored afterwards, so timing a model mid-training is 
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 
@@ -17,9 +18,38 @@ import torch.nn.functional as F
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
 from trials.recipe import available_cpus
-from trials.train import check_device, torch_threads
 
 MODES = ("train", "infer")
+
+
+def check_device(device: str) -> torch.device:
+    if device == "cpu":
+        return torch.device("cpu")
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise FastscaleError("device 'cuda' requested but no CUDA GPU is available here")
+        return torch.device("cuda")
+    raise FastscaleError(f"device must be cpu or cuda, got {device!r}")
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run with n intra-op CPU threads, restoring the previous count afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def peak_memory(device: torch.device) -> int:
+    """Peak bytes: GPU memory allocated this epoch, or the process' max resident set on CPU."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
 def _quartiles(values: list[float]) -> tuple[float, float, float]:

@@ -12,7 +12,6 @@ fixed thread count).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import math
@@ -27,8 +26,9 @@ import torch.nn.functional as F
 
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
-from trials.data import Datasets, _mix, load_dataset
+from trials.data import Datasets, derive_seed, load_dataset
 from trials.recipe import TrainConfig, ema_alpha, lr_at
+from trials.timing import check_device, peak_memory, torch_threads
 
 CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
@@ -47,27 +47,6 @@ class CheckpointMismatch(FastscaleError):
 
 class OutputError(FastscaleError):
     """The output directory cannot be written."""
-
-
-def check_device(device: str) -> torch.device:
-    if device == "cpu":
-        return torch.device("cpu")
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise FastscaleError("device 'cuda' requested but no CUDA GPU is available here")
-        return torch.device("cuda")
-    raise FastscaleError(f"device must be cpu or cuda, got {device!r}")
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run with n intra-op CPU threads, restoring the previous count afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def prepare_output(out_dir: str | Path | None) -> Path | None:
@@ -171,15 +150,6 @@ def precise_bn(
     model.train(was_training)
 
 
-def peak_memory(device: torch.device) -> int:
-    """Peak bytes: GPU memory allocated this epoch, or the process' max resident set on CPU."""
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
-    import resource
-
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-
-
 def _run_key(spec, config: TrainConfig) -> dict:
     cfg = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_KEYS}
     return {"spec": spec.to_dict(), "config": cfg}
@@ -259,137 +229,146 @@ def train(
         records = list(ckpt["records"]) if ckpt else []
         if ckpt and ckpt["epoch"] >= config.epochs:
             return summarize(records, spec, config)
-        return _fit(spec, config, data, device, out, key, ckpt, records, on_epoch, build_model)
+        torch.manual_seed(derive_seed(config.seed, 0, 3))  # the initial weights
+        run = _Run(spec, config, data, device, build_model(spec))
+        start = run.restore(ckpt) if ckpt else 0
+        for epoch in range(start, config.epochs):
+            loss, seen, epoch_time = run.train_epoch(epoch)
+            tic = time.perf_counter()
+            error_raw, error_ema = run.validate(epoch)
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": loss / max(1, seen),
+                "error": error_ema if error_ema is not None else error_raw,
+                "error_raw": error_raw,
+                "error_ema": error_ema,
+                "lr": lr_at(config, epoch + 1),
+                "epoch_time": epoch_time,
+                "eval_time": time.perf_counter() - tic,
+                "images_per_s": seen / epoch_time if epoch_time > 0 else float("nan"),
+                "peak_mem": peak_memory(device),
+            }
+            records.append(record)
+            if out is not None:
+                _save_atomic(run.state(key, epoch + 1, records), out / CHECKPOINT)
+                _save_atomic(summarize(records, spec, config), out / RESULT)
+            if on_epoch is not None:
+                on_epoch(dict(record))
+        return summarize(records, spec, config)
 
 
-def _fit(spec, config, data, device, out, key, ckpt, records, on_epoch, build_model) -> dict:
-    torch.manual_seed(_mix(config.seed, 0, 3))
-    model = build_model(spec).to(device)
-    cuda = device.type == "cuda"
-    if cuda:
-        model = model.to(memory_format=torch.channels_last)
-    ema = copy.deepcopy(model) if config.ema else None
-    if ema is not None:
-        ema.requires_grad_(False)
-    optimizer = torch.optim.SGD(
-        param_groups(model, config.resolved_weight_decay(spec)),
-        lr=lr_at(config, 0.0),
-        momentum=config.momentum,
-        nesterov=config.nesterov and config.momentum > 0,
-    )
-    amp_dtype = None
-    if cuda:
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    start = 0
-    if ckpt:
-        model.load_state_dict(ckpt["model"])
-        if ema is not None:
-            ema.load_state_dict(ckpt["ema"])
-        optimizer.load_state_dict(ckpt["optimizer"])
+class _Run:
+    """The model, its average, the optimizer and the data of one run, one epoch at a time."""
+
+    def __init__(self, spec, config: TrainConfig, data: Datasets, device, model):
+        self.config, self.device, self.cuda = config, device, device.type == "cuda"
+        self.model = model.to(device)
+        if self.cuda:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False) if config.ema else None
+        self.optimizer = torch.optim.SGD(
+            param_groups(self.model, config.resolved_weight_decay(spec)),
+            lr=lr_at(config, 0.0),
+            momentum=config.momentum,
+            nesterov=config.nesterov and config.momentum > 0,
+        )
+        self.amp = None
+        if self.cuda:
+            self.amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
+        self.train_split, self.val_split = data.train, data.val
+        for split in (self.train_split, self.val_split):
+            split.to(device)
+            if hasattr(split, "num_workers"):
+                split.num_workers = config.num_workers
+        self.iters = self.train_split.num_batches(config.batch_size, drop_last=True)
+
+    def restore(self, ckpt: dict) -> int:
+        self.model.load_state_dict(ckpt["model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(ckpt["ema"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
         if ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        start = int(ckpt["epoch"])
-    train_split, val_split = data.train, data.val
-    for split in (train_split, val_split):
-        split.to(device)
-        if hasattr(split, "num_workers"):
-            split.num_workers = config.num_workers
-    iters = train_split.num_batches(config.batch_size, drop_last=True)
-    total_iters = iters * config.epochs
-    for epoch in range(start, config.epochs):
-        torch.manual_seed(_mix(config.seed, epoch, 17))
-        mix_rng = np.random.default_rng(_mix(config.seed, epoch, 7))
-        perm_gen = torch.Generator().manual_seed(_mix(config.seed, epoch, 13))
-        if cuda:
-            torch.cuda.reset_peak_memory_stats(device)
-            torch.cuda.synchronize(device)
+            self.scaler.load_state_dict(ckpt["scaler"])
+        return int(ckpt["epoch"])
+
+    def state(self, key: dict, epoch: int, records: list[dict]) -> dict:
+        return {
+            "format": 1,
+            "key": key,
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "records": records,
+        }
+
+    def train_epoch(self, epoch: int) -> tuple[float, int, float]:
+        """(summed loss, images, seconds) of one pass; randomness reseeded from (seed, epoch)."""
+        c, dev, model = self.config, self.device, self.model
+        torch.manual_seed(derive_seed(c.seed, epoch, 17))
+        mix_rng = np.random.default_rng(derive_seed(c.seed, epoch, 7))
+        perm_gen = torch.Generator().manual_seed(derive_seed(c.seed, epoch, 13))
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats(dev)
+            torch.cuda.synchronize(dev)
         model.train()
-        loss_sum = torch.zeros((), device=device)
-        seen = 0
+        loss_sum, seen = torch.zeros((), device=dev), 0
+        total_iters = self.iters * c.epochs
         tic = time.perf_counter()
-        batches = train_split.batches(
-            config.batch_size, shuffle=True, seed=config.seed, epoch=epoch, drop_last=True
+        batches = self.train_split.batches(
+            c.batch_size, shuffle=True, seed=c.seed, epoch=epoch, drop_last=True
         )
         for i, (x, y) in enumerate(batches):
-            t = epoch + i / iters
-            lr = lr_at(config, t)
-            for group in optimizer.param_groups:
+            t = epoch + i / self.iters
+            lr = lr_at(c, t)
+            for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if cuda:
+            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            if self.cuda:
                 x = x.contiguous(memory_format=torch.channels_last)
             lam, y2 = 1.0, y
-            if config.mixup > 0 and len(y) > 1:
-                lam = float(mix_rng.beta(config.mixup, config.mixup))
-                perm = torch.randperm(len(y), generator=perm_gen).to(device)
+            if c.mixup > 0 and len(y) > 1:
+                lam = float(mix_rng.beta(c.mixup, c.mixup))
+                perm = torch.randperm(len(y), generator=perm_gen).to(dev)
                 x = x.mul(lam).add_(x[perm], alpha=1.0 - lam)
                 y2 = y[perm]
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            with torch.autocast(dev.type, dtype=self.amp, enabled=self.amp is not None):
                 logits = model(x)
             logits = logits.float()
-            loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+            loss = F.cross_entropy(logits, y, label_smoothing=c.label_smoothing)
             if lam < 1.0:
                 loss = lam * loss + (1.0 - lam) * F.cross_entropy(
-                    logits, y2, label_smoothing=config.label_smoothing
+                    logits, y2, label_smoothing=c.label_smoothing
                 )
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            if ema is not None:
-                update_ema(ema, model, ema_alpha(config, total_iters, t))
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            if self.ema is not None:
+                update_ema(self.ema, model, ema_alpha(c, total_iters, t))
             loss_sum += loss.detach() * len(y)
             seen += len(y)
             if (i + 1) % NAN_CHECK_EVERY == 0:
                 _check_finite(loss_sum, epoch, i, lr)
-        _check_finite(loss_sum, epoch, iters - 1, lr_at(config, epoch + 1 - 1 / max(1, iters)))
-        if cuda:
-            torch.cuda.synchronize(device)
-        epoch_time = time.perf_counter() - tic
-        tic = time.perf_counter()
-        for m in (model, ema) if ema is not None else (model,):
+        _check_finite(loss_sum, epoch, self.iters - 1, lr_at(c, epoch + 1))
+        if self.cuda:
+            torch.cuda.synchronize(dev)
+        return float(loss_sum.item()), seen, time.perf_counter() - tic
+
+    def validate(self, epoch: int) -> tuple[float, float | None]:
+        """Top-1 errors of the raw and the averaged model, after precise BN for both."""
+        c = self.config
+        models = [self.model] + ([self.ema] if self.ema is not None else [])
+        errors = []
+        for m in models:
             precise_bn(
-                m,
-                train_split,
-                config.batch_size,
-                config.precise_bn,
-                device,
-                seed=config.seed,
-                epoch=epoch,
-                amp_dtype=amp_dtype,
-            )
-        error_raw = evaluate(model, val_split, config.batch_size, device, amp_dtype)
-        error_ema = evaluate(ema, val_split, config.batch_size, device, amp_dtype) if ema else None
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": float(loss_sum.item()) / max(1, seen),
-            "error": error_ema if ema is not None else error_raw,
-            "error_raw": error_raw,
-            "error_ema": error_ema,
-            "lr": lr_at(config, epoch + 1),
-            "epoch_time": epoch_time,
-            "eval_time": time.perf_counter() - tic,
-            "images_per_s": seen / epoch_time if epoch_time > 0 else float("nan"),
-            "peak_mem": peak_memory(device),
-        }
-        records.append(record)
-        if out is not None:
-            state = {
-                "format": 1,
-                "key": key,
-                "epoch": epoch + 1,
-                "model": model.state_dict(),
-                "ema": ema.state_dict() if ema is not None else None,
-                "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-                "records": records,
-            }
-            _save_atomic(state, out / CHECKPOINT)
-            _save_atomic(summarize(records, spec, config), out / RESULT)
-        if on_epoch is not None:
-            on_epoch(dict(record))
-    return summarize(records, spec, config)
+                m, self.train_split, c.batch_size, c.precise_bn, self.device,
+                seed=c.seed, epoch=epoch, amp_dtype=self.amp,
+            )  # fmt: skip
+            errors.append(evaluate(m, self.val_split, c.batch_size, self.device, self.amp))
+        return errors[0], errors[1] if len(errors) > 1 else None
 
 
 def _check_finite(loss_sum: torch.Tensor, epoch: int, i: int, lr: float) -> None:
