@@ -43,6 +43,9 @@ class KeyProposer:
     def finished_count(self) -> int:
         return sum(self.store.is_finished(k, self.max_failures) for k in self.keys)
 
+    def has_work(self) -> bool:
+        return bool(self.queue)
+
     def next(self):
         if self.queue:
             key = self.queue.popleft()
@@ -304,7 +307,7 @@ def run_study(
         keys = [store.add(c.spec, train, c.tags) for c in candidates]
         proposer = KeyProposer(store, keys, max_failures)
         try:
-            if proposer.queue:
+            if proposer.has_work():
                 execute(
                     store,
                     proposer,

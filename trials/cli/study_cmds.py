@@ -1,0 +1,301 @@
+"""`fastscale study run|show|submit|status|logs`: search studies on Ray (docs/studies.md)."""
+
+from __future__ import annotations
+
+import click
+
+from trials.cli.common import QUANTITY, echo_json, print_table
+
+# The options that define a study (stored in study.json; a resume must agree with them).
+DEFINING = [
+    click.option(
+        "--space",
+        type=click.Choice(["regnetx", "regnety", "regnetz"]),
+        default=None,
+        help="Design space to search.",
+    ),
+    click.option(
+        "--regime",
+        type=QUANTITY,
+        default=None,
+        help="Target flops of the search, e.g. 20MF, 400MF, 4GF.",
+    ),
+    click.option(
+        "-n",
+        "n",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Number of candidates to train (default 32, the paper's).",
+    ),
+    click.option(
+        "--tolerance",
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        default=None,
+        help="Regime window half-width, a fraction (default 0.01).",
+    ),
+    click.option(
+        "--sampler",
+        type=click.Choice(["random", "tpe", "nsga2"]),
+        default=None,
+        help="random: the regime sampler's N models (default); tpe/nsga2: Optuna.",
+    ),
+    click.option(
+        "--storage", default=None, help="Optuna RDB URL (default sqlite:///DIR/optuna.db)."
+    ),
+    click.option(
+        "--specs",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="Train the specs of this JSON/YAML file instead of searching.",
+    ),
+    click.option("--seed", type=int, default=None, help="Seed of sampling and training (0)."),
+    click.option(
+        "--dataset",
+        default=None,
+        help="fashion-mnist (default) or an ImageFolder path (train/ and val/).",
+    ),
+    click.option(
+        "--resolution",
+        type=click.IntRange(min=8),
+        default=None,
+        help="Training resolution (search default 32; --specs: each spec's own).",
+    ),
+    click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (1)."),
+    click.option(
+        "--train-size",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Seeded stratified subset of the training set.",
+    ),
+    click.option(
+        "--val-size",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Seeded stratified subset of the validation set.",
+    ),
+    click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch (128)."),
+    click.option(
+        "--base-lr",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        help="Learning rate at batch 1024 (2.0), scaled linearly.",
+    ),
+]
+# Options of one run of a study (not stored; they may change between resumes).
+RUNNING = [
+    click.option(
+        "--max-failures",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Failed attempts allowed per candidate before it is recorded failed.",
+    ),
+    click.option(
+        "--cpus-per-trial",
+        type=click.FloatRange(min=0, min_open=True),
+        default=1,
+        show_default=True,
+        help="CPUs per trial (also its torch threads).",
+    ),
+    click.option(
+        "--gpus-per-trial",
+        type=click.FloatRange(min=0),
+        default=0,
+        show_default=True,
+        help="GPUs per trial; fractions share a GPU.",
+    ),
+    click.option(
+        "--time-batch",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Also time inference at this batch size (infer_time, s/image).",
+    ),
+]
+DEFINING_NAMES = (
+    "space",
+    "regime",
+    "n",
+    "tolerance",
+    "sampler",
+    "storage",
+    "specs",
+    "seed",
+    "dataset",
+    "resolution",
+    "epochs",
+    "train_size",
+    "val_size",
+    "batch_size",
+    "base_lr",
+)
+RUNNING_NAMES = ("max_failures", "cpus_per_trial", "gpus_per_trial", "time_batch")
+SHOW_COLUMNS = (
+    "key",
+    "status",
+    "error",
+    "flops",
+    "params",
+    "acts",
+    "epoch_time",
+    "infer_time",
+    "attempts",
+    "node",
+)
+NOT_SHOWN = {
+    "family",
+    "bottleneck",
+    "stem_width",
+    "head_width",
+    "se_ratio",
+    "in_channels",
+    "num_classes",
+    "hostname",
+    "failures",
+    "epochs_done",
+    "epochs",
+    "seed",
+    "failure",
+    "method",
+    "space",
+    "regime",
+    "sampler",
+}
+
+
+def _apply(options):
+    def deco(f):
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+
+    return deco
+
+
+def show_rows(df) -> tuple[list[dict], list[str]]:
+    """Records (NaN as None) and the table's columns: results, spec fields, tags, failure."""
+    import pandas as pd
+
+    records = df.astype(object).where(pd.notna(df), None).to_dict("records")
+    cols = [c for c in SHOW_COLUMNS if c in df.columns]
+    cols += [c for c in df.columns if c not in cols and c not in NOT_SHOWN]
+    if df["failure"].notna().any():
+        cols.append("failure")
+    for r in records:
+        if r.get("node"):
+            r["node"] = str(r["node"])[:8]
+    return records, cols
+
+
+def summary(df) -> str:
+    counts = df["status"].value_counts().to_dict() if len(df) else {}
+    parts = [f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "running", "pending")]
+    return f"{len(df)} candidates: " + ", ".join(parts)
+
+
+def register(group: click.Group) -> None:
+    @group.group("study")
+    def study():
+        """Search studies on Ray Tune: run, resume, inspect, submit to a cluster."""
+
+    @study.command("run")
+    @_apply(DEFINING)
+    @_apply(RUNNING)
+    @click.option(
+        "--address",
+        default=None,
+        help="Attach to a running Ray cluster (HOST:PORT, ray://..., auto); "
+        "default: an embedded local Ray.",
+    )
+    @click.option(
+        "--out",
+        "out",
+        required=True,
+        type=click.Path(file_okay=False),
+        help="Study directory: created, or resumed when it holds a study.",
+    )
+    @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+    def run_cmd(out, address, as_json, **kw):
+        """Train a study's candidates, one Ray Tune trial each; rerun to resume.
+
+        \b
+        fastscale study run --space regnetx --regime 20MF -n 8 --dataset fashion-mnist \\
+            --resolution 32 --epochs 2 --out runs/x20
+        fastscale study run --out runs/x20          # resume after a crash or Ctrl-C
+        """
+        from trials.study.define import run_defined
+        from trials.study.results import load_results
+
+        opts = {k: kw[k] for k in DEFINING_NAMES}
+        run_defined(
+            out, opts, address=address, progress=not as_json, **{k: kw[k] for k in RUNNING_NAMES}
+        )
+        _print(load_results(out), as_json, out)
+
+    @study.command("show")
+    @click.argument("directory", type=click.Path(file_okay=False))
+    @click.option("--json", "as_json", is_flag=True, help="One JSON record per candidate.")
+    def show_cmd(directory, as_json):
+        """One row per candidate: status, error, flops, params, acts, times, spec fields."""
+        from trials.study.results import load_results
+
+        _print(load_results(directory), as_json, directory)
+
+    @study.command("submit")
+    @_apply(DEFINING)
+    @_apply(RUNNING)
+    @click.option(
+        "--address", required=True, help="Ray dashboard URL of the cluster, e.g. http://HEAD:8265."
+    )
+    @click.option(
+        "--out",
+        "out",
+        required=True,
+        type=click.Path(file_okay=False),
+        help="Study directory as seen by the cluster head (made absolute).",
+    )
+    def submit_cmd(out, address, **kw):
+        """Submit `fastscale study run ...` to a cluster through Ray Jobs."""
+        import os
+
+        from trials.study import jobs
+
+        options = {k: kw[k] for k in DEFINING_NAMES + RUNNING_NAMES}
+        if options.get("specs"):
+            options["specs"] = os.path.abspath(options["specs"])
+        options["out"] = os.path.abspath(out)
+        job_id = jobs.submit(address, options, options["out"])
+        click.echo(f"submitted {job_id}: {jobs.entrypoint(options)}")
+        click.echo(f"follow: fastscale study logs {job_id} --address {address} --follow")
+
+    @study.command("status")
+    @click.argument("job_id")
+    @click.option("--address", required=True, help="Ray dashboard URL, e.g. http://HEAD:8265.")
+    @click.option("--json", "as_json", is_flag=True)
+    def status_cmd(job_id, address, as_json):
+        """State of a submitted study job (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED)."""
+        from trials.study import jobs
+
+        info = jobs.status(address, job_id)
+        if as_json:
+            echo_json(info)
+        else:
+            for k, v in info.items():
+                click.echo(f"{k:11} {v}")
+
+    @study.command("logs")
+    @click.argument("job_id")
+    @click.option("--address", required=True, help="Ray dashboard URL, e.g. http://HEAD:8265.")
+    @click.option("--follow", "-f", is_flag=True, help="Keep printing until the job ends.")
+    def logs_cmd(job_id, address, follow):
+        """The driver output of a submitted study job."""
+        from trials.study import jobs
+
+        jobs.logs(address, job_id, follow=follow, echo=lambda s, end="": click.echo(s, nl=False))
+
+
+def _print(df, as_json: bool, directory) -> None:
+    records, cols = show_rows(df)
+    if as_json:
+        echo_json(records)
+    else:
+        print_table(records, cols, title=f"{directory}: {summary(df)}")

@@ -1,0 +1,99 @@
+"""Submit a whole study to a Ray cluster through Ray Jobs, and follow it.
+
+The job's entrypoint is the same `fastscale study run ...` command, built as an argv list and
+quoted with shlex.join (never a shell string assembled from user text). Inside the job Ray
+sets RAY_ADDRESS, so the study attaches to that cluster instead of starting its own Ray.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from trials.study.runner import probe
+from trials.study.store import StudyError
+
+ENTRYPOINT = ("fastscale", "study", "run")
+
+
+def run_argv(options: dict) -> list[str]:
+    """argv of `fastscale study run` from option name -> value (None and False are left out).
+
+    A True flag becomes `--name`; every other value is one `--name VALUE` pair.
+    """
+    argv = list(ENTRYPOINT)
+    for name, value in options.items():
+        if value is None or value is False:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def entrypoint(options: dict) -> str:
+    return shlex.join(run_argv(options))
+
+
+def client(address: str):
+    """A JobSubmissionClient for the dashboard at `address`, after a quick reachability probe."""
+    if not address.startswith(("http://", "https://")):
+        raise StudyError(
+            f"--address {address!r} must be the Ray dashboard URL, e.g. http://HEAD:8265"
+        )
+    probe(address)
+    from ray.job_submission import JobSubmissionClient
+
+    try:
+        return JobSubmissionClient(address)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StudyError(f"cannot use Ray Jobs at {address}: {first}") from None
+
+
+def submit(address: str, options: dict, study_dir: str) -> str:
+    c = client(address)
+    try:
+        return c.submit_job(entrypoint=entrypoint(options), metadata={"fastscale_study": study_dir})
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StudyError(f"Ray Jobs refused the study: {first}") from None
+
+
+def status(address: str, job_id: str) -> dict:
+    c = client(address)
+    try:
+        info = c.get_job_info(job_id)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StudyError(f"no job {job_id!r} at {address}: {first}") from None
+    return {
+        "job_id": job_id,
+        "status": str(getattr(info.status, "value", info.status)),
+        "message": info.message,
+        "entrypoint": info.entrypoint,
+        "start_time": info.start_time,
+        "end_time": info.end_time,
+        "study": (info.metadata or {}).get("fastscale_study"),
+    }
+
+
+def logs(address: str, job_id: str, follow: bool = False, echo=print) -> None:
+    c = client(address)
+    try:
+        if not follow:
+            echo(c.get_job_logs(job_id), end="")
+            return
+        import asyncio
+
+        async def tail():
+            async for chunk in c.tail_job_logs(job_id):
+                echo(chunk, end="")
+
+        asyncio.run(tail())
+    except StudyError:
+        raise
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StudyError(f"cannot read logs of job {job_id!r} at {address}: {first}") from None
