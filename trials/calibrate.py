@@ -139,8 +139,8 @@ class Calibration:
                 "params": r["params"],
                 "acts": r["acts"],
                 f"time ({self.profile.unit})": r["time"],
-                "spread": r["spread"],
-                "loo err": self.loo_errors[i] if self.loo_errors else None,
+                "spread": f"{r['spread']:.1%}",
+                "loo err": f"{self.loo_errors[i]:.1%}" if self.loo_errors else None,
             }
             for i, r in enumerate(self.rows)
         ]

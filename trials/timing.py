@@ -23,11 +23,14 @@ MODES = ("train", "infer")
 
 
 def check_device(device: str) -> torch.device:
+    """The torch device for "cpu" / "cuda"; CUDA must exist. On CUDA, cuDNN autotunes
+    convolution algorithms for the (fixed) batch shapes of training and timing."""
     if device == "cpu":
         return torch.device("cpu")
     if device == "cuda":
         if not torch.cuda.is_available():
             raise FastscaleError("device 'cuda' requested but no CUDA GPU is available here")
+        torch.backends.cudnn.benchmark = True
         return torch.device("cuda")
     raise FastscaleError(f"device must be cpu or cuda, got {device!r}")
 
