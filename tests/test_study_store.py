@@ -17,7 +17,7 @@ from trials.recipe import TrainConfig
 from trials.study import StudyBusy, StudyError, StudyStore, candidate_key, load_results
 from trials.study.jobs import entrypoint, run_argv
 from trials.study.results import write_results
-from trials.study.trainable import injected_failures, parse_faults
+from trials.study.trainable import injected_failure, parse_faults
 
 
 @pytest.fixture(scope="module")
@@ -152,11 +152,12 @@ def test_results_rows_from_records(tmp_path, specs):
 
 
 def test_fault_spec_parsing():
-    faults = parse_faults("abc:2, *:1,def")
-    assert faults == {"abc": 2, "*": 1, "def": 1}
-    assert injected_failures(faults, "abcdef") == 2
-    assert injected_failures(faults, "zzz") == 1
-    assert injected_failures(parse_faults(""), "abc") == 0
+    faults = parse_faults("abc:2, *:1,def::exit")
+    assert faults == {"abc": (2, "raise"), "*": (1, "raise"), "def": (1, "exit")}
+    assert injected_failure(faults, "abcdef", 2) == "raise"
+    assert injected_failure(faults, "abcdef", 3) is None
+    assert injected_failure(faults, "zzz", 1) == "raise"
+    assert injected_failure(parse_faults(""), "abc", 1) is None
 
 
 def test_submit_entrypoint_is_quoted_argv():

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from trials.study.progress import StudyView, short_name
+from trials.study.progress import StudyView
 from trials.study.results import candidate_row, rows_frame, write_results
 from trials.study.store import Candidate, StudyError, StudyStore
 from trials.study.trainable import FAULT_ENV, study_trial
@@ -130,42 +130,6 @@ def concurrency(cpus_per_trial: float, gpus_per_trial: float) -> int:
     return max(1, n)
 
 
-def _make_searcher(store, proposer, static, view):
-    from ray.tune.search import Searcher
-
-    class StudySearcher(Searcher):
-        """Feeds Tune the next candidate key; records crashes and decides retries."""
-
-        def __init__(self):
-            super().__init__()
-            self.live: dict[str, tuple[str, int]] = {}
-
-        def set_search_properties(self, metric, mode, config, **spec):
-            return True
-
-        def suggest(self, trial_id):
-            key = proposer.next()
-            if key == FINISHED:
-                return Searcher.FINISHED
-            if key is None:
-                return None
-            attempts = store.status(key)["attempts"]
-            self.live[trial_id] = (key, attempts)
-            view.start(key, short_name(store.candidate(key)["spec"]), attempts + 1)
-            return {**static, "key": key}
-
-        def on_trial_complete(self, trial_id, result=None, error=False):
-            key, before = self.live.pop(trial_id, (None, 0))
-            if key is None:
-                return
-            rec = settle(store, key, before, result, error)
-            final = store.is_finished(key, proposer.max_failures)
-            view.finish(key, short_name(store.candidate(key)["spec"]), rec, final)
-            proposer.done(key, rec)
-
-    return StudySearcher()
-
-
 def settle(store: StudyStore, key: str, before: int, result: dict | None, error: bool) -> dict:
     """Make the record final for an attempt that ended: the trial's own, or a crash."""
     import json
@@ -184,41 +148,6 @@ def settle(store: StudyStore, key: str, before: int, result: dict | None, error:
         why = "trial process died" if error else "trial ended without a record"
         rec = store.record_crash(key, f"{why} (worker killed, out of memory or node lost)")
     return rec
-
-
-def _make_callback(store):
-    from ray.tune import Callback
-
-    class ErrorDetail(Callback):
-        """Replace the generic crash message with Tune's error text for that trial."""
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            key = trial.config.get("key")
-            text = None
-            try:
-                text = trial.get_error()
-            except Exception:
-                pass
-            rec = store.status(key) if key else None
-            if text and rec and "trial process died" in str(rec.get("failure")):
-                lines = [ln for ln in str(text).strip().splitlines() if ln.strip()]
-                rec["failure"] = (
-                    f"trial process died: {lines[-1][:240]}" if lines else rec["failure"]
-                )
-                store.write_status(key, rec)
-
-    return ErrorDetail()
-
-
-def _make_result_hook(store, view):
-    from ray.tune import Callback
-
-    class EpochView(Callback):
-        def on_trial_result(self, iteration, trials, trial, result, **info):
-            if "epoch" in result and "final" not in result:
-                view.epoch(trial.config.get("key"), result)
-
-    return EpochView()
 
 
 def execute(
@@ -248,7 +177,9 @@ def execute(
             "time_batch": time_batch,
             "faults": os.environ.get(FAULT_ENV),
         }
-        searcher = _make_searcher(store, proposer, static, view)
+        from trials.study.tune_glue import EpochView, ErrorDetail, StudySearcher
+
+        searcher = StudySearcher(store, proposer, static, view)
         resources = {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
         tuner = tune.Tuner(
             tune.with_resources(study_trial, resources),
@@ -262,7 +193,7 @@ def execute(
                 name=time.strftime("run-%Y%m%d-%H%M%S") + f"-{os.getpid()}",
                 storage_path=str(store.ray_dir),
                 verbose=0,
-                callbacks=[_make_callback(store), _make_result_hook(store, view)],
+                callbacks=[ErrorDetail(store), EpochView(view)],
                 failure_config=tune.FailureConfig(max_failures=0),
             ),
         )

@@ -23,23 +23,27 @@ class InjectedFault(RuntimeError):
     """Raised on purpose by FASTSCALE_STUDY_FAULTS, before any training."""
 
 
-def parse_faults(text: str | None) -> dict[str, int]:
-    """'KEYPREFIX:N,...' -> {prefix: N}: the first N attempts of matching candidates fail.
-
-    '*' matches every candidate; N defaults to 1.
+def parse_faults(text: str | None) -> dict[str, tuple[int, str]]:
+    """'KEYPREFIX:N[:exit],...' -> {prefix: (N, mode)}: the first N attempts of matching
+    candidates fail. Mode 'raise' (default) raises InjectedFault; 'exit' kills the trial
+    process (os._exit), as an out-of-memory kill would. '*' matches every candidate.
     """
-    out: dict[str, int] = {}
+    out: dict[str, tuple[int, str]] = {}
     for item in (text or "").split(","):
-        item = item.strip()
-        if not item:
+        parts = [p.strip() for p in item.split(":")]
+        if not parts[0]:
             continue
-        prefix, _, count = item.partition(":")
-        out[prefix.strip()] = int(count) if count.strip() else 1
+        count = int(parts[1]) if len(parts) > 1 and parts[1] else 1
+        out[parts[0]] = (count, parts[2] if len(parts) > 2 and parts[2] else "raise")
     return out
 
 
-def injected_failures(faults: dict[str, int], key: str) -> int:
-    return max((n for p, n in faults.items() if p == "*" or key.startswith(p)), default=0)
+def injected_failure(faults: dict[str, tuple[int, str]], key: str, attempt: int) -> str | None:
+    """The fault mode for this attempt of this candidate, or None."""
+    for prefix, (count, mode) in faults.items():
+        if (prefix == "*" or key.startswith(prefix)) and attempt <= count:
+            return mode
+    return None
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:
@@ -99,7 +103,10 @@ def study_trial(config: dict) -> None:
         import torch
 
         torch.set_num_threads(threads)
-        if attempt <= injected_failures(parse_faults(config.get("faults")), key):
+        fault = injected_failure(parse_faults(config.get("faults")), key, attempt)
+        if fault == "exit":
+            os._exit(137)
+        if fault:
             raise InjectedFault(f"injected failure of attempt {attempt} ({FAULT_ENV})")
         from trials.timing import time_model
         from trials.train import train

@@ -1,0 +1,222 @@
+"""Studies on a real two-node Ray cluster (tests/fixtures_ray.py): tiny real models, real
+Fashion-MNIST slices, real SQLite. One CPU per trial, resolution 16, one or two epochs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from spaces.complexity import complexity
+from spaces.sampler import DesignSpace, sample
+from trials.cli import main
+from trials.recipe import TrainConfig
+from trials.study import Candidate, StudyStore, candidate_key, load_results, run_study
+from trials.study.runner import normalize_train
+
+pytestmark = pytest.mark.slow
+TINY = ["--resolution", "16", "--train-size", "128", "--val-size", "128", "--batch-size", "64"]
+
+
+def tiny_config(**kw) -> TrainConfig:
+    base = dict(epochs=1, train_size=128, val_size=128, resolution=16, batch_size=64)
+    return TrainConfig(**{**base, **kw})
+
+
+def tiny_specs(n: int, seed: int = 0):
+    space = DesignSpace.named("regnetx", resolution=16, fixed={"num_classes": 10, "in_channels": 1})
+    return [d["spec"] for d in sample(space, 5e6, n=n, seed=seed)]
+
+
+def snapshot(store: StudyStore, keys) -> dict:
+    out = {}
+    for k in keys:
+        files = [store.cdir(k) / "status.json", store.ckpt_dir(k) / "checkpoint.pt"]
+        out[k] = [(f.read_bytes(), f.stat().st_mtime_ns) for f in files if f.exists()]
+    return out
+
+
+def clean_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    return {**env, **extra}
+
+
+def test_random_study_on_two_nodes_then_resume_is_a_noop(ray_cluster, tmp_path):
+    import ray
+
+    specs = tiny_specs(4)
+    cands = [Candidate(s, {"method": "search", "regime": "5MF"}) for s in specs]
+    df = run_study(tmp_path, cands, tiny_config(), progress=False)
+    assert list(df["status"]) == ["done"] * 4
+    assert df["error"].between(0, 1).all() and (df["epoch_time"] > 0).all()
+    assert list(df["flops"]) == [complexity(s).flops for s in specs]  # trained = sampled shape
+    assert (df["attempts"] == 1).all() and (df["method"] == "search").all()
+    alive = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+    assert set(df["node"]) <= alive and len(set(df["node"])) == 2  # both nodes trained
+    assert (tmp_path / "results.parquet").exists()
+
+    store = StudyStore(tmp_path)
+    before = snapshot(store, store.keys())
+    again = run_study(tmp_path, cands, tiny_config(), progress=False)
+    assert snapshot(store, store.keys()) == before  # completed candidates untouched
+    assert again[["key", "status", "error"]].equals(df[["key", "status", "error"]])
+    assert len(load_results(tmp_path)) == 4
+
+
+def test_failing_trials_are_recorded_retried_and_never_stop_the_study(
+    ray_cluster, tmp_path, monkeypatch
+):
+    specs = tiny_specs(3, seed=1)
+    cfg = tiny_config()
+    train = normalize_train(cfg.to_dict())
+    k0, k1, k2 = (candidate_key(s.to_dict(), train) for s in specs)
+    # k0 fails once then trains; k1 always fails; k2's process dies once (as an OOM kill)
+    monkeypatch.setenv("FASTSCALE_STUDY_FAULTS", f"{k0}:1,{k1}:9,{k2}:1:exit")
+    df = run_study(tmp_path, [Candidate(s) for s in specs], cfg, max_failures=2, progress=False)
+    rows = df.set_index("key")
+    assert (rows.loc[k0, "status"], rows.loc[k0, "attempts"], rows.loc[k0, "failures"]) == (
+        "done",
+        2,
+        1,
+    )
+    assert (rows.loc[k1, "status"], rows.loc[k1, "attempts"]) == ("failed", 2)
+    assert rows.loc[k1, "failure"].startswith("InjectedFault")
+    assert (rows.loc[k2, "status"], rows.loc[k2, "attempts"]) == ("done", 2)
+    log = (StudyStore(tmp_path).log_path(k2)).read_text()
+    assert "died" in log  # the driver recorded the dead process before the retry
+
+    # A resume with more attempts allowed retries only the failed candidate.
+    monkeypatch.delenv("FASTSCALE_STUDY_FAULTS")
+    store = StudyStore(tmp_path)
+    done_before = snapshot(store, [k0, k2])
+    df = run_study(tmp_path, [Candidate(s) for s in specs], cfg, max_failures=3, progress=False)
+    rows = df.set_index("key")
+    assert (rows.loc[k1, "status"], rows.loc[k1, "attempts"]) == ("done", 3)
+    assert snapshot(store, [k0, k2]) == done_before
+
+
+def test_nan_loss_is_a_recorded_failure(ray_cluster, tmp_path):
+    cfg = tiny_config(base_lr=1e8, batch_size=16, mixup=0, ema=False)
+    df = run_study(tmp_path, [Candidate(tiny_specs(1)[0])], cfg, progress=False)
+    assert df.loc[0, "status"] == "failed" and df.loc[0, "attempts"] == 1
+    assert df.loc[0, "failure"].startswith("TrainingDiverged")
+
+
+def _wait_for(predicate, proc, timeout=240):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.1)
+    return False
+
+
+def test_sigkill_of_the_driver_mid_study_then_resume(ray_cluster, tmp_path):
+    out = tmp_path / "study"
+    args = ["study", "run", "--space", "regnetx", "--regime", "5MF", "-n", "4", "--epochs", "2"]
+    args += [*TINY, "--out", str(out), "--address", ray_cluster.address]
+    log = open(tmp_path / "driver.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trials", *args], stdout=log, stderr=log, env=clean_env()
+    )
+    store = StudyStore(out)
+
+    def states():
+        return {k: store.status(k) for k in store.keys()} if (out / "study.json").exists() else {}
+
+    def mid_epoch():  # one done, another interrupted after its first epoch
+        s = states().values()
+        done = any(r["status"] == "done" for r in s)
+        return done and any(r["status"] == "running" and r["epochs_done"] >= 1 for r in s)
+
+    def mid_study():
+        s = [r["status"] for r in states().values()]
+        return "done" in s and "running" in s
+
+    try:
+        reached = _wait_for(mid_epoch, proc, timeout=120) or _wait_for(mid_study, proc)
+        assert reached, (tmp_path / "driver.log").read_text()[-2000:]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    time.sleep(3)  # Ray stops the dead driver's trial actors
+    before = states()
+    done_before = [k for k, r in before.items() if r["status"] == "done"]
+    interrupted = {k: r for k, r in before.items() if r["status"] != "done"}
+    assert done_before and interrupted
+    files_before = snapshot(store, done_before)
+
+    rerun = subprocess.run(
+        [sys.executable, "-m", "trials", *args, "--json"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=420,
+    )
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    rows = {r["key"]: r for r in json.loads(rerun.stdout)}
+    assert len(rows) == 4 and len(store.keys()) == 4  # none duplicated
+    assert all(r["status"] == "done" for r in rows.values())
+    assert snapshot(store, done_before) == files_before  # completed ones untouched
+    for k, r in interrupted.items():
+        final = store.status(k)
+        assert final["attempts"] == r["attempts"] + 1  # ran exactly once more
+        if r["epochs_done"] >= 1:
+            assert final["resumed_at_epoch"] >= 1  # continued from its checkpoint
+    for k in store.keys():  # each candidate finished training exactly once
+        assert store.log_path(k).read_text().count(" done: error ") == 1
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2"])
+def test_optuna_studies_persist_in_sqlite_and_resume(ray_cluster, tmp_path, capsys, sampler):
+    import optuna
+
+    args = ["study", "run", "--space", "regnetx", "--regime", "5MF", "-n", "2"]
+    args += ["--sampler", sampler, *TINY, "--out", str(tmp_path), "--json"]
+    assert main(args) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 2 and all(r["status"] == "done" for r in rows)
+    assert all(abs(r["flops"] - 5e6) <= 0.01 * 5e6 for r in rows)  # only in-regime models
+
+    definition = json.loads((tmp_path / "study.json").read_text())["definition"]
+    study = optuna.load_study(
+        study_name=definition["optuna_study"], storage=f"sqlite:///{tmp_path}/optuna.db"
+    )
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert {t.user_attrs["key"] for t in complete} == {r["key"] for r in rows}
+    assert all(len(t.values) == (1 if sampler == "tpe" else 2) for t in complete)
+    by_key = {r["key"]: r for r in rows}
+    assert all(t.values[0] == by_key[t.user_attrs["key"]]["error"] for t in complete)
+
+    n_trials = len(study.trials)
+    assert main(args) == 0  # resume: nothing left to ask or train
+    capsys.readouterr()
+    assert len(optuna.load_study(study_name=study.study_name, storage=study._storage).trials) == (
+        n_trials
+    )
+
+
+def test_embedded_local_ray_by_default(tmp_path):
+    out = tmp_path / "s"
+    args = ["study", "run", "--space", "regnetx", "--regime", "5MF", "-n", "1", *TINY]
+    proc = subprocess.run(
+        [sys.executable, "-m", "trials", *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "[1/1]" in proc.stderr and "done" in proc.stderr  # line-oriented progress
+    assert "Trial" not in proc.stderr  # no Ray tables
+    assert load_results(out)["status"].tolist() == ["done"]
