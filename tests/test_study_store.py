@@ -54,7 +54,12 @@ def test_add_is_idempotent_and_never_rewrites(tmp_path, specs):
     store.add(specs[0], train_dict(), {"method": "hybrid"})  # same model, second label set
     assert store.tag_sets(key) == [{"method": "search"}, {"method": "hybrid"}]
     assert store.keys() == [key]
-    assert store.status(key) == {"status": "pending", "attempts": 0, "failures": 0}
+    assert store.status(key) == {
+        "status": "pending",
+        "attempts": 0,
+        "failures": 0,
+        "epochs_done": 0,
+    }
 
 
 def test_torn_status_reads_pending_and_writes_leave_no_temp_files(tmp_path, specs):

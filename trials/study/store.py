@@ -250,9 +250,10 @@ class StudyStore:
         except (OSError, json.JSONDecodeError):
             rec = None
         if not isinstance(rec, dict) or rec.get("status") not in STATUSES:
-            rec = {"status": "pending", "attempts": 0, "failures": 0}
+            rec = {"status": "pending", "attempts": 0, "failures": 0, "epochs_done": 0}
         rec.setdefault("attempts", 0)
         rec.setdefault("failures", 0)
+        rec.setdefault("epochs_done", 0)
         return rec
 
     def write_status(self, key: str, record: dict) -> None:
