@@ -18,13 +18,14 @@ ENTRYPOINT = ("fastscale", "study", "run")
 def run_argv(options: dict) -> list[str]:
     """argv of `fastscale study run` from option name -> value (None and False are left out).
 
-    A True flag becomes `--name`; every other value is one `--name VALUE` pair.
+    A True flag becomes `--name`; every other value is one `--name VALUE` pair (one-letter
+    names are short options: n -> -n).
     """
     argv = list(ENTRYPOINT)
     for name, value in options.items():
         if value is None or value is False:
             continue
-        flag = "--" + name.replace("_", "-")
+        flag = f"-{name}" if len(name) == 1 else "--" + name.replace("_", "-")
         if value is True:
             argv.append(flag)
         else:
@@ -73,13 +74,24 @@ def status(address: str, job_id: str) -> dict:
         "status": str(getattr(info.status, "value", info.status)),
         "message": info.message,
         "entrypoint": info.entrypoint,
-        "start_time": info.start_time,
-        "end_time": info.end_time,
+        "start_time": _iso(info.start_time),
+        "end_time": _iso(info.end_time),
         "study": (info.metadata or {}).get("fastscale_study"),
     }
 
 
+def _iso(ms: int | None) -> str | None:
+    import datetime as dt
+
+    return (
+        dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="seconds") if ms else None
+    )
+
+
 def logs(address: str, job_id: str, follow: bool = False, echo=print) -> None:
+    import logging
+
+    logging.getLogger("ray.dashboard.modules.job.sdk").setLevel(logging.WARNING)
     c = client(address)
     try:
         if not follow:
