@@ -37,7 +37,16 @@ def test_timing_restores_weights_and_batchnorm_statistics(tiny_spec):
     assert all(p.grad is None for p in model.parameters())
 
 
+def test_cpu_clock_counts_process_cpu_seconds(tiny_spec):
+    r = time_model(tiny_spec, batch_size=4, repeats=3, warmup=1, threads=1, clock="cpu")
+    assert r["clock"] == "cpu" and r["seconds_per_batch"] > 0
+
+
 def test_bad_requests(tiny_spec):
+    with pytest.raises(FastscaleError, match="clock"):
+        time_model(tiny_spec, clock="sundial")
+    with pytest.raises(FastscaleError, match="wall clock on cuda"):
+        time_model(tiny_spec, clock="cpu", device="cuda")
     with pytest.raises(FastscaleError, match="mode"):
         time_model(tiny_spec, mode="backward")
     with pytest.raises(FastscaleError, match="resolution"):

@@ -75,11 +75,13 @@ def test_time_json_one_object_per_spec(capsys):
         "0",
         "--threads",
         "1",
+        "--clock",
+        "cpu",
         "--json",
     )
     assert code == 0
     one = json.loads(out)
-    assert one["name"] == "RegNetX-200MF" and one["resolution"] == 32
+    assert one["name"] == "RegNetX-200MF" and one["resolution"] == 32 and one["clock"] == "cpu"
     for key in ("flops", "params", "acts", "seconds_per_batch", "seconds_per_image", "spread"):
         assert one[key] >= 0
     code, out, err = _run(

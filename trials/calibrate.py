@@ -175,6 +175,7 @@ def calibrate(
     warmup: int = 2,
     threads: int | None = None,
     rounds: int = 1,
+    clock: str = "wall",
     epoch_images: int | None = None,
     out: str | Path | None = None,
     name: str | None = None,
@@ -213,6 +214,7 @@ def calibrate(
                 repeats=repeats,
                 warmup=warmup,
                 threads=threads,
+                clock=clock,
             )
             timed[i].append(t)
             if progress:
@@ -253,7 +255,7 @@ def calibrate(
         "mode": mode,
         "source": f"fastscale calibrate {getattr(base, 'family', '')} base at "
         f"{base.resolution}px, strategies {','.join(strategies)}, factors "
-        f"{','.join(f'{f:g}' for f in factors)}, threads {t['threads']}, rounds {rounds}",
+        f"{','.join(f'{f:g}' for f in factors)}, threads {t['threads']}, rounds {rounds}, {clock} clock",
     }
     fit_rows = [{k: r[k] for k in ("name", "flops", "params", "acts", "time")} for r in rows]
     profile = fit_profile(fit_rows, **meta)

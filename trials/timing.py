@@ -20,6 +20,7 @@ from spaces.errors import FastscaleError
 from trials.recipe import available_cpus
 
 MODES = ("train", "infer")
+CLOCKS = ("wall", "cpu")
 
 
 def check_device(device: str) -> torch.device:
@@ -74,6 +75,7 @@ def time_model(
     threads: int | None = None,
     *,
     model: torch.nn.Module | None = None,
+    clock: str = "wall",
 ) -> dict:
     """Seconds per batch (median over `repeats`, after `warmup` untimed steps) of `spec`.
 
@@ -81,7 +83,15 @@ def time_model(
     `spec.num_classes` random labels. `model` times an existing module built from `spec`
     instead of building one; its state is restored afterwards. Returns seconds_per_batch,
     seconds_per_image, spread (IQR / median), times (every repeat), flops, params, acts.
+
+    `clock="cpu"` measures this process' CPU seconds instead of wall seconds (CPU only): on
+    a machine shared with other work, time spent descheduled is not counted, so with one
+    thread it reads what a quiet machine's wall clock would.
     """
+    if clock not in CLOCKS:
+        raise FastscaleError(f"clock must be wall or cpu, got {clock!r}")
+    if clock == "cpu" and device != "cpu":
+        raise FastscaleError("clock 'cpu' measures CPU work; use the wall clock on cuda")
     if mode not in MODES:
         raise FastscaleError(f"mode must be train or infer, got {mode!r}")
     if batch_size < 1 or repeats < 1 or warmup < 0:
@@ -98,7 +108,8 @@ def time_model(
 
             torch.manual_seed(0)
             model = build_model(spec)
-        times = _measure(model, spec, batch_size, dev, mode, repeats, warmup)
+        clock_fn = time.process_time if clock == "cpu" else time.perf_counter
+        times = _measure(model, spec, batch_size, dev, mode, repeats, warmup, clock_fn)
     q1, median, q3 = _quartiles(times)
     return {
         **complexity(spec).as_dict(),
@@ -111,10 +122,11 @@ def time_model(
         "seconds_per_image": median / batch_size,
         "spread": (q3 - q1) / median if median > 0 else 0.0,
         "times": times,
+        "clock": clock,
     }
 
 
-def _measure(model, spec, batch_size, dev, mode, repeats, warmup) -> list[float]:
+def _measure(model, spec, batch_size, dev, mode, repeats, warmup, clock_fn) -> list[float]:
     cuda = dev.type == "cuda"
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
     was_training = model.training
@@ -157,12 +169,12 @@ def _measure(model, spec, batch_size, dev, mode, repeats, warmup) -> list[float]
         for i in range(warmup + repeats):
             if cuda:
                 torch.cuda.synchronize(dev)
-            tic = time.perf_counter()
+            tic = clock_fn()
             step()
             if cuda:
                 torch.cuda.synchronize(dev)
             if i >= warmup:
-                times.append(time.perf_counter() - tic)
+                times.append(clock_fn() - tic)
     finally:
         for p in model.parameters():
             p.grad = None

@@ -93,6 +93,13 @@ def train_cmd(spec, out, as_json, **options):
 @click.option("--repeats", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads [default: all].")
+@click.option(
+    "--clock",
+    type=click.Choice(["wall", "cpu"]),
+    default="wall",
+    show_default=True,
+    help="cpu: count this process' CPU seconds (CPU only; robust to other load).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One object per spec (a list if several).")
 def time_cmd(specs, as_json, resolution, **options):
     """Seconds per training step (or inference batch) of each SPEC: median and spread."""
@@ -152,6 +159,13 @@ def _check_resolution(resolution):
     default=1,
     show_default=True,
     help="Time every model once per round; keep each model's fastest round (shared machines).",
+)
+@click.option(
+    "--clock",
+    type=click.Choice(["wall", "cpu"]),
+    default="wall",
+    show_default=True,
+    help="cpu: count this process' CPU seconds (CPU only; robust to other load).",
 )
 @click.option(
     "--epoch-images",
