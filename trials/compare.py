@@ -262,7 +262,14 @@ def run_compare(
         """Train one round; the rows of this comparison so far (not stale ones in the dir)."""
         _say(progress, f"{what}: {len(cands)} candidate(s), {cfg.epochs} epoch(s), seed {cfg.seed}")
         cands = [Candidate(c.spec, {**c.tags, "schedule": str(cfg.epochs)}) for c in cands]
-        frames.append(run_study(out_dir, _dedupe(cands), cfg, **res))
+        rows = run_study(out_dir, _dedupe(cands), cfg, **res)
+        open_ = rows[rows["status"].isin(["pending", "running"])]
+        if len(open_):  # interrupted (Tune stops on Ctrl-C and returns): later rounds need it
+            raise CompareError(
+                f"{what} stopped with {len(open_)} of {len(rows)} trials unfinished; "
+                "re-run the same command to resume (completed trials are kept)"
+            )
+        frames.append(rows)
         return pd.concat(frames, ignore_index=True).drop_duplicates("key", keep="last")
 
     from trials.study.runner import connect

@@ -9,7 +9,6 @@ tags that `trials.compare` sets (method, space, regime, level, strategy, phase, 
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import math
@@ -290,73 +289,9 @@ def verdict_sentences(analysis: dict) -> list[str]:
     return out
 
 
-def _fmt(v, kind: str) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    if kind == "q":
-        from spaces.units import format_quantity
-
-        return format_quantity(v)
-    if kind == "pct":
-        return f"{v * 100:.2f}"
-    return f"{v:.3g}"
-
-
-def table_html(rows: list[dict]) -> str:
-    head = (
-        "<tr><th>space</th><th>regime</th><th>method</th><th>strategy</th><th>flops</th>"
-        "<th>params</th><th>acts</th><th>epoch time (s)</th><th>error %</th>"
-        "<th>population mean ± std (N)</th><th>final error % mean ± std (seeds)</th></tr>"
-    )
-    body = []
-    for r in rows:
-        pop = (
-            f"{_fmt(r['pop_mean'], 'pct')} ± {_fmt(r['pop_std'], 'pct')} ({r['pop_n']})"
-            if r["method"] == "search"
-            else ""
-        )
-        fin = (
-            f"{_fmt(r['final_mean'], 'pct')} ± {_fmt(r['final_std'], 'pct')} ({r['final_n']})"
-            if r["final_n"]
-            else ""
-        )
-        label = "search (best of N)" if r["method"] == "search" else r["method"]
-        cells = [
-            r["space"],
-            f"{r['regime']} ({r['level']})",
-            label,
-            r["strategy"],
-            _fmt(r["flops"], "q"),
-            _fmt(r["params"], "q"),
-            _fmt(r["acts"], "q"),
-            _fmt(r["epoch_time"], "g"),
-            _fmt(r["error"], "pct"),
-            pop,
-            fin,
-        ]
-        body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    return f"<table>{head}{''.join(body)}</table>"
-
-
-def _img(path: Path, caption: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return (
-        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{html.escape(caption)} ({path.name})</figcaption></figure>"
-    )
-
-
-STYLE = (
-    "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-    "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:3px 6px;"
-    "text-align:right}th{background:#f3f3f3}img{max-width:100%}figure{margin:1em 0}"
-    "code{background:#f3f3f3;padding:1px 3px}"
-)
-
-
 def build_report(results: pd.DataFrame, out_dir: str | Path, meta: dict | None = None) -> Path:
     """Write report.html, the PNG figures and summary.json into out_dir; return the HTML path."""
-    from trials.report_figures import draw_figures
+    from trials.report_figures import STYLE, draw_figures, embed_png, table_html
 
     meta = dict(meta or {})
     out_dir = Path(out_dir)
@@ -403,7 +338,7 @@ def build_report(results: pd.DataFrame, out_dir: str | Path, meta: dict | None =
         "<h2>Figures</h2>",
         f"<p>Runtime versus complexity on this hardware: {esc(r_line)} "
         "(paper, 8 V100: r = 0.99 acts, 0.81 flops, 0.56 params).</p>",
-        *(_img(p, cap) for p, cap in figures),
+        *(embed_png(p, cap) for p, cap in figures),
         "<h2>Run</h2><ul>" + meta_items + "</ul></body></html>",
     ]
     path = out_dir / "report.html"

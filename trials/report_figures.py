@@ -1,7 +1,10 @@
-"""Figures of the comparison report (matplotlib, Agg): each returns a PNG path and a caption."""
+"""Figures and HTML pieces of the comparison report (matplotlib, Agg)."""
 
 from __future__ import annotations
 
+import base64
+import html
+import math
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +48,7 @@ def error_vs_flops(df: pd.DataFrame, path: Path) -> Path:
     spaces = _spaces(df)
     fig, axes = plt.subplots(1, len(spaces), figsize=(6 * len(spaces), 4.5), squeeze=False)
     for ax, space in zip(axes[0], spaces, strict=True):
-        sub = df[(df["space"] == space) & (df["phase"] == "search")]
+        sub = df[(df["space"] == space) & (df["phase"] == "first")]
         pop = sub[sub["method"] == "search"]
         ax.scatter(pop["flops"], pop["error"] * 100, c="lightgray", s=18, label="search samples")
         for (method, strategy), g in sub[sub["method"] != "search"].groupby(["method", "strategy"]):
@@ -82,7 +85,7 @@ def runtime_vs_complexity(df: pd.DataFrame, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    ok = df[np.isfinite(df["epoch_time"]) & (df["phase"] == "search")]
+    ok = df[np.isfinite(df["epoch_time"]) & (df["phase"] == "first")]
     for ax, col in zip(axes, ("acts", "flops"), strict=True):
         for method, g in ok.groupby("method"):
             ax.scatter(
@@ -106,7 +109,7 @@ def error_edf(df: pd.DataFrame, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    pop = df[(df["method"] == "search") & (df["phase"] == "search")]
+    pop = df[(df["method"] == "search") & (df["phase"] == "first")]
     for (space, regime), g in pop.groupby(["space", "regime"]):
         e = np.sort(g["error"].to_numpy(float)) * 100
         ax.step(
@@ -140,7 +143,7 @@ def error_vs_runtime(df: pd.DataFrame, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    ok = df[np.isfinite(df["epoch_time"]) & (df["phase"] == "search")].reset_index(drop=True)
+    ok = df[np.isfinite(df["epoch_time"]) & (df["phase"] == "first")].reset_index(drop=True)
     for (method, strategy), g in ok.groupby(["method", "strategy"]):
         ax.scatter(
             g["epoch_time"],
@@ -186,3 +189,68 @@ def draw_figures(df: pd.DataFrame, analysis: dict, out_dir: Path) -> list[tuple[
             "Error vs epoch time with the Pareto front",
         ),
     ]
+
+
+def _fmt(v, kind: str) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if kind == "q":
+        from spaces.units import format_quantity
+
+        return format_quantity(v)
+    if kind == "pct":
+        return f"{v * 100:.2f}"
+    return f"{v:.3g}"
+
+
+def table_html(rows: list[dict]) -> str:
+    head = (
+        "<tr><th>space</th><th>regime</th><th>method</th><th>strategy</th><th>flops</th>"
+        "<th>params</th><th>acts</th><th>epoch time (s)</th><th>error %</th>"
+        "<th>population mean ± std (N)</th><th>final error % mean ± std (seeds)</th></tr>"
+    )
+    body = []
+    for r in rows:
+        pop = (
+            f"{_fmt(r['pop_mean'], 'pct')} ± {_fmt(r['pop_std'], 'pct')} ({r['pop_n']})"
+            if r["method"] == "search"
+            else ""
+        )
+        fin = (
+            f"{_fmt(r['final_mean'], 'pct')} ± {_fmt(r['final_std'], 'pct')} ({r['final_n']})"
+            if r["final_n"]
+            else ""
+        )
+        label = "search (best of N)" if r["method"] == "search" else r["method"]
+        cells = [
+            r["space"],
+            f"{r['regime']} ({r['level']})",
+            label,
+            r["strategy"],
+            _fmt(r["flops"], "q"),
+            _fmt(r["params"], "q"),
+            _fmt(r["acts"], "q"),
+            _fmt(r["epoch_time"], "g"),
+            _fmt(r["error"], "pct"),
+            pop,
+            fin,
+        ]
+        body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    return f"<table>{head}{''.join(body)}</table>"
+
+
+def embed_png(path: Path, caption: str) -> str:
+    """A figure as an <img> with a base64 data URI: the HTML needs no file beside it."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    return (
+        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{html.escape(caption)} ({path.name})</figcaption></figure>"
+    )
+
+
+STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+    "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:3px 6px;"
+    "text-align:right}th{background:#f3f3f3}img{max-width:100%}figure{margin:1em 0}"
+    "code{background:#f3f3f3;padding:1px 3px}"
+)
