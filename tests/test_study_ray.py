@@ -206,6 +206,22 @@ def test_optuna_studies_persist_in_sqlite_and_resume(ray_cluster, tmp_path, caps
     )
 
 
+def test_spec_file_study_trains_each_spec_at_its_own_resolution(ray_cluster, tmp_path, capsys):
+    from spaces.io import save_specs
+
+    spec = tiny_specs(1, seed=3)[0]
+    save_specs(tmp_path / "scaled.yaml", [spec])
+    out = tmp_path / "s"
+    args = ["study", "run", "--specs", str(tmp_path / "scaled.yaml"), "--out", str(out)]
+    args += ["--train-size", "128", "--val-size", "128", "--batch-size", "64", "--json"]
+    assert main(args) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["status"] == "done" and row["resolution"] == 16 and row["source"] == "scaled.yaml"
+    assert row["flops"] == complexity(spec).flops
+    code = main(["study", "run", "--out", str(out), "--space", "regnetx", "--regime", "5MF"])
+    assert code == 2 and "conflict" in capsys.readouterr().err
+
+
 def test_embedded_local_ray_by_default(tmp_path):
     out = tmp_path / "s"
     args = ["study", "run", "--space", "regnetx", "--regime", "5MF", "-n", "1", *TINY]

@@ -245,3 +245,26 @@ def test_submit_and_status_fail_fast_on_unreachable_dashboard(tmp_path):
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("fastscale: error:")
     assert not (tmp_path / "s").exists()
+
+
+def test_progress_view_lines_and_live_rendering():
+    import io
+
+    from trials.study.progress import StudyView
+
+    stream = io.StringIO()  # not a terminal: one line per finished trial
+    view = StudyView(total=3, done=1, stream=stream)
+    view.start("aaa", "X d16", 1)
+    view.start("bbb", "X d20", 2)
+    view.epoch("aaa", {"epoch": 1, "epochs": 2, "val_error": 0.5})
+    live = view._render().plain  # what a terminal shows, redrawn in place
+    assert "1/3 finished" in live and "2 running" in live
+    assert "aaa  X d16  try 1  epoch 1/2  val error 0.5000" in live
+    assert "bbb  X d20  try 2  starting" in live
+    assert stream.getvalue() == ""  # epochs alone print nothing off a terminal
+    view.finish("aaa", "X d16", {"status": "done", "error": 0.25, "epoch_time": 1.5}, True)
+    view.finish("bbb", "X d20", {"status": "failed", "attempts": 2, "failure": "Boom"}, False)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("[2/3] aaa X d16  done  error 0.2500  epoch_time 1.50s  ETA")
+    assert lines[1].startswith("[2/3] bbb X d20  FAILED attempt 2 (will retry): Boom")
+    assert len(lines) == 2 and view.running == {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 import traceback
 
 from trials.study.store import StudyStore, canonical, now
@@ -56,18 +57,21 @@ def _node_id() -> str | None:
     try:
         import ray
 
+        if not ray.is_initialized():  # a direct call: never start Ray as a side effect
+            return None
         return ray.get_runtime_context().get_node_id()
-    except Exception:  # outside Ray (direct call in a benchmark)
+    except Exception:
         return None
 
 
 def _report(metrics: dict) -> None:
+    import warnings
+
     from ray import tune
 
-    try:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # called directly, outside a Tune session
         tune.report(metrics)
-    except RuntimeError:  # not inside a Tune session (direct call)
-        pass
 
 
 def study_trial(config: dict) -> None:
@@ -76,6 +80,7 @@ def study_trial(config: dict) -> None:
     from trials.recipe import TrainConfig
     from trials.study.results import trained_spec
 
+    t_start = time.perf_counter()
     store = StudyStore(config["study"])
     key = config["key"]
     prev = store.status(key)
@@ -134,7 +139,9 @@ def study_trial(config: dict) -> None:
                 }
             )
 
+        t_train = time.perf_counter()
         res = train(spec, cfg, out_dir=store.ckpt_dir(key), on_epoch=on_epoch)
+        t_train = time.perf_counter() - t_train
         infer = None
         if config.get("time_batch"):
             t = time_model(
@@ -160,6 +167,8 @@ def study_trial(config: dict) -> None:
             resumed_at_epoch=(first_epoch - 1) if first_epoch else len(res["epochs"]),
             failure=None,
             finished=now(),
+            train_s=t_train,  # inside trials.train.train
+            wall_s=time.perf_counter() - t_start,  # the whole trial function
         )
         store.write_status(key, rec)
         store.log(key, f"attempt {attempt} done: error {res['error']}")
