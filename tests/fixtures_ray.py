@@ -33,12 +33,17 @@ def ray_cluster():
         "object_store_memory": 80 * 1024**2,
         "include_dashboard": False,
     }
+    # explicit free ports: another cluster on this machine may hold the defaults
     cluster = Cluster(
         initialize_head=True,
-        head_node_args={**node, "gcs_server_port": _free_port()},
+        head_node_args={
+            **node,
+            "gcs_server_port": _free_port(),
+            "dashboard_agent_listen_port": _free_port(),
+        },
     )
     try:
-        cluster.add_node(**node)
+        cluster.add_node(**node, dashboard_agent_listen_port=_free_port())
         cluster.wait_for_nodes()
         ray.init(address=cluster.address, log_to_driver=False)
         yield cluster

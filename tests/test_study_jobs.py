@@ -42,6 +42,8 @@ def jobs_head():
             "dashboard_host": "127.0.0.1",
             "dashboard_port": port,
             "gcs_server_port": _free_port(),
+            # the jobs agent's HTTP port; the default (52365) may belong to another cluster
+            "dashboard_agent_listen_port": _free_port(),
         },
     )
     url = f"http://127.0.0.1:{port}"

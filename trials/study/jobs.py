@@ -53,13 +53,23 @@ def client(address: str):
         raise StudyError(f"cannot use Ray Jobs at {address}: {first}") from None
 
 
-def submit(address: str, options: dict, study_dir: str) -> str:
+def submit(address: str, options: dict, study_dir: str, retry_s: float = 60) -> str:
+    """Submit; a head whose job agent is still starting ("try again later") gets retried."""
+    import time
+
     c = client(address)
-    try:
-        return c.submit_job(entrypoint=entrypoint(options), metadata={"fastscale_study": study_dir})
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise StudyError(f"Ray Jobs refused the study: {first}") from None
+    deadline = time.monotonic() + retry_s
+    while True:
+        try:
+            return c.submit_job(
+                entrypoint=entrypoint(options), metadata={"fastscale_study": study_dir}
+            )
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if "try again later" in first and time.monotonic() < deadline:
+                time.sleep(2)
+                continue
+            raise StudyError(f"Ray Jobs refused the study: {first}") from None
 
 
 def status(address: str, job_id: str) -> dict:

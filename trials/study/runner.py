@@ -187,6 +187,7 @@ def execute(
                 search_alg=searcher,
                 num_samples=-1,
                 max_concurrent_trials=limit,
+                reuse_actors=True,  # no new process (torch import) per trial
                 trial_dirname_creator=lambda t: f"{t.config.get('key', 'trial')}-{t.trial_id}",
             ),
             run_config=tune.RunConfig(
