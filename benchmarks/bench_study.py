@@ -123,6 +123,7 @@ def resume(args) -> dict:
     proc.wait()
     killed_at = time.perf_counter() - t0
     time.sleep(3)
+    orphans = reap_orphans(proc.pid)
     before = states()
     t1 = time.perf_counter()
     rerun = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -139,9 +140,28 @@ def resume(args) -> dict:
         "done_after": sum(v == "done" for v in after.values()),
         "candidates": len(after),
         "trained_twice": sorted(k for k, c in trained.items() if c > 1),
+        "orphaned_ray_processes_killed": orphans,
         "attempts": {k: store.status(k)["attempts"] for k in store.keys()},
         "dir": str(work),
     }
+
+
+def reap_orphans(driver_pid: int) -> list[str]:
+    """Ray's agents outlive a kill -9 of an embedded driver (its raylet and GCS die with it);
+    stop exactly those: processes holding files of the driver's session dir (…_<pid>/)."""
+    mark = f"_{driver_pid}/"
+    found = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit() or int(p.name) == os.getpid():
+            continue
+        try:
+            links = [os.readlink(fd) for fd in (p / "fd").iterdir()]
+        except OSError:
+            continue
+        if any("/tmp/ray/session_" in link and mark in link for link in links):
+            found.append((p / "comm").read_text().strip())
+            os.kill(int(p.name), signal.SIGKILL)
+    return found
 
 
 def main() -> None:
