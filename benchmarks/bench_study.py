@@ -116,7 +116,10 @@ def resume(args) -> dict:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     while proc.poll() is None:
         s = list(states().values())
-        if s.count("done") >= args.kill_after and "running" in s:
+        mid_epoch = any(  # a running candidate with an epoch checkpoint already written
+            store.status(k)["epochs_done"] >= 1 for k, v in states().items() if v == "running"
+        )
+        if s.count("done") >= args.kill_after and mid_epoch:
             break
         time.sleep(0.1)
     os.kill(proc.pid, signal.SIGKILL)
@@ -125,6 +128,7 @@ def resume(args) -> dict:
     time.sleep(3)
     orphans = reap_orphans(proc.pid)
     before = states()
+    epochs_before = {k: store.status(k)["epochs_done"] for k in before}
     t1 = time.perf_counter()
     rerun = subprocess.run(cmd, capture_output=True, text=True, env=env)
     rerun_s = time.perf_counter() - t1
@@ -142,6 +146,11 @@ def resume(args) -> dict:
         "trained_twice": sorted(k for k, c in trained.items() if c > 1),
         "orphaned_ray_processes_killed": orphans,
         "attempts": {k: store.status(k)["attempts"] for k in store.keys()},
+        "interrupted_resumed_at_epoch": {  # epochs done at the kill -> where training resumed
+            k: [epochs_before[k], store.status(k).get("resumed_at_epoch")]
+            for k, v in before.items()
+            if v == "running"
+        },
         "dir": str(work),
     }
 
