@@ -181,29 +181,36 @@ def test_sigkill_of_the_driver_mid_study_then_resume(ray_cluster, tmp_path):
 def test_optuna_studies_persist_in_sqlite_and_resume(ray_cluster, tmp_path, capsys, sampler):
     import optuna
 
+    out = tmp_path / "study"
+    # tpe: the default storage in the study dir; nsga2: an explicit RDB URL elsewhere
+    url = f"sqlite:///{tmp_path}/optuna.db" if sampler == "nsga2" else f"sqlite:///{out}/optuna.db"
     args = ["study", "run", "--space", "regnetx", "--regime", "5MF", "-n", "2"]
-    args += ["--sampler", sampler, *TINY, "--out", str(tmp_path), "--json"]
+    args += ["--sampler", sampler, *TINY, "--out", str(out), "--json"]
+    args += ["--storage", url] if sampler == "nsga2" else []
     assert main(args) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 2 and all(r["status"] == "done" for r in rows)
     assert all(abs(r["flops"] - 5e6) <= 0.01 * 5e6 for r in rows)  # only in-regime models
 
-    definition = json.loads((tmp_path / "study.json").read_text())["definition"]
-    study = optuna.load_study(
-        study_name=definition["optuna_study"], storage=f"sqlite:///{tmp_path}/optuna.db"
-    )
+    definition = json.loads((out / "study.json").read_text())["definition"]
+    study = optuna.load_study(study_name=definition["optuna_study"], storage=url)
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert {t.user_attrs["key"] for t in complete} == {r["key"] for r in rows}
     assert all(len(t.values) == (1 if sampler == "tpe" else 2) for t in complete)
     by_key = {r["key"]: r for r in rows}
     assert all(t.values[0] == by_key[t.user_attrs["key"]]["error"] for t in complete)
+    if sampler == "nsga2":
+        assert all(t.values[1] == by_key[t.user_attrs["key"]]["epoch_time"] for t in complete)
 
     n_trials = len(study.trials)
-    assert main(args) == 0  # resume: nothing left to ask or train
+    resume = ["study", "run", "--out", str(out), "--json"]
+    assert main(resume) == 0  # resume: nothing left to ask or train
     capsys.readouterr()
-    assert len(optuna.load_study(study_name=study.study_name, storage=study._storage).trials) == (
-        n_trials
-    )
+    again = optuna.load_study(study_name=study.study_name, storage=url)
+    assert len(again.trials) == n_trials
+    if sampler == "nsga2":
+        code = main([*resume, "--storage", f"sqlite:///{tmp_path}/other.db"])
+        assert code == 2 and "--storage" in capsys.readouterr().err
 
 
 def test_spec_file_study_trains_each_spec_at_its_own_resolution(ray_cluster, tmp_path, capsys):
@@ -214,9 +221,10 @@ def test_spec_file_study_trains_each_spec_at_its_own_resolution(ray_cluster, tmp
     out = tmp_path / "s"
     args = ["study", "run", "--specs", str(tmp_path / "scaled.yaml"), "--out", str(out)]
     args += ["--train-size", "128", "--val-size", "128", "--batch-size", "64", "--json"]
-    assert main(args) == 0
+    assert main([*args, "--time-batch", "8"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["status"] == "done" and row["resolution"] == 16 and row["source"] == "scaled.yaml"
+    assert row["infer_time"] > 0  # measured by trials.timing.time_model, s/image
     assert row["flops"] == complexity(spec).flops
     code = main(["study", "run", "--out", str(out), "--space", "regnetx", "--regime", "5MF"])
     assert code == 2 and "conflict" in capsys.readouterr().err

@@ -165,6 +165,7 @@ def execute(
 
     if cpus_per_trial <= 0 or gpus_per_trial < 0:
         raise StudyError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+    air_output = os.environ.get("RAY_AIR_NEW_OUTPUT")
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # the legacy engine is silent at verbose=0
     started = connect(address)
     try:
@@ -206,7 +207,13 @@ def execute(
         finally:
             tune_logger.setLevel(level)
             view.close()
+        if proposer.has_work() or proposer.active:  # Tune stopped early: Ctrl-C / SIGTERM
+            raise KeyboardInterrupt("study interrupted; rerun the same command to resume")
     finally:
+        if air_output is None:
+            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+        else:
+            os.environ["RAY_AIR_NEW_OUTPUT"] = air_output
         if started:
             import ray
 
