@@ -244,3 +244,15 @@ def test_embedded_local_ray_by_default(tmp_path):
     assert "[1/1]" in proc.stderr and "done" in proc.stderr  # line-oriented progress
     assert "Trial" not in proc.stderr  # no Ray tables
     assert load_results(out)["status"].tolist() == ["done"]
+
+
+def test_a_trial_larger_than_the_cluster_is_refused(ray_cluster, tmp_path, capsys):
+    args = ["study", "run", "--space", "regnetx", "--regime", "5MF", "-n", "1", *TINY]
+    code = main([*args, "--out", str(tmp_path / "s"), "--gpus-per-trial", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "needs 1 CPU and 1 GPU but the cluster has 2 CPU and 0 GPU" in err
+    assert load_results(tmp_path / "s")["status"].tolist() == ["pending"]  # kept for later
+    empty = tmp_path / "empty"
+    StudyStore(empty).create({"source": "api"})
+    assert main(["study", "show", str(empty)]) == 0
+    assert "0 candidates" in capsys.readouterr().out
