@@ -253,7 +253,8 @@ def register(group: click.Group) -> None:
         type=click.Path(file_okay=False),
         help="Study directory as seen by the cluster head (made absolute).",
     )
-    def submit_cmd(out, address, **kw):
+    @click.option("--json", "as_json", is_flag=True, help="Print {job_id, entrypoint} as JSON.")
+    def submit_cmd(out, address, as_json, **kw):
         """Submit `fastscale study run ...` to a cluster through Ray Jobs."""
         import os
 
@@ -264,6 +265,9 @@ def register(group: click.Group) -> None:
             options["specs"] = os.path.abspath(options["specs"])
         options["out"] = os.path.abspath(out)
         job_id = jobs.submit(address, options, options["out"])
+        if as_json:
+            echo_json({"job_id": job_id, "entrypoint": jobs.entrypoint(options)})
+            return
         click.echo(f"submitted {job_id}: {jobs.entrypoint(options)}")
         click.echo(f"follow: fastscale study logs {job_id} --address {address} --follow")
 
