@@ -18,7 +18,7 @@ REGIMES = {"base": "5MF", "intermediate": "40MF", "top": "160MF"}
 FLOPS = {"5MF": 5e6, "40MF": 40e6, "160MF": 160e6}
 
 
-def _row(i, method, regime, error, strategy="", phase="search", model=None, seed=0, t=None):
+def _row(i, method, regime, error, strategy="", phase="first", model=None, seed=0, t=None):
     f = FLOPS[regime] * (1 + 0.003 * (i % 5))
     acts = f / 300 * (1.5 if strategy == "dwr" else 1.0)
     return {
@@ -130,7 +130,7 @@ def test_search_population_stats_and_finals_in_rows():
 
 def test_no_repeats_means_spread_unknown():
     df = make_results()
-    df = df[df["phase"] == "search"]
+    df = df[df["phase"] == "first"]
     spread = seed_spread(normalize(df, META))
     assert spread["std"] is None and "not estimated" in spread["source"]
     top = next(v for v in analyze(df, META)["verdict"] if v["level"] == "top")
@@ -155,7 +155,7 @@ def test_build_report_is_self_contained(tmp_path):
     assert "<img" in text and 'src="error' not in text  # nothing loaded from beside the HTML
     # table values: the best searched error at 160MF (9.00%) and its population mean
     assert "9.00" in text and "160MF (top)" in text
-    pop = df[(df["regime"] == "160MF") & (df["method"] == "search") & (df["phase"] == "search")]
+    pop = df[(df["regime"] == "160MF") & (df["method"] == "search") & (df["phase"] == "first")]
     assert f"{pop['error'].mean() * 100:.2f}" in text
     assert "hybrid (dWr) wins" in text
     summary = json.loads((path.parent / "summary.json").read_text())
@@ -173,3 +173,29 @@ def test_empty_results_are_refused():
     df = make_results().assign(status="failed")
     with pytest.raises(ValueError, match="no completed trials"):
         analyze(df, META)
+
+
+def test_off_target_models_are_named(tmp_path):
+    df = make_results()
+    assert analyze(df, META)["off_target"] == []
+    sel = (df["method"] == "scaling") & (df["strategy"] == "w") & (df["regime"] == "160MF")
+    df.loc[sel, "flops"] = 130e6
+    a = analyze(df, {**META, "config": {"tolerance": 0.02}})
+    assert len(a["off_target"]) == 1 and "scaling w at 160MF" in a["off_target"][0]
+    assert "-18.8%" in a["off_target"][0]
+    text = build_report(df, tmp_path, {**META, "config": {"tolerance": 0.02}}).read_text()
+    assert "Off target" in text and "(-18.8%)" in text
+
+
+def test_a_tie_goes_to_the_model_that_was_scaled():
+    df = make_results()
+    df["source"] = ""
+    base = df["method"] == "base"
+    twin = {**df[base].iloc[0].to_dict(), "key": "twin", "model": "twin", "method": "base"}
+    df = pd.concat([pd.DataFrame([twin]), df], ignore_index=True)  # same error, listed first
+    df.loc[df["method"] == "scaling", "source"] = "base"
+    rows = analyze(df, META)["rows"]
+    assert next(r for r in rows if r["level"] == "base")["model"] == "base"
+    df.loc[df["method"] == "scaling", "source"] = "twin"
+    rows = analyze(df, META)["rows"]
+    assert next(r for r in rows if r["level"] == "base")["model"] == "twin"

@@ -107,6 +107,37 @@ def _stats(g: pd.DataFrame) -> tuple[float, float, int]:
     return float(e.mean()), float(e.std(ddof=1)) if len(e) > 1 else float("nan"), len(e)
 
 
+def _miss(flops, regime: str) -> float:
+    """Realised flops relative to the regime's nominal flops (0.05 = 5 % above)."""
+    from spaces.units import UnitError, parse_quantity
+
+    try:
+        return float(flops) / parse_quantity(regime) - 1
+    except (UnitError, ValueError, ZeroDivisionError):
+        return float("nan")
+
+
+def off_target(rows: list[dict], tolerance: float) -> list[str]:
+    """Sentences for contenders whose flops miss their regime's window (unfair comparison)."""
+    out = []
+    for r in rows:
+        if abs(r["regime_miss"]) > tolerance * (1 + 1e-9):
+            what = f"{r['method']} {r['strategy']}".strip()
+            out.append(
+                f"{r['space']} {what} at {r['regime']} has {r['flops'] / 1e6:.3g}M flops "
+                f"({r['regime_miss'] * 100:+.1f}% vs the regime, window ±{tolerance * 100:g}%): "
+                "no network of this strategy landed inside the window, so it competes at "
+                "different flops."
+            )
+    return out
+
+
+def pick_best(g: pd.DataFrame, used: set) -> pd.Series:
+    """Lowest error; on a tie, the model the comparison went on to scale (its `source`)."""
+    order = np.lexsort((~g["model"].isin(used).to_numpy(), g["error"].to_numpy(float)))
+    return g.iloc[order[0]]
+
+
 def contenders(df: pd.DataFrame) -> list[dict]:
     """One row per (space, level, method, strategy): the model, its complexity and errors.
 
@@ -115,12 +146,13 @@ def contenders(df: pd.DataFrame) -> list[dict]:
     (unbiased by the best-of-N selection), else the first-phase error.
     """
     rows = []
+    used = set(df["source"]) if "source" in df else set()
     first = df[df["phase"] == "first"]
     final = df[df["phase"] == "final"]
     for (space, level, method), g in first.groupby(["space", "level", "method"], sort=False):
         groups = [("", g)] if method in ("search", "base") else list(g.groupby("strategy"))
         for strategy, gg in groups:
-            best = gg.loc[gg["error"].idxmin()]
+            best = pick_best(gg, used)
             mean, std, n = _stats(gg)
             fin = final[final["model"] == best["model"]]
             fmean, fstd, fn = _stats(fin) if len(fin) else (float("nan"), float("nan"), 0)
@@ -133,6 +165,7 @@ def contenders(df: pd.DataFrame) -> list[dict]:
                     "strategy": strategy,
                     "model": best["model"],
                     "flops": float(best["flops"]),
+                    "regime_miss": _miss(best["flops"], best["regime"]),
                     "params": float(best["params"]),
                     "acts": float(best["acts"]),
                     "epoch_time": float(best["epoch_time"]),
@@ -184,6 +217,7 @@ def verdict(rows: list[dict], spread: dict) -> list[dict]:
             "winner_error": win["score"],
             "winner_n": win["score_n"],
             "methods": {m: r["score"] for m, r in best.items()},
+            "methods_n": {m: r["score_n"] for m, r in best.items()},
             "runner_up": None,
             "margin": None,
             "z": None,
@@ -213,43 +247,58 @@ def pearson(x, y) -> float:
 def correlations(df: pd.DataFrame) -> dict:
     """Pearson r of epoch time with acts, flops, params (all models; scaled ones alone)."""
     out = {}
+    df = df[df["phase"] == "first"]  # one row per network (finalist reruns would repeat it)
     for name, sub in (("all", df), ("scaled", df[df["method"].isin(["scaling", "hybrid"])])):
         out[name] = {c: pearson(sub[c], sub["epoch_time"]) for c in ("acts", "flops", "params")}
         out[name]["n"] = int(np.isfinite(sub["epoch_time"]).sum())
     return out
 
 
+def _versus(v: dict, a: str, b: str, sigma: float | None) -> str:
+    """'a beats b by ...' with its judgement and whether that agrees with the paper (a wins)."""
+    m = v["methods"]
+    d = m[b] - m[a]
+    z, judgement = _judge(abs(d), sigma, v["methods_n"][a], v["methods_n"][b])
+    noise = f"{sigma * 100:.2f}%" if sigma else "unknown"
+    zs = f", z = {z:.1f}" if z is not None else ""
+    if judgement == "within seed noise":
+        agree = "inconclusive: within seed noise"
+    else:
+        agree = "agrees" if d > 0 else "disagrees"
+    return f"{d * 100:+.2f}% points ({judgement}{zs}; seed spread {noise}); {agree}"
+
+
 def paper_agreement(verdicts: list[dict], spread: dict) -> list[str]:
     """Check the three §9 findings against the data; one sentence each, numbers included."""
     sigma = spread["std"]
-    noise = f"{sigma * 100:.2f}%" if sigma else "unknown"
     lines = []
     for v in verdicts:
         m, where = v["methods"], f"{v['space'] or 'all'} {v['regime']} ({v['level']})"
         if v["level"] == "intermediate" and "search" in m and "scaling" in m:
-            d = (m["scaling"] - m["search"]) * 100
-            agree = "agrees" if d > 0 else "disagrees"
             lines.append(
-                f"{where}: search beats scaling by {d:+.2f}% points (paper: +0.1..0.6); "
-                f"{agree}; seed spread {noise}."
+                f"{where}: search beats scaling by {_versus(v, 'search', 'scaling', sigma)} "
+                "(paper: search ahead by 0.1-0.6)."
             )
         if v["level"] == "top" and "hybrid" in m and "scaling" in m:
-            d = (m["scaling"] - m["hybrid"]) * 100
-            agree = "agrees" if d > 0 else "disagrees"
             lines.append(
-                f"{where}: hybrid beats scaling from the base by {d:+.2f}% points "
-                f"(paper: +0.3); {agree}; seed spread {noise}."
+                f"{where}: hybrid beats scaling from the base by "
+                f"{_versus(v, 'hybrid', 'scaling', sigma)} (paper: hybrid ahead by 0.3)."
             )
         st = v["strategies"]
         if {"w", "dwr", "dWr"} <= set(st):
             de = (st["dWr"]["error"] - st["dwr"]["error"]) * 100
             tw, tdwr, tfast = (st[s]["epoch_time"] for s in ("w", "dwr", "dWr"))
-            close = sigma is not None and abs(de) <= 2 * sigma * 100
+            if sigma is None:
+                acc = "noise unknown"
+            elif abs(de) <= 2 * sigma * 100:
+                acc = "within 2σ: agrees (paper: about as accurate)"
+            else:
+                better = "more" if de < 0 else "less"
+                acc = f"outside 2σ, dWr {better} accurate: disagrees (paper: about as accurate)"
             faster = abs(tfast - tw) < abs(tdwr - tw)
             lines.append(
-                f"{where}: dWr − dwr error {de:+.2f}% points "
-                f"({'within' if close else 'outside' if sigma else 'noise unknown, vs'} 2σ); "
-                f"epoch time w {tw:.3g}s, dWr {tfast:.3g}s, dwr {tdwr:.3g}s "
+                f"{where}: dWr − dwr error {de:+.2f}% points ({acc}); epoch time w {tw:.3g}s, "
+                f"dWr {tfast:.3g}s, dwr {tdwr:.3g}s "
                 f"({'dWr nearer w: agrees' if faster else 'dWr not nearer w: disagrees'})."
             )
     return lines
@@ -263,7 +312,9 @@ def analyze(results: pd.DataFrame, meta: dict | None = None) -> dict:
     rows = contenders(df)
     spread = seed_spread(df)
     verdicts = verdict(rows, spread)
+    tolerance = float((meta or {}).get("config", {}).get("tolerance", 0.02))
     return {
+        "off_target": off_target(rows, tolerance),
         "rows": rows,
         "spread": spread,
         "verdict": verdicts,
@@ -325,6 +376,7 @@ def build_report(results: pd.DataFrame, out_dir: str | Path, meta: dict | None =
         f"<p>Seed-to-seed spread σ = {esc(f'{sigma * 100:.2f}% points' if sigma else 'unknown')}"
         f": {esc(spread['source'])}. A margin counts as clear at ≥ {CLEAR_Z:g} standard errors "
         f"of the difference, marginal at ≥ {MARGINAL_Z:g}.</p>",
+        "".join(f"<p><b>Off target:</b> {esc(t)}</p>" for t in analysis["off_target"]),
         "<h3>Against the paper</h3><p>"
         + esc(PAPER_FINDINGS)
         + "</p><ul>"

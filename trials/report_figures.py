@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trials.report import pearson
+from trials.report import pearson, pick_best
 
 COLORS = {"w": "tab:blue", "dwr": "tab:green", "dWr": "tab:red", "": "tab:gray"}
 MARKERS = {"base": "s", "search": "o", "scaling": "D", "hybrid": "^"}
@@ -62,7 +62,7 @@ def error_vs_flops(df: pd.DataFrame, path: Path) -> Path:
                 edgecolors="k",
             )
         for _, g in pop.groupby("regime"):
-            best = g.loc[g["error"].idxmin()]
+            best = pick_best(g, set(df["source"]) if "source" in df else set())
             ax.scatter(
                 best["flops"],
                 best["error"] * 100,
@@ -205,7 +205,7 @@ def _fmt(v, kind: str) -> str:
 
 def table_html(rows: list[dict]) -> str:
     head = (
-        "<tr><th>space</th><th>regime</th><th>method</th><th>strategy</th><th>flops</th>"
+        "<tr><th>space</th><th>regime</th><th>method</th><th>strategy</th><th>flops (vs regime)</th>"
         "<th>params</th><th>acts</th><th>epoch time (s)</th><th>error %</th>"
         "<th>population mean ± std (N)</th><th>final error % mean ± std (seeds)</th></tr>"
     )
@@ -227,7 +227,8 @@ def table_html(rows: list[dict]) -> str:
             f"{r['regime']} ({r['level']})",
             label,
             r["strategy"],
-            _fmt(r["flops"], "q"),
+            _fmt(r["flops"], "q")
+            + (f" ({r['regime_miss'] * 100:+.1f}%)" if math.isfinite(r["regime_miss"]) else ""),
             _fmt(r["params"], "q"),
             _fmt(r["acts"], "q"),
             _fmt(r["epoch_time"], "g"),
