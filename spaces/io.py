@@ -56,6 +56,20 @@ def resolve_specs(ref: str) -> list[Spec]:
     raise AssertionError  # pragma: no cover
 
 
+def resolve_labeled(refs: list[str]) -> tuple[list[tuple[str, Spec]], bool]:
+    """[(label, spec)] for registry names and spec files, in order, and whether JSON output
+    must be a list (several references, or a file that holds a list)."""
+    from spaces.registry import is_model
+
+    out, as_list = [], len(refs) > 1
+    for ref in refs:
+        specs = resolve_specs(ref)
+        if not is_model(ref) and is_list_file(ref):
+            as_list = True
+        out.extend((ref if len(specs) == 1 else f"{ref}[{i}]", s) for i, s in enumerate(specs))
+    return out, as_list
+
+
 def resolve_spec(ref: str) -> Spec:
     specs = resolve_specs(ref)
     if len(specs) != 1:

@@ -49,24 +49,6 @@ def models_cmd(pattern, as_json, markdown):
     print_table([_row(n, get_model(n), complexity(get_model(n))) for n in names])
 
 
-def _resolve_all(refs, resolution):
-    """[(label, spec)] for registry names and spec files, in order; and whether to print a list."""
-    from spaces.io import is_list_file, resolve_specs
-    from spaces.registry import is_model
-
-    out, as_list = [], len(refs) > 1
-    for ref in refs:
-        specs = resolve_specs(ref)
-        if not is_model(ref) and is_list_file(ref):
-            as_list = True
-        for i, spec in enumerate(specs):
-            if resolution is not None:
-                spec = spec.with_resolution(resolution)
-            label = ref if len(specs) == 1 else f"{ref}[{i}]"
-            out.append((label, spec))
-    return out, as_list
-
-
 @click.command("complexity")
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @click.option(
@@ -78,8 +60,11 @@ def _resolve_all(refs, resolution):
 def complexity_cmd(specs, resolution, as_json):
     """Exact flops, params and activations of registry names or spec files (JSON/YAML)."""
     from spaces.complexity import complexity
+    from spaces.io import resolve_labeled
 
-    items, as_list = _resolve_all(specs, resolution)
+    items, as_list = resolve_labeled(specs)
+    if resolution is not None:
+        items = [(label, spec.with_resolution(resolution)) for label, spec in items]
     results = [(label, spec, complexity(spec)) for label, spec in items]
     if as_json:
         objs = [

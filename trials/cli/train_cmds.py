@@ -15,21 +15,6 @@ def _progress(line: str) -> None:
     click.echo(line, err=True)
 
 
-def _resolve(refs):
-    """[(label, spec)] for registry names and spec files, and whether JSON must be a list."""
-    from spaces.io import is_list_file, resolve_specs
-    from spaces.registry import is_model
-
-    out, as_list = [], len(refs) > 1
-    for ref in refs:
-        specs = resolve_specs(ref)
-        if not is_model(ref) and is_list_file(ref):
-            as_list = True
-        for i, spec in enumerate(specs):
-            out.append((ref if len(specs) == 1 else f"{ref}[{i}]", spec))
-    return out, as_list
-
-
 @click.command("train")
 @click.argument("spec", metavar="SPEC")
 @click.option(
@@ -106,7 +91,9 @@ def time_cmd(specs, as_json, resolution, **options):
     from trials.timing import time_model
 
     _check_resolution(resolution)
-    items, as_list = _resolve(specs)
+    from spaces.io import resolve_labeled
+
+    items, as_list = resolve_labeled(specs)
     results = []
     for label, spec in items:
         r = time_model(spec, resolution=resolution, **options)
