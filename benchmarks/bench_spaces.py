@@ -30,7 +30,7 @@ def median_time(fn, repeats):
 def main():
     n, n_scalar = 100_000, 3_000
     cols = DesignSpace.named("regnety").draw(np.random.default_rng(0), n)
-    t_vec = median_time(lambda: regnet_complexity_batch("Y", **cols), 3)
+    t_vec = median_time(lambda: regnet_complexity_batch("Y", **cols), 7)
 
     def scalar():
         for i in range(n_scalar):

@@ -25,9 +25,12 @@ def quantized_widths(depth, w0, wa, wm, q: int = Q, max_depth: int | None = None
     wm = np.asarray(wm, dtype=np.float64)[..., None]
     j = np.arange(int(max_depth or depth.max()))
     u = w0 + wa * j
-    ks = np.round(np.log(u / w0) / np.log(wm))
-    widths = (np.round(w0 * np.power(wm, ks) / q) * q).astype(np.int64)
-    return widths, ks.astype(np.int64), j < depth
+    ks = np.round(np.log(u / w0) / np.log(wm)).astype(np.int64)
+    # the rule's width for each stage index k once, then gathered per block (same arithmetic)
+    k_all = np.arange(int(ks.max()) + 1 if ks.size else 1, dtype=np.float64)
+    per_k = (np.round(w0 * np.power(wm, k_all) / q) * q).astype(np.int64)
+    widths = np.take_along_axis(np.broadcast_to(per_k, ks.shape[:-1] + per_k.shape[-1:]), ks, -1)
+    return widths, ks, j < depth
 
 
 def compat(widths, bottlenecks, group_widths):
@@ -36,7 +39,7 @@ def compat(widths, bottlenecks, group_widths):
     b = np.asarray(bottlenecks, dtype=np.float64)
     v = np.maximum(1, w * b).astype(np.int64)
     g = np.minimum(np.asarray(group_widths, dtype=np.int64), v)
-    m = np.where(b > 1, np.lcm(g, b.astype(np.int64)), g)
+    m = np.where(b > 1, np.lcm(g, b.astype(np.int64)), g) if (b > 1).any() else g
     v = np.maximum(m, (np.round(v / m) * m).astype(np.int64))
     return (v / b).astype(np.int64), g
 
