@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from spaces.units import format_quantity
-from trials.study.runner import KeyProposer, execute, normalize_train, probe
+from trials.study.runner import KeyProposer, drive, normalize_train, probe
 from trials.study.search import SAMPLERS, OptunaProposer, RegimePool, pool_size, random_candidates
 from trials.study.store import Candidate, StudyError, StudyStore, canonical
 
@@ -129,7 +129,6 @@ def run_defined(
 ) -> StudyStore:
     """`fastscale study run`: create or resume the study in out_dir and run it to the end."""
     from spaces.specs import spec_from_dict
-    from trials.study.results import write_results
 
     if max_failures < 1:
         raise StudyError(f"--max-failures must be >= 1, got {max_failures}")
@@ -155,18 +154,13 @@ def run_defined(
         else:
             storage = d.get("storage") or store.optuna_url
             proposer = OptunaProposer(store, d, d["train"], max_failures, storage, pool)
-        try:
-            if not proposer.has_work():
-                return store
-            execute(
-                store,
-                proposer,
-                cpus_per_trial=cpus_per_trial,
-                gpus_per_trial=gpus_per_trial,
-                address=address,
-                progress=progress,
-                time_batch=time_batch,
-            )
-        finally:
-            write_results(store)
+        drive(
+            store,
+            proposer,
+            cpus_per_trial=cpus_per_trial,
+            gpus_per_trial=gpus_per_trial,
+            address=address,
+            progress=progress,
+            time_batch=time_batch,
+        )
     return store

@@ -220,6 +220,16 @@ def execute(
             ray.shutdown()
 
 
+def drive(store: StudyStore, proposer, **resources) -> None:
+    """Run the proposer's remaining trials, if any; the results table is rewritten from the
+    per-candidate records whatever happens, so an interrupted run leaves it current."""
+    try:
+        if proposer.has_work():
+            execute(store, proposer, **resources)
+    finally:
+        write_results(store)
+
+
 def run_study(
     out_dir: str | Path,
     candidates: list[Candidate],
@@ -245,19 +255,15 @@ def run_study(
     with store.lock():
         keys = [store.add(c.spec, train, c.tags) for c in candidates]
         proposer = KeyProposer(store, keys, max_failures)
-        try:
-            if proposer.has_work():
-                execute(
-                    store,
-                    proposer,
-                    cpus_per_trial=cpus_per_trial,
-                    gpus_per_trial=gpus_per_trial,
-                    address=address,
-                    progress=progress,
-                    time_batch=time_batch,
-                )
-        finally:
-            write_results(store)
+        drive(
+            store,
+            proposer,
+            cpus_per_trial=cpus_per_trial,
+            gpus_per_trial=gpus_per_trial,
+            address=address,
+            progress=progress,
+            time_batch=time_batch,
+        )
     return rows_frame(
         [candidate_row(store, k, c.tags or None) for k, c in zip(keys, candidates, strict=True)]
     )
