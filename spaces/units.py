@@ -10,7 +10,9 @@ import re
 from spaces.errors import FastscaleError
 
 _SCALE = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-_PATTERN = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([KMGT]?)(F|FLOPS)?\s*$", re.I)
+_PATTERN = re.compile(
+    r"^\s*([+-]?[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([KMGT]?)(F|FLOPS)?\s*$", re.I
+)
 
 UNITS_HELP = "a number with an optional K/M/G/T suffix and optional F, e.g. 400MF, 4GF, 4e9, 20M"
 
@@ -31,7 +33,7 @@ def parse_quantity(text: str | int | float, what: str = "value") -> int:
             raise UnitError(f"{what} {text!r} is not a quantity; use {UNITS_HELP}")
         value = float(match.group(1)) * _SCALE[match.group(2).upper()]
     if not value > 0 or value != value or value == float("inf"):
-        raise UnitError(f"{what} {text!r} must be positive; use {UNITS_HELP}")
+        raise UnitError(f"{what} {text!r} must be a positive quantity; use {UNITS_HELP}")
     return int(round(value))
 
 

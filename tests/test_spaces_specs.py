@@ -33,6 +33,12 @@ def test_parse_quantity_rejects(text):
         parse_quantity(text)
 
 
+@pytest.mark.parametrize("text", ["-4GF", "0", "0MF"])
+def test_non_positive_quantity_says_positive(text):
+    with pytest.raises(UnitError, match="must be a positive quantity"):
+        parse_quantity(text)
+
+
 def test_format_quantity():
     assert format_quantity(3_973_301_344, "F") == "4.0GF"
     assert format_quantity(20_646_656) == "20.6M"
