@@ -16,11 +16,10 @@ Ranking (docs/planner.md explains it from the paper), deterministic, best first:
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from planner.profiles import RuntimeProfile, load_profile
+from planner.scale import check_factor
 from planner.solve import DEFAULT_TOLERANCE, Solution, solve_many
 from planner.strategies import Strategy, StrategyError, alpha_grid, alpha_strategy, get_strategy
 from spaces.errors import FastscaleError
@@ -68,18 +67,8 @@ def _budget(value, what: str) -> float | None:
     return (
         float(parse_quantity(value, what=what))
         if isinstance(value, str)
-        else _positive(value, what)
+        else check_factor(value, what, PlanError)
     )
-
-
-def _positive(value, what):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise PlanError(f"{what} must be a positive number, got {value!r}") from None
-    if not (v > 0 and math.isfinite(v)):
-        raise PlanError(f"{what} must be a positive number, got {value!r}")
-    return v
 
 
 def _row(sol: Solution, profile: RuntimeProfile | None) -> dict:
@@ -135,7 +124,9 @@ def plan(
     budgets = {
         "max_acts": _budget(max_acts, "max_acts"),
         "max_params": _budget(max_params, "max_params"),
-        "max_runtime": None if max_runtime is None else _positive(max_runtime, "max_runtime"),
+        "max_runtime": None
+        if max_runtime is None
+        else check_factor(max_runtime, "max_runtime", PlanError),
     }
     if profile is not None:
         profile = load_profile(profile)

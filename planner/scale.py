@@ -33,14 +33,15 @@ class Factors(NamedTuple):
     resolution: float  # resolution / base resolution
 
 
-def check_factor(s) -> float:
+def check_factor(s, what: str = "scale factor", error: type[Exception] = ScaleError) -> float:
+    """A positive finite number, or `error` naming `what` (also used for plan budgets)."""
     try:
-        s = float(s)
+        v = float(s)
     except (TypeError, ValueError):
-        raise ScaleError(f"scale factor must be a positive number, got {s!r}") from None
-    if not (s > 0 and math.isfinite(s)):
-        raise ScaleError(f"scale factor must be a positive number, got {s!r}")
-    return s
+        raise error(f"{what} must be a positive number, got {s!r}") from None
+    if not (v > 0 and math.isfinite(v)):
+        raise error(f"{what} must be a positive number, got {s!r}")
+    return v
 
 
 def as_strategy(strategy: Strategy | str | None) -> Strategy:
