@@ -85,14 +85,20 @@ def scale_arrays(
     res = np.round(base.resolution * fr / R_STEP).astype(np.int64) * R_STEP + R_STEP * rs
     res = np.maximum(MIN_RESOLUTION, res)
     n = len(res)
-    if base.block == "MB":  # depthwise stays depthwise; EfficientNet scales stem and head too
+    kind = base.kind
+    if kind.depthwise:  # depthwise stays depthwise
         groups = np.ones_like(widths)
-        stem = _round_width(base.stem_width, fw)
-        head = _round_width(base.head_width, fw) if base.head_width else np.zeros(n, np.int64)
-    else:
+    elif kind.grouped:
         g0 = np.asarray(base.group_widths, dtype=np.float64)
         groups = round_group_width(g0 * (fg * gs)[:, None])
         widths, groups = compat(widths, np.asarray(base.bottlenecks), groups)
+    else:  # one group: the group width is the inner width
+        inner = np.rint(widths * np.asarray(base.bottlenecks)).astype(np.int64)
+        groups = np.maximum(1, inner)
+    if kind.scales_stem_head:  # EfficientNet's rule: stem and head widen with the stages
+        stem = _round_width(base.stem_width, fw)
+        head = _round_width(base.head_width, fw) if base.head_width else np.zeros(n, np.int64)
+    else:
         stem = np.full(n, base.stem_width, dtype=np.int64)
         head = np.full(n, base.head_width, dtype=np.int64)
     return Candidates(depths, widths, groups, res, stem, head)

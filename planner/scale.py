@@ -51,7 +51,7 @@ def as_strategy(strategy: Strategy | str | None) -> Strategy:
 def scale_spec(spec, strategy: Strategy | str, s: float, **finetune) -> StageSpec:
     """`spec.stages()` scaled by flop factor s: depth max(1, round(d·f_d)), width
     max(1, round(w·f_w/8))·8, group width rounded then made compatible, resolution
-    round(r·f_r/4)·4; stem/head widths only for EfficientNet (MB) networks.
+    round(r·f_r/4)·4; stem/head widths only where the block table says so (EfficientNet).
 
     Optional fine-tune knobs (default: none): width_scale, group_scale, resolution_steps.
     """

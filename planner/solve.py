@@ -131,9 +131,9 @@ def _quantities(base: StageSpec):
     """(value, exponent index) of every rounded quantity: it changes where value·s^e = m + ½."""
     q = [(float(d), 0) for d in base.depths] + [(w / 8, 1) for w in base.widths]
     q.append((base.resolution / 4, 3))
-    if base.block == "MB":
+    if base.kind.scales_stem_head:
         q += [(base.stem_width / 8, 1)] + ([(base.head_width / 8, 1)] if base.head_width else [])
-    else:
+    if base.kind.grouped:
         q += [(float(g), 2) for g in base.group_widths]
     return q
 
@@ -247,10 +247,10 @@ def _finetune(pool: _Pool, flat: dict, refs: list[int], target: int, tol: float)
     g = np.exp(np.concatenate([GROUP_STEPS, -GROUP_STEPS]))
     r = np.concatenate([RES_STEPS, -RES_STEPS])
     coarse = w[::4]  # 1, ±1 %, ..., ±5 %: companions of the group and resolution knobs
-    mb = pool.base.block == "MB"  # depthwise: no group knob
+    grouped = pool.base.kind.grouped  # depthwise or one-group blocks have no group knob
     tiers = [[(w[1:], [1.0], [0])]]  # width alone
-    tiers.append([(coarse, [1.0], r)] + ([] if mb else [(coarse, g, [0])]))  # + group or res
-    if not mb:
+    tiers.append([(coarse, [1.0], r)] + ([(coarse, g, [0])] if grouped else []))  # + g or r
+    if grouped:
         tiers.append([(coarse[::2], g, r)])  # all three
     chosen: dict[int, int] = {}
     todo = np.asarray(refs, np.int64)

@@ -1,4 +1,5 @@
-"""PyTorch modules for any spec (REFERENCE §4): stem, X/Y/Z bottlenecks, MBConv, head.
+"""PyTorch modules for any spec: stems, the block table's blocks (RegNet X/Y/Z, MBConv,
+ResNet bottleneck and basic), head. `Network` picks each module by the table's class name.
 
 The only module of `spaces` that imports torch. Every layer mirrors one term of the analytic
 count in `spaces.complexity`, so a built network has exactly `complexity(spec).params`
@@ -13,6 +14,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from spaces.blocks import get_block, get_stem
 from spaces.complexity import Complexity
 
 _ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU}
@@ -60,20 +62,20 @@ def _drop_connect(x, rate: float, training: bool):
 
 
 class Bottleneck(nn.Module):
-    """X / Y / Z block. X/Y: 1×1, 3×3 group conv (+SE for Y), 1×1; identity or projection
-    shortcut, ReLU after the add. Z: inverted (b=4), SiLU, SE, linear output, a skip only when
-    shape is kept (the first block of a stage has none) and no activation after the add."""
+    """RegNet X / Y block: 1×1, 3×3 group conv (+SE for Y), 1×1; identity or projection
+    shortcut, ReLU after the add. `LinearBottleneck` is the Z variant."""
 
-    def __init__(self, w_in, w_out, stride, group_width, bottleneck, se_ratio, block):
+    linear = False
+
+    def __init__(self, kind, w_in, w_out, stride, group_width, bottleneck, kernel, se_ratio, **_):
         super().__init__()
-        act = "silu" if block == "Z" else "relu"
+        act = kind.activation
         w_b = int(round(w_out * bottleneck))
         self.conv1 = ConvBNAct(w_in, w_b, 1, act=act)
         self.conv2 = ConvBNAct(w_b, w_b, 3, stride, groups=w_b // group_width, act=act)
-        # SE width from the block INPUT width (REFERENCE §4), as pycls does.
+        # SE width from the block INPUT width, as pycls does.
         self.se = SqueezeExcite(w_b, int(round(w_in * se_ratio)), act) if se_ratio else None
         self.conv3 = ConvBNAct(w_b, w_out, 1)
-        self.linear = block == "Z"
         if self.linear:
             self.has_skip = w_in == w_out and stride == 1
             self.proj = None
@@ -97,16 +99,26 @@ class Bottleneck(nn.Module):
         return self.act(out) if self.act is not None else out
 
 
+class LinearBottleneck(Bottleneck):
+    """RegNet Z: inverted (b=4), SiLU, SE, linear output, a skip only when shape is kept (the
+    first block of a stage has none) and no activation after the add."""
+
+    linear = True
+
+
 class MBConv(nn.Module):
     """EfficientNet MBConv: 1×1 expand (when the expanded width differs), depthwise k×k, SE,
     linear 1×1 projection; residual (with optional drop-connect) at stride 1, equal widths."""
 
-    def __init__(self, w_in, w_out, stride, kernel, expansion, se_ratio, drop_connect=0.0):
+    def __init__(
+        self, kind, w_in, w_out, stride, kernel, bottleneck, se_ratio, drop_connect=0.0, **_
+    ):
         super().__init__()
-        w_exp = int(w_in * expansion)
-        self.expand = ConvBNAct(w_in, w_exp, 1, act="silu") if w_exp != w_in else None
-        self.dwconv = ConvBNAct(w_exp, w_exp, kernel, stride, groups=w_exp, act="silu")
-        self.se = SqueezeExcite(w_exp, int(w_in * se_ratio), "silu") if se_ratio else None
+        act = kind.activation
+        w_exp = int(w_in * bottleneck)
+        self.expand = ConvBNAct(w_in, w_exp, 1, act=act) if w_exp != w_in else None
+        self.dwconv = ConvBNAct(w_exp, w_exp, kernel, stride, groups=w_exp, act=act)
+        self.se = SqueezeExcite(w_exp, int(w_in * se_ratio), act) if se_ratio else None
         self.project = ConvBNAct(w_exp, w_out, 1)
         self.has_skip = stride == 1 and w_in == w_out
         self.drop_connect = float(drop_connect)
@@ -124,6 +136,120 @@ class MBConv(nn.Module):
         if self.has_skip:
             out = x + _drop_connect(out, self.drop_connect, self.training)
         return out
+
+
+def _resnet_shortcut(w_in, w_out, stride, shortcut: str) -> nn.Module | None:
+    """None (identity) when shape is kept; else a strided 1×1 conv + BN ("projection") or
+    ResNet-D's 2×2 average pool then 1×1 conv + BN ("avgpool")."""
+    if w_in == w_out and stride == 1:
+        return None
+    if shortcut == "avgpool":
+        pool = (
+            nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False)
+            if stride > 1
+            else nn.Identity()
+        )
+        return nn.Sequential(OrderedDict(pool=pool, proj=ConvBNAct(w_in, w_out, 1)))
+    return ConvBNAct(w_in, w_out, 1, stride)
+
+
+class _ResBlock(nn.Module):
+    """Shared tail of the ResNet blocks: SE on the output, shortcut add, ReLU."""
+
+    def _tail(self, kind, w_in, w_out, stride, se_ratio, shortcut):
+        act = kind.activation
+        self.se = SqueezeExcite(w_out, int(round(w_out * se_ratio)), act) if se_ratio else None
+        self.proj = _resnet_shortcut(w_in, w_out, stride, shortcut)
+        self.has_skip = True
+        self.act = _act(act)
+
+    def forward(self, x):
+        out = self.body(x)
+        if self.se is not None:
+            out = self.se(out)
+        out = out + (self.proj(x) if self.proj is not None else x)
+        return self.act(out)
+
+
+class ResBottleneck(_ResBlock):
+    """ResNet bottleneck (torchvision/timm v1.5): 1×1, 3×3 group conv with the stride, 1×1."""
+
+    def __init__(self, kind, w_in, w_out, stride, group_width, bottleneck, se_ratio, shortcut, **_):
+        super().__init__()
+        act = kind.activation
+        w_b = int(round(w_out * bottleneck))
+        self.body = nn.Sequential(
+            OrderedDict(
+                conv1=ConvBNAct(w_in, w_b, 1, act=act),
+                conv2=ConvBNAct(w_b, w_b, 3, stride, groups=w_b // group_width, act=act),
+                conv3=ConvBNAct(w_b, w_out, 1),
+            )
+        )
+        self._tail(kind, w_in, w_out, stride, se_ratio, shortcut)
+
+    @property
+    def last_bn(self) -> nn.BatchNorm2d:
+        return self.body.conv3.bn
+
+
+class ResBasic(_ResBlock):
+    """ResNet basic block: 3×3 conv with the stride, 3×3 conv."""
+
+    def __init__(self, kind, w_in, w_out, stride, bottleneck, se_ratio, shortcut, **_):
+        super().__init__()
+        w_b = int(round(w_out * bottleneck))
+        self.body = nn.Sequential(
+            OrderedDict(
+                conv1=ConvBNAct(w_in, w_b, 3, stride, act=kind.activation),
+                conv2=ConvBNAct(w_b, w_out, 3),
+            )
+        )
+        self._tail(kind, w_in, w_out, stride, se_ratio, shortcut)
+
+    @property
+    def last_bn(self) -> nn.BatchNorm2d:
+        return self.body.conv2.bn
+
+
+class SimpleStem(ConvBNAct):
+    """3×3 conv stride 2, BN, activation (pycls's simple_stem_in)."""
+
+    def __init__(self, w_in, w_out, act):
+        super().__init__(w_in, w_out, 3, 2, act=act)
+
+
+class ResStem(nn.Sequential):
+    """ResNet: 7×7 conv stride 2, BN, ReLU, 3×3 max-pool stride 2."""
+
+    def __init__(self, w_in, w_out, act):
+        super().__init__(
+            OrderedDict(
+                conv=ConvBNAct(w_in, w_out, 7, 2, act=act),
+                pool=nn.MaxPool2d(3, 2, padding=1),
+            )
+        )
+
+
+class DeepStem(nn.Sequential):
+    """ResNet-D: three 3×3 convs to w/2 (stride 2), w/2, w, each BN + ReLU; 3×3 max-pool."""
+
+    def __init__(self, w_in, w_out, act, pool: nn.Module | None = None):
+        half = w_out // 2
+        super().__init__(
+            OrderedDict(
+                conv1=ConvBNAct(w_in, half, 3, 2, act=act),
+                conv2=ConvBNAct(half, half, 3, act=act),
+                conv3=ConvBNAct(half, w_out, 3, act=act),
+                pool=nn.MaxPool2d(3, 2, padding=1) if pool is None else pool,
+            )
+        )
+
+
+class DeepConvStem(DeepStem):
+    """ResNet-RS: the deep stem with a strided 3×3 conv + BN + ReLU in place of the max-pool."""
+
+    def __init__(self, w_in, w_out, act):
+        super().__init__(w_in, w_out, act, pool=ConvBNAct(w_out, w_out, 3, 2, act=act))
 
 
 class Head(nn.Module):
@@ -152,36 +278,27 @@ class Network(nn.Module):
         super().__init__()
         s = spec.stages()
         self.spec = spec
-        act = "silu" if s.block in ("Z", "MB") else "relu"
-        self.stem = ConvBNAct(s.in_channels, s.stem_width, 3, 2, act=act)
+        kind = get_block(s.block)
+        act = kind.activation
+        module = globals()[kind.module]
+        self.stem = globals()[get_stem(s.stem).module](s.in_channels, s.stem_width, act)
         w_in = s.stem_width
         for i, depth in enumerate(s.depths):
             blocks = OrderedDict()
             for j in range(depth):
-                stride = s.strides[i] if j == 0 else 1
-                w_out = s.widths[i]
-                if s.block == "MB":
-                    blk = MBConv(
-                        w_in,
-                        w_out,
-                        stride,
-                        s.kernels[i],
-                        s.bottlenecks[i],
-                        s.se_ratio,
-                        drop_connect,
-                    )
-                else:
-                    blk = Bottleneck(
-                        w_in,
-                        w_out,
-                        stride,
-                        s.group_widths[i],
-                        s.bottlenecks[i],
-                        s.se_ratio,
-                        s.block,
-                    )
-                blocks[f"b{j + 1}"] = blk
-                w_in = w_out
+                blocks[f"b{j + 1}"] = module(
+                    kind=kind,
+                    w_in=w_in,
+                    w_out=s.widths[i],
+                    stride=s.strides[i] if j == 0 else 1,
+                    group_width=s.group_widths[i],
+                    bottleneck=s.bottlenecks[i],
+                    kernel=s.kernels[i],
+                    se_ratio=s.se_ratio,
+                    shortcut=s.shortcut,
+                    drop_connect=drop_connect,
+                )
+                w_in = s.widths[i]
             self.add_module(f"s{i + 1}", nn.Sequential(blocks))
         self.head = Head(w_in, s.head_width, s.num_classes, act, dropout)
 
@@ -221,7 +338,7 @@ def init_weights(model: nn.Module, zero_init_last_bn: bool = True) -> None:
             nn.init.zeros_(m.bias)
     if zero_init_last_bn:
         for m in model.modules():
-            if isinstance(m, Bottleneck | MBConv) and m.has_skip:
+            if getattr(m, "has_skip", False) and hasattr(m, "last_bn"):
                 nn.init.zeros_(m.last_bn.weight)
 
 
@@ -247,13 +364,17 @@ def count_parameters(model: nn.Module) -> int:
 def measure_complexity(
     model: nn.Module, resolution: int, in_channels: int | None = None
 ) -> Complexity:
-    """Flops, params and acts measured on one real forward pass with hooks (REFERENCE §1–§2):
-    conv/linear multiply-adds (+1 per output for a bias) and output elements; BN, activations,
+    """Flops, params and acts measured on one real forward pass with hooks (docs/models.md):
+    conv/linear multiply-adds (+1 per output for a bias) and output elements, max-pool output
+    elements; BN, activations,
     SE gating, adds and pooling are not counted. A cross-check of the analytic counter."""
     if in_channels is None:
         first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
         in_channels = first.in_channels
     totals = {"flops": 0, "acts": 0}
+
+    def pool_hook(module, _inputs, output):
+        totals["acts"] += output[0].numel()  # a max-pool's output counts as acts, nothing else
 
     def hook(module, _inputs, output):
         positions = output[0, 0].numel() if isinstance(module, nn.Conv2d) else 1
@@ -267,6 +388,9 @@ def measure_complexity(
         m.register_forward_hook(hook)
         for m in model.modules()
         if isinstance(m, nn.Conv2d | nn.Linear)
+    ]
+    handles += [
+        m.register_forward_hook(pool_hook) for m in model.modules() if isinstance(m, nn.MaxPool2d)
     ]
     was_training = model.training
     try:

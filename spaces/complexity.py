@@ -1,8 +1,8 @@
-"""Exact analytic flops / params / acts (REFERENCE §2, §4) without building a model.
+"""Exact analytic flops / params / acts without building a model (docs/models.md).
 
-The layer and block counters below use only arithmetic and numpy ufuncs, so the same code
-counts one network (Python ints) or a batch of RegNets at once (int64 arrays, one array
-entry per config). `complexity` walks a spec's stages; `regnet_complexity_batch` walks
+The layer counter (`spaces.layers.Cx`) and the block counters of the block table
+(`spaces.blocks`) use only arithmetic and numpy ufuncs, so the same code counts one network
+(Python ints) or a batch of networks at once (int64 arrays, one array entry per config). `complexity` walks a spec's stages; `regnet_complexity_batch` walks
 block positions across a whole batch. They are tested equal.
 """
 
@@ -12,7 +12,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from spaces.blocks import get_block, get_stem
 from spaces.generate import compat, quantized_widths
+from spaces.layers import Cx
 
 
 class Complexity(NamedTuple):
@@ -24,87 +26,13 @@ class Complexity(NamedTuple):
         return {"flops": int(self.flops), "params": int(self.params), "acts": int(self.acts)}
 
 
-def _iround(x):
-    """Round half to even, as numpy and Python's round do; stays an array for arrays."""
-    return np.rint(x).astype(np.int64) if isinstance(x, np.ndarray) else int(round(x))
-
-
-def _itrunc(x):
-    return x.astype(np.int64) if isinstance(x, np.ndarray) else int(x)
-
-
-class Cx:
-    """Running complexity of a walk at square spatial size h."""
-
-    __slots__ = ("h", "flops", "params", "acts")
-
-    def __init__(self, h):
-        self.h, self.flops, self.params, self.acts = h, 0, 0, 0
-
-    def conv(self, cin, cout, k, stride=1, groups=1, bias=False):
-        h = (self.h - 1) // stride + 1
-        self.flops += k * k * cin * cout * h * h // groups + (cout * h * h if bias else 0)
-        self.params += k * k * cin * cout // groups + (cout if bias else 0)
-        self.acts += cout * h * h
-        self.h = h
-        return self
-
-    def bn(self, c):
-        self.params += 2 * c
-        return self
-
-    def linear(self, cin, cout):
-        self.flops += cin * cout + cout
-        self.params += cin * cout + cout
-        self.acts += cout
-        return self
-
-    def se(self, c, c_se):
-        """Squeeze-and-excitation: two biased 1x1 convs C -> c -> C at 1x1."""
-        squeezed = Cx(1).conv(c, c_se, 1, bias=True).conv(c_se, c, 1, bias=True)
-        return self.add(squeezed)
-
-    def add(self, other: Cx, mask=1):
-        self.flops += other.flops * mask
-        self.params += other.params * mask
-        self.acts += other.acts * mask
-        return self
-
-
-def bottleneck_block(h, w_in, w_out, stride, g, b, se_ratio, block):
-    """X / Y / Z block (§4); any of the widths, stride, g, b may be arrays."""
-    cx = Cx(h)
-    w_b = _iround(w_out * b)
-    if block != "Z":  # X and Y project the shortcut when width or stride changes
-        proj = (w_in != w_out) | (stride != 1)
-        cx.add(Cx(h).conv(w_in, w_out, 1, stride).bn(w_out), proj)
-    cx.conv(w_in, w_b, 1).bn(w_b)
-    cx.conv(w_b, w_b, 3, stride, groups=w_b // g).bn(w_b)
-    if se_ratio:
-        cx.se(w_b, _iround(w_in * se_ratio))
-    return cx.conv(w_b, w_out, 1).bn(w_out)
-
-
-def mbconv_block(h, w_in, w_out, stride, k, expansion, se_ratio):
-    """EfficientNet MBConv (§4): expansion and SE from the block input width, truncated."""
-    cx = Cx(h)
-    w_exp = _itrunc(w_in * expansion)
-    cx.add(Cx(h).conv(w_in, w_exp, 1).bn(w_exp), w_exp != w_in)  # no 1x1 expand at ratio 1
-    cx.conv(w_exp, w_exp, k, stride, groups=w_exp).bn(w_exp)
-    if se_ratio:
-        cx.se(w_exp, _itrunc(w_in * se_ratio))
-    return cx.conv(w_exp, w_out, 1).bn(w_out)
-
-
 def block_complexity(block, h, w_in, w_out, stride, g, b, k, se_ratio) -> Cx:
-    """One block of any type; widths, h, g may be arrays (one entry per network)."""
-    if block == "MB":
-        return mbconv_block(h, w_in, w_out, stride, k, b, se_ratio)
-    return bottleneck_block(h, w_in, w_out, stride, g, b, se_ratio, block)
+    """One block of any kind (the block table's counter); widths, h, g may be arrays."""
+    return get_block(block).count(h, w_in, w_out, stride, g, b, k, se_ratio)
 
 
-def stem_complexity(resolution, in_channels, stem_width) -> Cx:
-    return Cx(resolution).conv(in_channels, stem_width, 3, 2).bn(stem_width)
+def stem_complexity(resolution, in_channels, stem_width, stem="simple") -> Cx:
+    return get_stem(stem).count(resolution, in_channels, stem_width)
 
 
 def head_complexity(cx: Cx, w_in, head_width, num_classes) -> Cx:
@@ -118,7 +46,7 @@ def complexity(spec) -> Complexity:
     """Flops, params and acts of any spec (RegNet, stage-level or EfficientNet): the literal
     block-by-block walk; `stages_complexity_batch` is its vectorized face, tested equal."""
     s = spec.stages()
-    cx = stem_complexity(s.resolution, s.in_channels, s.stem_width)
+    cx = stem_complexity(s.resolution, s.in_channels, s.stem_width, s.stem)
     w_in = s.stem_width
     for i, depth in enumerate(s.depths):
         w, g, b, k = s.widths[i], s.group_widths[i], s.bottlenecks[i], s.kernels[i]
@@ -150,7 +78,7 @@ def stages_complexity_batch(
 
     res = column(resolution, base.resolution)
     w_in = column(stem_width, base.stem_width)
-    cx = stem_complexity(res, base.in_channels, w_in)
+    cx = stem_complexity(res, base.in_channels, w_in, base.stem)
     cx.flops, cx.params, cx.acts = (column(v, 0) for v in (cx.flops, cx.params, cx.acts))
     for i in range(depths.shape[1]):
         rows = np.flatnonzero(depths[:, i] > 0)  # late stages exist in few rows: count only those
@@ -226,11 +154,11 @@ def regnet_complexity_batch(
 
     Invalid rows (a skipped stage index) are not networks and report zeros.
     """
-    from spaces.specs import BLOCK_DEFAULTS, StageSpec
+    from spaces.specs import StageSpec
 
-    b_def, se_def = BLOCK_DEFAULTS[block]
-    b = float(b_def if bottleneck is None else bottleneck)
-    se = float(se_def if se_ratio is None else se_ratio)
+    kind = get_block(block)
+    b = float(kind.bottleneck if bottleneck is None else bottleneck)
+    se = float(kind.se_ratio if se_ratio is None else se_ratio)
     depths, widths, groups, num_stages, valid = regnet_stages_batch(
         depth, w0, wa, wm, group_width, b
     )

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import yaml
 
+from spaces.blocks import BLOCKS
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
-from spaces.specs import EfficientNetSpec, RegNetSpec, StageSpec
+from spaces.specs import REGNET_BLOCKS, EfficientNetSpec, RegNetSpec, StageSpec
 from spaces.units import format_quantity
 
 
@@ -22,12 +23,7 @@ class ExportError(FastscaleError):
     """A pycls config that fastscale cannot represent (or the reverse)."""
 
 
-STEM_TYPE = "simple_stem_in"  # 3×3 stride-2 conv, BN, activation: the stem of REFERENCE §4
-BLOCK_TYPES = {
-    "X": "res_bottleneck_block",
-    "Y": "res_bottleneck_block",
-    "Z": "res_bottleneck_linear_block",
-}
+STEM_TYPE = "simple_stem_in"  # 3×3 stride-2 conv, BN, activation: our "simple" stem
 # pycls defaults (pycls/core/config.py) for keys a config may omit.
 PYCLS_DEFAULTS = {
     "MODEL": {"NUM_CLASSES": 10, "ACTIVATION_FUN": "relu"},
@@ -79,16 +75,12 @@ def pycls_test_size(resolution: int) -> int:
     return 2 * round(resolution / 0.875 / 2)
 
 
-def _activation(block: str) -> str:
-    return "silu" if block in ("Z", "MB") else "relu"
-
-
 def _common(spec, model_type: str, block: str) -> dict:
     return {
         "MODEL": {
             "TYPE": model_type,
             "NUM_CLASSES": spec.num_classes,
-            "ACTIVATION_FUN": _activation(block),
+            "ACTIVATION_FUN": BLOCKS[block].activation,
         }
     }
 
@@ -126,7 +118,7 @@ def to_pycls_config(spec) -> dict:
         regnet = {
             "STEM_TYPE": STEM_TYPE,
             "STEM_W": spec.stem_width,
-            "BLOCK_TYPE": BLOCK_TYPES[spec.block],
+            "BLOCK_TYPE": BLOCKS[spec.block].pycls,
             "STRIDE": 2,
             "DEPTH": spec.depth,
             "W0": spec.w0,
@@ -138,8 +130,8 @@ def to_pycls_config(spec) -> dict:
         }
         _se(regnet, spec.se_ratio)
         cfg["REGNET"] = regnet
-    elif spec.block == "MB":
-        cfg = _common(spec, "effnet", "MB")
+    elif spec.kind.depthwise:
+        cfg = _common(spec, "effnet", spec.block)
         cfg["EN"] = _effnet(spec.stages())
     else:
         s = spec.stages()
@@ -147,7 +139,7 @@ def to_pycls_config(spec) -> dict:
         anynet = {
             "STEM_TYPE": STEM_TYPE,
             "STEM_W": s.stem_width,
-            "BLOCK_TYPE": BLOCK_TYPES[s.block],
+            "BLOCK_TYPE": BLOCKS[s.block].pycls,
             "DEPTHS": list(s.depths),
             "WIDTHS": list(s.widths),
             "STRIDES": list(s.strides),
@@ -169,9 +161,9 @@ def _caveats(spec) -> list[str]:
             f"in_channels={s.in_channels} cannot be expressed in pycls (its stems take 3 channels);"
             " pycls will build the stem for 3-channel input"
         )
-    if s.block == "MB" and not s.head_width:
+    if s.kind.depthwise and not s.head_width:
         notes.append("head_width=0: pycls's EfficientNet always has a head conv (EN.HEAD_W)")
-    if s.block == "MB" and not s.se_ratio:
+    if s.kind.depthwise and not s.se_ratio:
         notes.append("se_ratio=0: pycls's EfficientNet always has SE (EN.SE_R)")
     return notes
 
@@ -209,20 +201,24 @@ def _require(section: dict, name: str, keys: tuple[str, ...]) -> None:
 
 
 def _block(block_type: str, se_on: bool, activation: str, where: str) -> str:
-    allowed = {
-        ("res_bottleneck_block", False, "relu"): "X",
-        ("res_bottleneck_block", True, "relu"): "Y",
-        ("res_bottleneck_linear_block", True, "silu"): "Z",
-        ("res_bottleneck_linear_block", False, "silu"): "Z",
-    }
-    key = (str(block_type), bool(se_on), str(activation).lower().replace("swish", "silu"))
-    if key not in allowed:
+    """The RegNet block of a pycls BLOCK_TYPE + activation (+ SE_ON, which tells X from Y)."""
+    act = str(activation).lower().replace("swish", "silu")
+    found = [
+        b
+        for b in REGNET_BLOCKS
+        if BLOCKS[b].pycls == str(block_type) and BLOCKS[b].activation == act
+    ]
+    if not found:
+        allowed = ", ".join(
+            f"{BLOCKS[b].pycls} with {BLOCKS[b].activation} ({b})" for b in REGNET_BLOCKS
+        )
         raise ExportError(
             f"{where}.BLOCK_TYPE {block_type} with MODEL.ACTIVATION_FUN {activation} is not a "
-            "fastscale block; allowed: res_bottleneck_block with relu (X, or Y with SE_ON), "
-            "res_bottleneck_linear_block with silu (Z)"
+            f"fastscale block; allowed: {allowed}"
         )
-    return allowed[key]
+    # X and Y share a pycls block type: SE_ON tells them apart (the block with SE by default)
+    with_se = [b for b in found if bool(BLOCKS[b].se_ratio) == bool(se_on)]
+    return (with_se or found)[0]
 
 
 def _stem(section: dict, where: str) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from spaces.blocks import BLOCKS
 from spaces.complexity import regnet_complexity_batch, regnet_stage_count
 from spaces.errors import FastscaleError
 from spaces.generate import compat, quantized_widths, round_group_width
@@ -35,7 +36,13 @@ class Range:
         return np.clip(np.round(np.round(v / self.step) * self.step, 6), self.low, self.high)
 
 
-SPACES = {"regnetx": "X", "regnety": "Y", "regnetz": "Z"}
+# Named RegNet spaces: block and the ranges that differ from the published defaults. Z reaches
+# the small group widths of the published Z models (rounded by the §6 group-width rule).
+SPACES = {
+    "regnetx": ("X", {}),
+    "regnety": ("Y", {}),
+    "regnetz": ("Z", {"group_width": Range(1, 64, step=1), "round_groups": True}),
+}
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class DesignSpace:
     group_width: Range = Range(8, 128, step=8)
     resolution: Range | int = 224
     stages: int = 4
+    round_groups: bool = False  # apply the group-width rounding rule to drawn group widths
     fixed: dict = field(default_factory=dict)  # other RegNetSpec fields (head_width, ...)
 
     @classmethod
@@ -57,10 +65,8 @@ class DesignSpace:
         key = name.lower()
         if key not in SPACES:
             raise SamplerError(f"unknown space {name!r}; allowed: {', '.join(SPACES)}")
-        block = SPACES[key]
-        if block == "Z":  # reaches the small group widths of the published Z models
-            changes.setdefault("group_width", Range(1, 64, step=1))
-        return cls(block=block, **changes)
+        block, defaults = SPACES[key]
+        return cls(block=block, **{**defaults, **changes})
 
     def draw(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         g = self.group_width.draw(rng, n)
@@ -69,7 +75,7 @@ class DesignSpace:
             "w0": self.w0.draw(rng, n).astype(np.int64),
             "wa": self.wa.draw(rng, n),
             "wm": self.wm.draw(rng, n),
-            "group_width": round_group_width(g) if self.block == "Z" else g.astype(np.int64),
+            "group_width": round_group_width(g) if self.round_groups else g.astype(np.int64),
         }
         res = self.resolution
         cols["resolution"] = (
@@ -115,8 +121,7 @@ def sample(
     kept: list[dict] = []
     seen: set[bytes] = set()
     drawn, fmin, fmax = 0, np.inf, 0.0
-    b = {"X": 1.0, "Y": 1.0, "Z": 4.0}[space.block]
-    b = float(space.fixed.get("bottleneck", b))
+    b = float(space.fixed.get("bottleneck", BLOCKS[space.block].bottleneck))
     while len(kept) < n and drawn < max_draws:
         cols = space.draw(rng, batch)
         drawn += batch

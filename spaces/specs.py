@@ -9,13 +9,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from spaces.blocks import BLOCKS, STEMS, Block
 from spaces.errors import FastscaleError
 
-BLOCKS = ("X", "Y", "Z", "MB")
+# The blocks a RegNet may use (its family's design space); every block's facts are in BLOCKS.
 REGNET_BLOCKS = ("X", "Y", "Z")
-# Per-block defaults of REFERENCE §4: inner-width multiplier b and SE ratio.
-BLOCK_DEFAULTS = {"X": (1.0, 0.0), "Y": (1.0, 0.25), "Z": (4.0, 0.25)}
-ACTIVATIONS = {"X": "relu", "Y": "relu", "Z": "silu", "MB": "silu"}
 # Keys a spec file may carry next to the spec (complexity written by `sample --out`, labels).
 INFO_KEYS = ("flops", "params", "acts", "name", "factor")
 
@@ -55,8 +53,13 @@ class _SpecMixin:
         return dataclasses.replace(self, resolution=int(resolution))
 
     @property
+    def kind(self) -> Block:
+        """This spec's row of the block table."""
+        return BLOCKS[self.block]
+
+    @property
     def activation(self) -> str:
-        return ACTIVATIONS[self.block]
+        return self.kind.activation
 
 
 @dataclass(frozen=True)
@@ -81,10 +84,21 @@ class StageSpec(_SpecMixin):
     se_ratio: float = 0.0
     in_channels: int = 3
     num_classes: int = 1000
+    stem: str = ""  # "" = the block's default stem
+    shortcut: str = ""  # "" = the block's default shortcut
 
     def __post_init__(self):
         _check(
             self.block in BLOCKS, f"block must be one of {', '.join(BLOCKS)}, got {self.block!r}"
+        )
+        kind = BLOCKS[self.block]
+        object.__setattr__(self, "stem", self.stem or kind.stem)
+        object.__setattr__(self, "shortcut", self.shortcut or kind.shortcuts[0])
+        _check(self.stem in STEMS, f"stem must be one of {', '.join(STEMS)}, got {self.stem!r}")
+        _check(
+            self.shortcut in kind.shortcuts,
+            f"shortcut of {self.block} blocks must be one of {', '.join(kind.shortcuts)}, "
+            f"got {self.shortcut!r}",
         )
         n = len(self.depths)
         kernels = self.kernels or (3,) * n
@@ -106,14 +120,22 @@ class StageSpec(_SpecMixin):
         _check(all(k % 2 == 1 for k in self.kernels), f"kernels must be odd, got {self.kernels}")
         _check(all(b > 0 for b in self.bottlenecks), f"bottlenecks must be > 0: {self.bottlenecks}")
         _check_common(self)
-        if self.block == "MB":
+        if kind.depthwise:
             _check(
                 all(g == 1 for g in self.group_widths),
-                f"MB blocks are depthwise: group_widths must all be 1, got {self.group_widths}",
+                f"{self.block} blocks are depthwise: group_widths must all be 1, "
+                f"got {self.group_widths}",
             )
             return
         for w, g, b in zip(self.widths, self.group_widths, self.bottlenecks, strict=True):
             inner = int(round(w * b))
+            _check(inner >= 1, f"inner width round(w×b) must be >= 1 (w={w}, b={b:g})")
+            if kind.group_rule == "single":
+                _check(
+                    g == inner,
+                    f"{self.block} blocks have one group: group width must equal the inner "
+                    f"width {inner} (w={w}, b={b:g}), got {g}",
+                )
             _check(
                 1 <= g <= inner,
                 f"group width {g} must be in [1, {inner}] (stage width {w}×b {b:g})",
@@ -122,6 +144,16 @@ class StageSpec(_SpecMixin):
                 inner % g == 0,
                 f"group width {g} must divide the inner width {inner} (w={w}, b={b:g})",
             )
+
+    def to_dict(self) -> dict:
+        """As every spec, but a default stem or shortcut is left out (older files had none)."""
+        out = super().to_dict()
+        kind = BLOCKS[self.block]
+        if out["stem"] == kind.stem:
+            del out["stem"]
+        if out["shortcut"] == kind.shortcuts[0]:
+            del out["shortcut"]
+        return out
 
     def stages(self) -> StageSpec:
         return self
@@ -155,7 +187,7 @@ class RegNetSpec(_SpecMixin):
             self.block in REGNET_BLOCKS,
             f"block must be one of {', '.join(REGNET_BLOCKS)}, got {self.block!r}",
         )
-        b, se = BLOCK_DEFAULTS[self.block]
+        b, se = BLOCKS[self.block].bottleneck, BLOCKS[self.block].se_ratio
         object.__setattr__(
             self, "bottleneck", float(b if self.bottleneck is None else self.bottleneck)
         )

@@ -19,7 +19,7 @@ def test_models_json_lists_the_registry(capsys):
     code, out, _ = run(capsys, "models", "--json")
     names = [m["name"] for m in json.loads(out)]
     assert (
-        code == 0 and "RegNetY-4.0GF" in names and "EfficientNet-B5" in names and len(names) == 32
+        code == 0 and "RegNetY-4.0GF" in names and "EfficientNet-B5" in names and len(names) == 50
     )
 
 

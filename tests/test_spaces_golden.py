@@ -48,11 +48,13 @@ APPROX = {"RegNetZ-500MF": (7.1e6, 5.9e6), "RegNetZ-4GF": (27.1e6, 24.2e6)}
 
 
 def test_registry_is_exactly_the_reference_zoo():
-    assert set(list_models()) == set(GOLDEN) | set(APPROX)
+    from tests.test_resnet import RESNET_PARAMS  # the ResNet family's golden values
+
+    assert set(list_models()) == set(GOLDEN) | set(APPROX) | set(RESNET_PARAMS)
     assert len(list_models("RegNetX*")) == 12 and len(list_models("regnety*")) == 12
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models("RegNet*") + list_models("EfficientNet*"))
 def test_golden_complexity(name):
     cx = complexity(get_model(name))
     if name in GOLDEN:

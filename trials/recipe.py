@@ -20,8 +20,6 @@ REFERENCE_BATCH = 1024
 WARMUP_START = 0.1
 # The paper warms up 5 of 100 epochs; shorter schedules keep the same 5 % (capped at 5 epochs).
 WARMUP_FRACTION = 0.05
-# Weight decay (§8): RegNet-style bottleneck networks 2e-5, EfficientNet (MBConv) 1e-5.
-WEIGHT_DECAY = {"X": 2e-5, "Y": 2e-5, "Z": 2e-5, "MB": 1e-5}
 DEVICES = ("cpu", "cuda")
 
 
@@ -132,7 +130,7 @@ class TrainConfig:
         """The configured decay, or the §8 value by block type (scaled specs keep theirs)."""
         if self.weight_decay is not None:
             return float(self.weight_decay)
-        return WEIGHT_DECAY.get(spec.block, 2e-5)
+        return spec.kind.weight_decay  # the block table's weight-decay class
 
     def resolved_threads(self) -> int:
         if self.threads is not None:

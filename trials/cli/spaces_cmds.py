@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from spaces.sampler import SPACES
 from trials.cli.common import QUANTITY, echo_json, fail, print_table
 
 
@@ -85,7 +86,7 @@ def complexity_cmd(specs, resolution, as_json):
 @click.option(
     "--space",
     required=True,
-    type=click.Choice(["regnetx", "regnety", "regnetz"]),
+    type=click.Choice(list(SPACES)),
     help="Design space.",
 )
 @click.option("--regime", required=True, type=QUANTITY, help="Target flops, e.g. 400MF, 4GF.")

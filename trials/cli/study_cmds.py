@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import click
 
+from spaces.sampler import SPACES
 from trials.cli.common import QUANTITY, echo_json, print_table
 
 # The options that define a study (stored in study.json; a resume must agree with them).
 DEFINING = [
     click.option(
         "--space",
-        type=click.Choice(["regnetx", "regnety", "regnetz"]),
+        type=click.Choice(list(SPACES)),
         default=None,
         help="Design space to search.",
     ),

@@ -1,0 +1,138 @@
+"""The ResNet family: ResNet, ResNeXt, ResNet-D, SE-ResNet and ResNet-RS as one spec.
+
+A `ResNetSpec` is (block, depths, widths, bottleneck, groups, stem, shortcut, SE ratio,
+resolution): He et al. 2016 (bottleneck "R" / basic "RB" blocks, stride on the 3×3 conv as in
+torchvision and timm), Xie et al. 2017 (ResNeXt: `groups` = cardinality), He et al. 2019
+("Bag of tricks", ResNet-D: deep stem, average-pool shortcut), Hu et al. 2018 (SE on the
+block output), Bello et al. 2021 (ResNet-RS = ResNet-D + SE 0.25, at its own resolutions).
+`.stages()` gives the stage-level network every other module works on; `MODELS` are the
+registry entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spaces.blocks import BLOCKS, STEMS
+from spaces.specs import FAMILIES, SpecError, StageSpec, _check, _check_common, _SpecMixin
+
+RESNET_BLOCKS = ("R", "RB")
+WIDTHS = {"R": (256, 512, 1024, 2048), "RB": (64, 128, 256, 512)}
+
+
+@dataclass(frozen=True)
+class ResNetSpec(_SpecMixin):
+    """A ResNet: per-stage depths and output widths; stage 1 has stride 1 (after the stem's
+    max-pool), later stages stride 2. `groups` is the cardinality of the 3×3 convs (ResNeXt),
+    `bottleneck` the inner width over the output width (1/4 for ResNet, 1/2 for 32x4d)."""
+
+    family = "resnet"
+    depths: tuple[int, ...]
+    block: str = "R"
+    widths: tuple[int, ...] = ()  # () = the standard widths of the block
+    bottleneck: float = 0.0  # 0 = the block's default
+    groups: int = 1
+    stem: str = ""  # "" = the block's default stem (7×7 + max-pool)
+    shortcut: str = ""  # "" = the block's default (strided 1×1 projection)
+    se_ratio: float = 0.0
+    resolution: int = 224
+    stem_width: int = 64
+    head_width: int = 0
+    in_channels: int = 3
+    num_classes: int = 1000
+
+    def __post_init__(self):
+        _check(
+            self.block in RESNET_BLOCKS,
+            f"ResNet block must be one of {', '.join(RESNET_BLOCKS)}, got {self.block!r}",
+        )
+        kind = BLOCKS[self.block]
+        try:
+            depths = tuple(int(d) for d in self.depths)
+            widths = tuple(int(w) for w in (self.widths or WIDTHS[self.block][: len(depths)]))
+        except (TypeError, ValueError):
+            raise SpecError(
+                f"depths and widths must be lists of integers, got {self.depths!r}, {self.widths!r}"
+            ) from None
+        object.__setattr__(self, "depths", depths)
+        object.__setattr__(self, "widths", widths)
+        object.__setattr__(self, "bottleneck", float(self.bottleneck or kind.bottleneck))
+        object.__setattr__(self, "stem", self.stem or kind.stem)
+        object.__setattr__(self, "shortcut", self.shortcut or kind.shortcuts[0])
+        for name in ("groups", "resolution", "stem_width", "head_width"):
+            object.__setattr__(self, name, int(getattr(self, name)))
+        object.__setattr__(self, "se_ratio", float(self.se_ratio))
+        _check(len(depths) >= 1, "a ResNet needs at least one stage")
+        _check(
+            len(widths) == len(depths),
+            f"widths has {len(widths)} entries but depths has {len(depths)}; give one per stage",
+        )
+        _check(all(d >= 1 for d in depths), f"depths must be >= 1, got {list(depths)}")
+        _check(all(w >= 1 for w in widths), f"widths must be >= 1, got {list(widths)}")
+        _check(self.groups >= 1, f"groups must be >= 1, got {self.groups}")
+        _check(self.stem in STEMS, f"stem must be one of {', '.join(STEMS)}, got {self.stem!r}")
+        _check(
+            self.block != "RB" or self.groups == 1,
+            f"basic blocks (RB) have one group: groups must be 1, got {self.groups}",
+        )
+        for w in widths:
+            inner = int(round(w * self.bottleneck))
+            _check(
+                inner >= 1 and inner % self.groups == 0,
+                f"inner width {inner} (width {w} × bottleneck {self.bottleneck:g}) is not "
+                f"divisible by groups={self.groups}; use widths whose inner width is a "
+                f"multiple of {self.groups}",
+            )
+        _check_common(self)
+        self.stages()  # validates the rest (shortcut kind, ...)
+
+    def stages(self) -> StageSpec:
+        n = len(self.depths)
+        return StageSpec(
+            block=self.block,
+            depths=self.depths,
+            widths=self.widths,
+            group_widths=tuple(int(round(w * self.bottleneck)) // self.groups for w in self.widths),
+            bottlenecks=(self.bottleneck,) * n,
+            strides=(1,) + (2,) * (n - 1),
+            resolution=self.resolution,
+            stem_width=self.stem_width,
+            head_width=self.head_width,
+            se_ratio=self.se_ratio,
+            in_channels=self.in_channels,
+            num_classes=self.num_classes,
+            stem=self.stem,
+            shortcut=self.shortcut,
+        )
+
+
+FAMILIES[ResNetSpec.family] = ResNetSpec  # spec files with `family: resnet` load
+
+
+def _rs(depths, resolution) -> ResNetSpec:
+    return ResNetSpec(
+        depths, stem="deep-conv", shortcut="avgpool", se_ratio=0.25, resolution=resolution
+    )
+
+
+# Registry entries: name -> spec. timm / torchvision names are in spaces.interop.
+MODELS: dict[str, ResNetSpec] = {
+    "ResNet-18": ResNetSpec((2, 2, 2, 2), block="RB"),
+    "ResNet-34": ResNetSpec((3, 4, 6, 3), block="RB"),
+    "ResNet-50": ResNetSpec((3, 4, 6, 3)),
+    "ResNet-101": ResNetSpec((3, 4, 23, 3)),
+    "ResNet-152": ResNetSpec((3, 8, 36, 3)),
+    "ResNet-200": ResNetSpec((3, 24, 36, 3)),
+    "ResNeXt-50-32x4d": ResNetSpec((3, 4, 6, 3), bottleneck=0.5, groups=32),
+    "ResNeXt-101-32x4d": ResNetSpec((3, 4, 23, 3), bottleneck=0.5, groups=32),
+    "ResNeXt-152-32x4d": ResNetSpec((3, 8, 36, 3), bottleneck=0.5, groups=32),
+    "ResNet-50-D": ResNetSpec((3, 4, 6, 3), stem="deep", shortcut="avgpool"),
+    "SE-ResNet-50": ResNetSpec((3, 4, 6, 3), se_ratio=1 / 16),
+    "ResNet-RS-50": _rs((3, 4, 6, 3), 160),
+    "ResNet-RS-101": _rs((3, 4, 23, 3), 192),
+    "ResNet-RS-152": _rs((3, 8, 36, 3), 256),
+    "ResNet-RS-200": _rs((3, 24, 36, 3), 256),
+    "ResNet-RS-270": _rs((4, 29, 53, 4), 256),
+    "ResNet-RS-350": _rs((4, 36, 72, 4), 288),
+    "ResNet-RS-420": _rs((4, 44, 87, 4), 320),
+}
