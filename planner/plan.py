@@ -12,6 +12,12 @@ Ranking (docs/planner.md explains it from the paper), deterministic, best first:
    the most accuracy-leaning plan that still fits the budgets comes first; a tight acts or
    runtime budget pushes the choice towards larger α (fewer activations, faster);
 5. then |miss|, acts, strategy name.
+
+With `epochs` (the training length), steps 3-4 follow the ResNet-RS finding instead (Bello et
+al. 2021, §7): below SHORT_SCHEDULE epochs width scaling wins, so the most width-leaning plan
+comes first; from LONG_SCHEDULE epochs on depth scaling wins, so the most depth-leaning plan
+comes first; in between the order above (the fast-scaling paper's own 100-400 epoch regime)
+stays. Guidance, not a law: the finding is for ResNets on ImageNet under its recipe.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from spaces.errors import FastscaleError
 from spaces.units import format_quantity, parse_quantity
 
 DEFAULT_STRATEGIES = ("d", "w", "r", "dw", "dr", "wr", "dwr", "dWr", "effnet")
+# ResNet-RS tested 10, 100 and 350 epochs: width won at 10, depth at 350.
+SHORT_SCHEDULE = 100  # fewer epochs than this: width first
+LONG_SCHEDULE = 300  # this many epochs or more: depth first
 PLATEAU_ALPHA = 0.8  # the paper: α up to ~0.8 keeps dwr-level accuracy
 COLUMNS = [
     "rank", "strategy", "alpha", "s", "factor", "depth_factor", "width_factor",
@@ -45,6 +54,22 @@ def accuracy_tier(strategy: Strategy) -> int:
         return 2
     share = strategy.width_share
     return 0 if share <= PLATEAU_ALPHA + 1e-9 else (1 if share < 1 else 2)
+
+
+def default_strategies(spec) -> tuple[str, ...]:
+    """The paper's named strategies plus the rules derived for the spec's block (rs)."""
+    extra = spec.stages().kind.strategies
+    return DEFAULT_STRATEGIES + tuple(s for s in extra if s not in DEFAULT_STRATEGIES)
+
+
+def schedule_lean(epochs) -> str:
+    """'width', 'depth' or 'paper': how `epochs` orders the plans (module docstring)."""
+    if epochs is None:
+        return "paper"
+    epochs = check_factor(epochs, "epochs", PlanError)
+    if epochs < SHORT_SCHEDULE:
+        return "width"
+    return "depth" if epochs >= LONG_SCHEDULE else "paper"
 
 
 def candidate_strategies(alphas=None, strategies=DEFAULT_STRATEGIES) -> list[Strategy]:
@@ -94,6 +119,7 @@ def _row(sol: Solution, profile: RuntimeProfile | None) -> dict:
         "miss": sol.miss,
         "tier": accuracy_tier(sol.strategy),
         "width_share": sol.strategy.width_share,
+        "depth_share": sol.strategy.exponents[0],
         "finetuned": sol.finetuned,
         "spec": sol.spec_dict(),
     }
@@ -103,16 +129,19 @@ def plan(
     spec,
     target_flops,
     alphas=None,
-    strategies=DEFAULT_STRATEGIES,
+    strategies=None,
     max_acts=None,
     max_params=None,
     max_runtime=None,
     profile=None,
     tolerance: float = DEFAULT_TOLERANCE,
     include_all: bool = False,
+    epochs=None,
 ):
     """Ranked plans (a pandas DataFrame) for reaching `target_flops` from `spec`.
 
+    `strategies` None = `default_strategies(spec)`; `epochs` (training length) switches the
+    ranking to the ResNet-RS schedule guidance (module docstring).
     By default only on-target plans that fit every budget; `include_all` keeps every
     candidate with its `miss` and `fits`. Raises PlanError naming the binding budget when
     nothing qualifies (unless `include_all`).
@@ -132,6 +161,9 @@ def plan(
         profile = load_profile(profile)
     if budgets["max_runtime"] is not None and profile is None:
         raise PlanError("max_runtime needs a runtime profile (e.g. profile='v100x8-paper')")
+    lean = schedule_lean(epochs)
+    if strategies is None:
+        strategies = default_strategies(spec)
     if alphas is not None:
         alphas = [_alpha(a) for a in alphas]
         if not alphas and not strategies:
@@ -149,11 +181,12 @@ def plan(
             fits &= df[col].to_numpy() <= budgets[key]
     df["fits"] = fits
     df["abs_miss"] = df["miss"].abs()
-    df = df.sort_values(
-        ["fits", "on_target", "tier", "width_share", "abs_miss", "acts", "strategy"],
-        ascending=[False, False, True, True, True, True, True],
-        kind="mergesort",
-    ).reset_index(drop=True)
+    keys = ["fits", "on_target", "tier", "width_share", "abs_miss", "acts", "strategy"]
+    ascending = [False, False, True, True, True, True, True]
+    if lean != "paper":  # the schedule decides the lean; the plateau tiers do not apply
+        df["lean"] = -df["width_share"] if lean == "width" else -df["depth_share"]
+        keys[2:4], ascending[2:4] = ["lean"], [True]
+    df = df.sort_values(keys, ascending=ascending, kind="mergesort").reset_index(drop=True)
     df.insert(0, "rank", np.arange(1, len(df) + 1))
     df = df[COLUMNS]
     df.attrs.update(
@@ -162,6 +195,7 @@ def plan(
         tolerance=float(tolerance),
         budgets={k: v for k, v in budgets.items() if v is not None},
         profile=None if profile is None else profile.name,
+        lean=lean,
         unit=None if profile is None else profile.unit,
     )
     if include_all:

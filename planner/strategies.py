@@ -21,10 +21,16 @@ from spaces.errors import FastscaleError
 EFFNET_DWR = (1.2, 1.1, 1.15)
 EFFNET_BASE = EFFNET_DWR[0] * EFFNET_DWR[1] ** 2 * EFFNET_DWR[2] ** 2  # flops per φ, ≈ 1.92
 
-NAMED = ("d", "w", "r", "dw", "dr", "wr", "dwr", "dWr", "effnet")
+# ResNet-RS (Bello et al. 2021) grows depth and resolution with width fixed. Fitting
+# log(depth factor) and log(resolution factor) against log(flop factor) over the registered
+# RS family (RS-50@160 ... RS-420@320), normalised so flops grow as s^1, gives depth s^0.614
+# and resolution s^0.193 (docs/planner.md shows the fit; a test re-derives it).
+RS_DEPTH_SHARE = 0.614
+
+NAMED = ("d", "w", "r", "dw", "dr", "wr", "dwr", "dWr", "effnet", "rs")
 DEFAULT_ALPHA = 0.8
 ALLOWED_HELP = (
-    "one of d, w, r, dw, dr, wr, dwr, dWr, effnet, a weight string such as d1_w8_g8_r1, "
+    "one of d, w, r, dw, dr, wr, dwr, dWr, effnet, rs, a weight string such as d1_w8_g8_r1, "
     "or an alpha in [0, 1]"
 )
 _WEIGHT_TOKEN = re.compile(r"^([dwgr])(\d+(?:\.\d+)?|\.\d+)$")
@@ -114,6 +120,7 @@ _NAMED = {
     "dwr": lambda: Strategy("dwr", 1, 1, 1, 1, alpha=1 / 3),
     "dWr": lambda: Strategy("dWr", 1, 8, 8, 1, alpha=0.8),
     "effnet": _effnet,
+    "rs": lambda: Strategy("rs", RS_DEPTH_SHARE, 0, 0, 1 - RS_DEPTH_SHARE),
 }
 
 

@@ -42,6 +42,7 @@ class Block:
     module: str  # class name in spaces.build
     pycls: str | None  # pycls BLOCK_TYPE / TRANS_FUN, None where pycls has no such block
     timm: str  # the timm class that implements the same block
+    strategies: tuple[str, ...] = ()  # named scaling rules derived for it, planned by default
 
     @property
     def depthwise(self) -> bool:
@@ -233,6 +234,7 @@ BLOCKS: dict[str, Block] = {
             module="ResBottleneck",
             pycls="bottleneck_transform",
             timm="timm.models.resnet.Bottleneck",
+            strategies=("rs",),
             **_RESNET,
         ),
         Block(
@@ -243,6 +245,7 @@ BLOCKS: dict[str, Block] = {
             module="ResBasic",
             pycls="basic_transform",
             timm="timm.models.resnet.BasicBlock",
+            strategies=("rs",),
             **{**_RESNET, "group_rule": "single"},
         ),
     )

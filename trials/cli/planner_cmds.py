@@ -14,7 +14,8 @@ import click
 from trials.cli.common import QUANTITY, echo_json, fail, print_table
 
 _STRATEGY_HELP = (
-    "d, w, r, dw, dr, wr, dwr, dWr (fast, α = 0.8), effnet, or weights like d1_w8_g8_r1"
+    "d, w, r, dw, dr, wr, dwr, dWr (fast, α = 0.8), effnet, rs (ResNet-RS: depth, slow "
+    "resolution), or weights like d1_w8_g8_r1"
 )
 
 
@@ -166,17 +167,23 @@ def _parse_alphas(text: str | None):
 @click.option("--alphas", help="α values: 0,0.5,0.8 or 0:1:0.05 (default 0:1:0.05).")
 @click.option(
     "--strategies",
-    default="d,w,r,dw,dr,wr,dwr,dWr,effnet",
-    show_default=True,
-    help="Named strategies to add to the α family (comma list; '' for none).",
+    default=None,
+    help="Named strategies to add to the α family (comma list; '' for none). Default: "
+    "d,w,r,dw,dr,wr,dwr,dWr,effnet, plus rs for ResNets.",
+)
+@click.option(
+    "--epochs",
+    type=float,
+    help="Training length: under 100 ranks width-leaning plans first, 300+ depth-leaning "
+    "(the ResNet-RS finding; guidance, see docs/planner.md).",
 )
 @click.option("--tolerance", type=float, default=0.01, show_default=True, help="Target window.")
 @click.option("--all", "include_all", is_flag=True, help="Show every candidate with its miss.")
 @click.option("--json", "as_json", is_flag=True, help="Print a ranked JSON list of plans.")
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Save each plan as a spec file.")
 def plan_cmd(
-    spec, target, max_acts, max_params, max_runtime, profile, alphas, strategies, tolerance,
-    include_all, as_json, out_dir,
+    spec, target, max_acts, max_params, max_runtime, profile, alphas, strategies, epochs,
+    tolerance, include_all, as_json, out_dir,
 ):  # fmt: skip
     """Ranked α/s plans that take SPEC to --target within budgets.
 
@@ -187,11 +194,11 @@ def plan_cmd(
     from spaces.io import resolve_spec
 
     base = resolve_spec(spec)
-    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    names = None if strategies is None else [s.strip() for s in strategies.split(",") if s.strip()]
     df = plan(
         base, target, alphas=_parse_alphas(alphas), strategies=names, max_acts=max_acts,
         max_params=max_params, max_runtime=max_runtime, profile=profile, tolerance=tolerance,
-        include_all=include_all,
+        include_all=include_all, epochs=epochs,
     )  # fmt: skip
     records = [_plan_record(r) for r in df.to_dict("records")]
     if out_dir:
@@ -263,7 +270,13 @@ def _print_plans(df, records, spec, with_runtime: bool, show_fits: bool) -> None
         f"±{attrs['tolerance']:.2%})"
     )
     print_table(rows, title=title)
-    if not attrs.get("budgets"):
+    if attrs.get("lean") in ("width", "depth"):
+        click.echo(
+            f"--epochs: ranked {attrs['lean']}-leaning plans first (ResNet-RS: width scaling "
+            "wins on short schedules, depth on long ones; found for ResNets on ImageNet, so "
+            "treat it as guidance and check on your data)."
+        )
+    elif not attrs.get("budgets"):
         click.echo(
             "no budget given: ranked by accuracy lean (most depth/resolution per flop first). "
             "The paper's fast default is dWr (α = 0.8); add --max-acts or --max-runtime to "
