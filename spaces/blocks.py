@@ -43,6 +43,7 @@ class Block:
     pycls: str | None  # pycls BLOCK_TYPE / TRANS_FUN, None where pycls has no such block
     timm: str  # the timm class that implements the same block
     strategies: tuple[str, ...] = ()  # named scaling rules derived for it, planned by default
+    pycls_se: bool = True  # pycls's SE_ON (SE after the 3x3, from the input width) is this SE
 
     @property
     def depthwise(self) -> bool:
@@ -62,6 +63,7 @@ class Stem:
     summary: str
     count: Callable
     module: str
+    pycls: str | None = None  # pycls STEM_TYPE, None where pycls has no such stem
 
 
 def _bottleneck(h, w_in, w_out, stride, g, b, se_ratio, linear: bool) -> Cx:
@@ -232,9 +234,10 @@ BLOCKS: dict[str, Block] = {
             0.25,
             count=count_resnet_bottleneck,
             module="ResBottleneck",
-            pycls="bottleneck_transform",
+            pycls="res_bottleneck_block",
             timm="timm.models.resnet.Bottleneck",
             strategies=("rs",),
+            pycls_se=False,
             **_RESNET,
         ),
         Block(
@@ -243,9 +246,10 @@ BLOCKS: dict[str, Block] = {
             1.0,
             count=count_resnet_basic,
             module="ResBasic",
-            pycls="basic_transform",
+            pycls="res_basic_block",
             timm="timm.models.resnet.BasicBlock",
             strategies=("rs",),
+            pycls_se=False,
             **{**_RESNET, "group_rule": "single"},
         ),
     )
@@ -254,12 +258,19 @@ BLOCKS: dict[str, Block] = {
 STEMS: dict[str, Stem] = {
     s.name: s
     for s in (
-        Stem("simple", "3x3 conv stride 2, BN, activation", count_simple_stem, "SimpleStem"),
+        Stem(
+            "simple",
+            "3x3 conv stride 2, BN, activation",
+            count_simple_stem,
+            "SimpleStem",
+            "simple_stem_in",
+        ),
         Stem(
             "resnet",
             "7x7 conv stride 2, BN, ReLU, 3x3 max-pool stride 2",
             count_resnet_stem,
             "ResStem",
+            "res_stem_in",
         ),
         Stem(
             "deep",

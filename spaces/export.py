@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import yaml
 
-from spaces.blocks import BLOCKS
+from spaces.blocks import BLOCKS, STEMS
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
-from spaces.specs import REGNET_BLOCKS, EfficientNetSpec, RegNetSpec, StageSpec
+from spaces.specs import EfficientNetSpec, RegNetSpec, StageSpec
 from spaces.units import format_quantity
 
 
@@ -51,6 +51,12 @@ PYCLS_DEFAULTS = {
         "SE_R": 0.25,
     },
     "EN": {"STEM_W": 32, "SE_R": 0.25, "HEAD_W": 1280},
+    "RESNET": {
+        "TRANS_FUN": "basic_transform",
+        "NUM_GROUPS": 1,
+        "WIDTH_PER_GROUP": 64,
+        "STRIDE_1X1": True,
+    },
     "TRAIN": {"IM_SIZE": 224},
 }
 
@@ -111,6 +117,57 @@ def _effnet(s: StageSpec) -> dict:
     }
 
 
+# pycls's own ImageNet ResNets (MODEL.TYPE resnet): MODEL.DEPTH -> stage depths.
+PYCLS_RESNET_DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+
+
+def _pycls_resnet(spec) -> dict | None:
+    """The MODEL.DEPTH and RESNET section when pycls's own ResNet builds `spec` (ResNet or
+    ResNeXt at 50/101/152 layers, standard widths and stem), else None."""
+    from spaces.resnet import WIDTHS
+
+    depth = next((d for d, ds in PYCLS_RESNET_DEPTHS.items() if ds == spec.depths), None)
+    standard = (
+        spec.family == "resnet"
+        and spec.block == "R"
+        and spec.widths == WIDTHS["R"]
+        and (spec.stem, spec.shortcut, spec.stem_width, spec.head_width)
+        == ("resnet", "projection", 64, 0)
+        and not spec.se_ratio
+    )
+    if depth is None or not standard:
+        return None
+    inner = int(round(spec.widths[0] * spec.bottleneck))
+    resnet = {
+        "TRANS_FUN": "bottleneck_transform",
+        "NUM_GROUPS": spec.groups,
+        "WIDTH_PER_GROUP": inner // spec.groups,
+        "STRIDE_1X1": False,  # the stride sits on the 3x3 conv (pycls's default is the 1x1)
+    }
+    return {"DEPTH": depth, "RESNET": resnet}
+
+
+def _anynet_stem(s: StageSpec) -> str:
+    """The pycls STEM_TYPE of a stage spec; ExportError for what pycls's AnyNet cannot build."""
+    stem = STEMS[s.stem]
+    if stem.pycls is None:
+        allowed = ", ".join(n for n, st in STEMS.items() if st.pycls)
+        raise ExportError(
+            f"pycls has no {s.stem} stem ({stem.summary}); pycls can express the stems {allowed}"
+        )
+    if s.shortcut != s.kind.shortcuts[0]:
+        raise ExportError(
+            f"pycls has no {s.shortcut} shortcut; allowed: {s.kind.shortcuts[0]} (ResNet-D and "
+            "ResNet-RS cannot be exported to pycls)"
+        )
+    if s.se_ratio and not s.kind.pycls_se:
+        raise ExportError(
+            f"{s.block} blocks put SE on the block output; pycls's SE_ON puts it after the 3x3 "
+            "conv, so SE-ResNets cannot be exported to pycls"
+        )
+    return stem.pycls
+
+
 def to_pycls_config(spec) -> dict:
     """The pycls config (nested dict of MODEL, REGNET/ANYNET/EN, TRAIN, TEST) of a spec."""
     if isinstance(spec, RegNetSpec):
@@ -133,11 +190,15 @@ def to_pycls_config(spec) -> dict:
     elif spec.kind.depthwise:
         cfg = _common(spec, "effnet", spec.block)
         cfg["EN"] = _effnet(spec.stages())
+    elif (resnet := _pycls_resnet(spec)) is not None:
+        cfg = _common(spec, "resnet", spec.block)
+        cfg["MODEL"]["DEPTH"] = resnet.pop("DEPTH")
+        cfg.update(resnet)
     else:
         s = spec.stages()
         cfg = _common(spec, "anynet", s.block)
         anynet = {
-            "STEM_TYPE": STEM_TYPE,
+            "STEM_TYPE": _anynet_stem(s),
             "STEM_W": s.stem_width,
             "BLOCK_TYPE": BLOCKS[s.block].pycls,
             "DEPTHS": list(s.depths),
@@ -200,25 +261,23 @@ def _require(section: dict, name: str, keys: tuple[str, ...]) -> None:
         raise ExportError(f"pycls config lacks {', '.join(f'{name}.{k}' for k in missing)}")
 
 
-def _block(block_type: str, se_on: bool, activation: str, where: str) -> str:
-    """The RegNet block of a pycls BLOCK_TYPE + activation (+ SE_ON, which tells X from Y)."""
+def _block(block_type: str, se_on: bool, activation: str, where: str, stem="simple") -> str:
+    """The block of a pycls BLOCK_TYPE + activation. X, Y and ResNet's R share pycls's
+    res_bottleneck_block: SE_ON tells X from Y, a ResNet stem tells R (which has no pycls SE)."""
     act = str(activation).lower().replace("swish", "silu")
     found = [
         b
-        for b in REGNET_BLOCKS
-        if BLOCKS[b].pycls == str(block_type) and BLOCKS[b].activation == act
+        for b in BLOCKS.values()
+        if b.pycls == str(block_type) and b.activation == act and (b.pycls_se or not se_on)
     ]
     if not found:
-        allowed = ", ".join(
-            f"{BLOCKS[b].pycls} with {BLOCKS[b].activation} ({b})" for b in REGNET_BLOCKS
-        )
+        allowed = sorted({f"{b.pycls} with {b.activation}" for b in BLOCKS.values() if b.pycls})
         raise ExportError(
             f"{where}.BLOCK_TYPE {block_type} with MODEL.ACTIVATION_FUN {activation} is not a "
-            f"fastscale block; allowed: {allowed}"
+            f"fastscale block; allowed: {', '.join(allowed)}"
         )
-    # X and Y share a pycls block type: SE_ON tells them apart (the block with SE by default)
-    with_se = [b for b in found if bool(BLOCKS[b].se_ratio) == bool(se_on)]
-    return (with_se or found)[0]
+    found.sort(key=lambda b: (b.stem != stem, bool(b.se_ratio) != bool(se_on)))
+    return found[0].name
 
 
 def _stem(section: dict, where: str) -> None:
@@ -261,21 +320,9 @@ def spec_from_pycls(cfg: dict):
                 **common,
             )
         if model_type == "anynet":
-            a = _section(cfg, "ANYNET")
-            _stem(a, "ANYNET")
-            _require(a, "ANYNET", ("DEPTHS", "WIDTHS", "STRIDES", "BOT_MULS", "GROUP_WS"))
-            return StageSpec(
-                block=_block(a["BLOCK_TYPE"], a["SE_ON"], act, "ANYNET"),
-                depths=tuple(a["DEPTHS"]),
-                widths=tuple(a["WIDTHS"]),
-                group_widths=tuple(a["GROUP_WS"]),
-                bottlenecks=tuple(a["BOT_MULS"]),
-                strides=tuple(a["STRIDES"]),
-                se_ratio=float(a["SE_R"]) if a["SE_ON"] else 0.0,
-                stem_width=int(a["STEM_W"]),
-                head_width=int(a["HEAD_W"]),
-                **common,
-            )
+            return _anynet_from_pycls(_section(cfg, "ANYNET"), act, common)
+        if model_type == "resnet":
+            return _resnet_from_pycls(cfg, model, act, common)
         if model_type == "effnet":
             # pycls EfficientNets use SiLU (older pycls had no ACTIVATION_FUN key: swish always)
             given = str((cfg.get("MODEL") or {}).get("ACTIVATION_FUN", "silu")).lower()
@@ -301,5 +348,54 @@ def spec_from_pycls(cfg: dict):
             raise
         raise ExportError(f"invalid pycls {model_type} config: {exc}") from None
     raise ExportError(
-        f"pycls MODEL.TYPE {model.get('TYPE')!r} is not supported; allowed: regnet, anynet, effnet"
+        f"pycls MODEL.TYPE {model.get('TYPE')!r} is not supported; allowed: regnet, anynet, "
+        "effnet, resnet"
+    )
+
+
+def _anynet_from_pycls(a: dict, act, common: dict) -> StageSpec:
+    by_pycls = {st.pycls: name for name, st in STEMS.items() if st.pycls}
+    if a["STEM_TYPE"] not in by_pycls:
+        raise ExportError(
+            f"ANYNET.STEM_TYPE {a['STEM_TYPE']} is not supported; allowed: {', '.join(by_pycls)}"
+        )
+    stem = by_pycls[a["STEM_TYPE"]]
+    _require(a, "ANYNET", ("DEPTHS", "WIDTHS", "STRIDES", "BOT_MULS", "GROUP_WS"))
+    return StageSpec(
+        block=_block(a["BLOCK_TYPE"], a["SE_ON"], act, "ANYNET", stem),
+        depths=tuple(a["DEPTHS"]),
+        widths=tuple(a["WIDTHS"]),
+        group_widths=tuple(a["GROUP_WS"]),
+        bottlenecks=tuple(a["BOT_MULS"]),
+        strides=tuple(a["STRIDES"]),
+        se_ratio=float(a["SE_R"]) if a["SE_ON"] else 0.0,
+        stem_width=int(a["STEM_W"]),
+        head_width=int(a["HEAD_W"]),
+        stem=stem,
+        **common,
+    )
+
+
+def _resnet_from_pycls(cfg: dict, model: dict, act, common: dict):
+    from spaces.resnet import WIDTHS, ResNetSpec
+
+    r = _section(cfg, "RESNET")
+    depth = int(model.get("DEPTH", 0))
+    if depth not in PYCLS_RESNET_DEPTHS:
+        raise ExportError(
+            f"pycls ResNet MODEL.DEPTH {depth} is not supported; allowed: "
+            f"{', '.join(map(str, PYCLS_RESNET_DEPTHS))}"
+        )
+    if r["TRANS_FUN"] != "bottleneck_transform" or r["STRIDE_1X1"] or act != "relu":
+        raise ExportError(
+            f"pycls ResNet with RESNET.TRANS_FUN {r['TRANS_FUN']}, STRIDE_1X1 "
+            f"{r['STRIDE_1X1']}, activation {act} is not supported; allowed: "
+            "bottleneck_transform, STRIDE_1X1 False (the stride on the 3x3 conv), relu"
+        )
+    inner = int(r["NUM_GROUPS"]) * int(r["WIDTH_PER_GROUP"])
+    return ResNetSpec(
+        PYCLS_RESNET_DEPTHS[depth],
+        bottleneck=inner / WIDTHS["R"][0],
+        groups=int(r["NUM_GROUPS"]),
+        **common,
     )

@@ -136,7 +136,9 @@ def test_pycls_defaults_fill_omitted_keys():
 @pytest.mark.parametrize(
     "cfg, words",
     [
-        ({"MODEL": {"TYPE": "resnet"}}, "MODEL.TYPE 'resnet' is not supported"),
+        ({"MODEL": {"TYPE": "vgg"}}, "MODEL.TYPE 'vgg' is not supported"),
+        ({"MODEL": {"TYPE": "resnet"}}, "MODEL.DEPTH 0 is not supported; allowed: 50, 101"),
+        ({"MODEL": {"TYPE": "resnet", "DEPTH": 50}}, "STRIDE_1X1 True"),
         ({"MODEL": {"TYPE": "regnet"}, "REGNET": {"STEM_TYPE": "res_stem_in"}}, "STEM_TYPE"),
         (
             {"MODEL": {"TYPE": "regnet", "ACTIVATION_FUN": "silu"}, "REGNET": {}},

@@ -164,3 +164,37 @@ def test_resnet_trains_a_step_and_zero_inits_last_bn():
     assert out.shape == (2, 10) and torch.isfinite(loss)
     assert model.head.fc.weight.grad.abs().sum() > 0
     assert count_parameters(model) == complexity(spec).params
+
+
+@pytest.mark.parametrize("name", ["ResNet-50", "ResNet-152", "ResNeXt-101-32x4d"])
+def test_pycls_resnet_export_round_trips(name):
+    import yaml
+
+    from spaces.export import pycls_yaml, spec_from_pycls, to_pycls_config
+
+    spec = get_model(name)
+    cfg = to_pycls_config(spec)
+    assert cfg["MODEL"]["TYPE"] == "resnet" and cfg["RESNET"]["STRIDE_1X1"] is False
+    assert spec_from_pycls(yaml.safe_load(pycls_yaml(spec))) == spec
+
+
+@pytest.mark.parametrize("name", ["ResNet-18", "ResNet-200"])
+def test_other_resnets_export_as_pycls_anynet(name):
+    from planner.scale import scale_spec
+    from spaces.export import spec_from_pycls, to_pycls_config
+
+    for spec in (get_model(name), scale_spec(get_model(name), "dWr", 2.0)):
+        cfg = to_pycls_config(spec)
+        assert cfg["MODEL"]["TYPE"] == "anynet" and cfg["ANYNET"]["STEM_TYPE"] == "res_stem_in"
+        back = spec_from_pycls(cfg)
+        assert back == spec.stages() and complexity(back) == complexity(spec)
+
+
+@pytest.mark.parametrize("name", ["ResNet-50-D", "SE-ResNet-50", "ResNet-RS-50"])
+def test_resnets_pycls_cannot_build_are_one_line_errors(name):
+    from spaces.errors import FastscaleError
+    from spaces.export import to_pycls_config
+
+    with pytest.raises(FastscaleError, match="cannot be exported to pycls|pycls has no") as err:
+        to_pycls_config(get_model(name))
+    assert "\n" not in str(err.value)
