@@ -85,11 +85,11 @@ def spec_record(spec: Spec, **extra) -> dict:
 
 
 def save_specs(path: str | Path, specs: list[Spec | dict] | Spec | dict) -> None:
-    """Write a list of specs (or records), or one, as JSON or YAML by suffix, atomically."""
-    import os
-    import tempfile
-
+    """Write a list of specs (or records), or one, as JSON or YAML by suffix, atomically
+    and only over a regular file (spaces.safe_write)."""
     import yaml
+
+    from spaces.safe_write import write_file
 
     path = Path(path)
     one = not isinstance(specs, list)
@@ -99,11 +99,4 @@ def save_specs(path: str | Path, specs: list[Spec | dict] | Spec | dict) -> None
         text = yaml.safe_dump(payload, sort_keys=False)
     else:
         text = json.dumps(payload, indent=2) + "\n"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise SpecError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+    write_file(path, text)

@@ -8,6 +8,11 @@ from spaces.specs import StageSpec
 @pytest.fixture
 def tiny_spec():
     """A 4-stage X-block network small enough to train an epoch in about a second."""
+    return make_tiny_spec()
+
+
+def make_tiny_spec():
+    """tiny_spec for module-scoped fixtures."""
     return StageSpec(
         block="X",
         depths=(1, 1, 1, 1),

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from spaces.errors import FastscaleError
+from spaces.safe_write import prepare_dir, write_file
 from trials.compare_preset import Preset
 
 META_FILE = "compare.json"
@@ -247,8 +248,7 @@ def run_compare(
         raise CompareError(f"preset {preset.name!r} has no dataset; pass --dataset PATH")
     shape = dataset_shape(dataset)
     config = TrainConfig.from_dict({**preset.train, "dataset": dataset})
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_dir(out_dir)
     res = {
         "cpus_per_trial": preset.cpus_per_trial,
         "gpus_per_trial": preset.gpus_per_trial,
@@ -340,7 +340,7 @@ def _write_meta(out_dir: Path, preset: Preset, dataset: str, n, wall: float, key
         "runs": runs,
         "keys": keys,
     }
-    path.write_text(json.dumps(meta, indent=2, default=str))
+    write_file(path, json.dumps(meta, indent=2, default=str))
     return meta
 
 

@@ -342,19 +342,20 @@ def verdict_sentences(analysis: dict) -> list[str]:
 
 def build_report(results: pd.DataFrame, out_dir: str | Path, meta: dict | None = None) -> Path:
     """Write report.html, the PNG figures and summary.json into out_dir; return the HTML path."""
+    from spaces.safe_write import prepare_dir, write_file
     from trials.report_figures import STYLE, draw_figures, embed_png, table_html
 
     meta = dict(meta or {})
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_dir(out_dir)
     analysis = analyze(results, meta)
     df = normalize(results, meta)
     figures = draw_figures(df, analysis, out_dir)
     spread = analysis["spread"]
     corr = analysis["correlations"]
     sentences = verdict_sentences(analysis)
-    (out_dir / "summary.json").write_text(
-        json.dumps({**analysis, "sentences": sentences, "meta": meta}, indent=2, default=str)
+    write_file(
+        out_dir / "summary.json",
+        json.dumps({**analysis, "sentences": sentences, "meta": meta}, indent=2, default=str),
     )
     esc = html.escape
     meta_items = "".join(
@@ -394,5 +395,5 @@ def build_report(results: pd.DataFrame, out_dir: str | Path, meta: dict | None =
         "<h2>Run</h2><ul>" + meta_items + "</ul></body></html>",
     ]
     path = out_dir / "report.html"
-    path.write_text("\n".join(parts))
+    write_file(path, "\n".join(parts))
     return path

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from spaces.safe_write import open_for_write
 from trials.report import pearson, pick_best
 
 COLORS = {"w": "tab:blue", "dwr": "tab:green", "dWr": "tab:red", "": "tab:gray"}
@@ -30,7 +31,8 @@ def _save(fig, path: Path) -> Path:
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.yaxis.set_minor_formatter(NullFormatter())
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    with open_for_write(path) as fh:
+        fig.savefig(fh, dpi=90, format="png")
     import matplotlib.pyplot as plt
 
     plt.close(fig)

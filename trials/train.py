@@ -7,18 +7,16 @@ off it is the best of the raw model. Every epoch's record also carries both erro
 Determinism: model initialisation, shuffling, mixup and any dropout draw from seeds derived
 from (seed, epoch), reseeded at the start of every epoch, so a run resumed from its
 checkpoint after epoch k continues exactly as an uninterrupted run would (on CPU, at a
-fixed thread count).
+fixed thread count). The output directory's lock, and how the checkpoint and result.json
+stay consistent under any kill, are in trials.run_dir.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import math
-import os
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,12 +24,13 @@ import torch.nn.functional as F
 
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
+from spaces.safe_write import OutputError
 from trials.data import Datasets, derive_seed, load_dataset
 from trials.recipe import TrainConfig, ema_alpha, lr_at
+from trials.run_dir import CHECKPOINT, RESULT, RunDir
 from trials.timing import check_device, peak_memory, torch_threads
 
-CHECKPOINT = "checkpoint.pt"
-RESULT = "result.json"
+__all__ = ["CHECKPOINT", "RESULT", "OutputError", "train"]
 # Config keys that do not change the arithmetic of a run: a resume may differ in them.
 RUNTIME_KEYS = ("device", "threads", "num_workers")
 NAN_CHECK_EVERY = 10  # iterations between finite-loss checks (each one syncs the GPU)
@@ -43,27 +42,6 @@ class TrainingDiverged(FastscaleError):
 
 class CheckpointMismatch(FastscaleError):
     """The output directory holds a checkpoint of a different spec or recipe."""
-
-
-class OutputError(FastscaleError):
-    """The output directory cannot be written."""
-
-
-def prepare_output(out_dir: str | Path | None) -> Path | None:
-    """Create the directory and prove it writable before any work (never deletes anything)."""
-    if out_dir is None:
-        return None
-    path = Path(out_dir)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write to output directory {str(path)!r}: {exc.strerror}"
-        ) from None
-    return path
 
 
 def trained_spec(spec, data: Datasets, resolution: int):
@@ -155,25 +133,16 @@ def _run_key(spec, config: TrainConfig) -> dict:
     return {"spec": spec.to_dict(), "config": cfg}
 
 
-def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    if path.suffix == ".json":
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    else:
-        torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(out_dir: Path, key: dict, device: torch.device) -> dict | None:
-    path = out_dir / CHECKPOINT
-    if not path.exists():
-        return None
+def load_checkpoint(out: RunDir, key: dict, device: torch.device) -> dict | None:
+    path = out.path / CHECKPOINT
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
+        ckpt = out.load_checkpoint(device)
     except Exception as exc:  # a truncated or foreign file: refuse, never overwrite it
         raise CheckpointMismatch(
             f"cannot read checkpoint {path} ({type(exc).__name__}); move it away or use another --out"
         ) from None
+    if ckpt is None:
+        return None
     if ckpt.get("key") != key:
         raise CheckpointMismatch(
             f"{path} belongs to a different spec or training config; use another --out "
@@ -207,13 +176,22 @@ def train(
 
     `data` lets a caller reuse already loaded splits (they must match config's dataset,
     resolution and sizes). Returns {"epochs", "error", "epoch_time", "params", "flops",
-    "acts", "device", "seed", ...}; raises TrainingDiverged on a non-finite loss.
+    "acts", "device", "seed", ...}; raises TrainingDiverged on a non-finite loss and
+    OutputError when out_dir is locked by another run or cannot be written.
     """
-    from spaces.build import build_model
-
     device = check_device(config.device)
     resolution = int(config.resolution or spec.resolution)
-    out = prepare_output(out_dir)
+    out = RunDir.open(out_dir) if out_dir is not None else None  # locked until the end
+    try:
+        return _train(spec, config, out, on_epoch, data, device, resolution)
+    finally:
+        if out is not None:
+            out.close()
+
+
+def _train(spec, config: TrainConfig, out: RunDir | None, on_epoch, data, device, resolution):
+    from spaces.build import build_model
+
     with torch_threads(config.resolved_threads()):
         if data is None:
             data = load_dataset(
@@ -227,6 +205,8 @@ def train(
         key = _run_key(spec, config)
         ckpt = load_checkpoint(out, key, device) if out else None
         records = list(ckpt["records"]) if ckpt else []
+        if ckpt:  # a kill may have come between the checkpoint and result.json
+            out.catch_up(records, summarize(records, spec, config), on_epoch)
         if ckpt and ckpt["epoch"] >= config.epochs:
             return summarize(records, spec, config)
         torch.manual_seed(derive_seed(config.seed, 0, 3))  # the initial weights
@@ -249,11 +229,12 @@ def train(
                 "peak_mem": peak_memory(device),
             }
             records.append(record)
-            if out is not None:
-                _save_atomic(run.state(key, epoch + 1, records), out / CHECKPOINT)
-                _save_atomic(summarize(records, spec, config), out / RESULT)
+            if out is not None:  # the truth first, then what is derived from it
+                out.save_checkpoint(run.state(key, epoch + 1, records))
             if on_epoch is not None:
                 on_epoch(dict(record))
+            if out is not None:
+                out.save_result(summarize(records, spec, config))
         return summarize(records, spec, config)
 
 

@@ -221,14 +221,9 @@ def fit_profile(
 
 
 def save(profile: RuntimeProfile, path: str | Path) -> None:
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            json.dumps(profile.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
-    except OSError as exc:
-        raise ProfileError(f"cannot write profile {str(path)!r}: {exc.strerror}") from None
+    from spaces.safe_write import write_file
+
+    write_file(path, json.dumps(profile.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
 _FIELDS = {f for f in RuntimeProfile.__dataclass_fields__}

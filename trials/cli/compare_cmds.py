@@ -39,7 +39,10 @@ def compare_cmd(preset_ref, out_dir, address, n, dataset, as_json):
     preset = load_preset(preset_ref)
     if not (dataset or preset.dataset):
         fail(f"preset {preset.name!r} needs a dataset: pass --dataset PATH (an ImageFolder tree)")
-    out_dir = out_dir or f"runs/compare-{preset.name}"
+    if out_dir is None:
+        from spaces.safe_write import plain_name
+
+        out_dir = f"runs/compare-{plain_name(preset.name, 'preset name')}"
     outcome = run_compare(
         preset, out_dir, address=address, n=n, dataset=dataset, progress=not as_json
     )

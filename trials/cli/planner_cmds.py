@@ -194,6 +194,10 @@ def plan_cmd(
     from spaces.io import resolve_spec
 
     base = resolve_spec(spec)
+    if out_dir:  # refuse an unusable directory before any work
+        from spaces.safe_write import prepare_dir
+
+        prepare_dir(out_dir)
     names = None if strategies is None else [s.strip() for s in strategies.split(",") if s.strip()]
     df = plan(
         base, target, alphas=_parse_alphas(alphas), strategies=names, max_acts=max_acts,

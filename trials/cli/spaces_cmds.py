@@ -171,7 +171,6 @@ def sample_cmd(space, regime, tolerance, n, seed, resolution, max_params, max_ac
 def export_cmd(spec, fmt, resolution, num_classes, out):
     """Export a model as a pycls config (train it with pycls) or as a spec file."""
     import json
-    from pathlib import Path
 
     import yaml
 
@@ -193,10 +192,9 @@ def export_cmd(spec, fmt, resolution, num_classes, out):
     if not out:
         click.echo(text, nl=False)
         return
-    try:
-        Path(out).write_text(text)
-    except OSError as exc:
-        fail(f"cannot write {out!r}: {exc.strerror}")
+    from spaces.safe_write import write_file
+
+    write_file(out, text)
     click.echo(f"wrote {out}", err=True)
 
 
