@@ -13,7 +13,7 @@ block by its name. Adding a block = one counter, one module class and one row he
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from spaces.errors import FastscaleError
 from spaces.layers import Cx, _iround, _itrunc
@@ -44,6 +44,7 @@ class Block:
     timm: str  # the timm class that implements the same block
     strategies: tuple[str, ...] = ()  # named scaling rules derived for it, planned by default
     pycls_se: bool = True  # pycls's SE_ON (SE after the 3x3, from the input width) is this SE
+    timm_args: dict = field(default_factory=dict)  # timm constructor keywords selecting it
 
     @property
     def depthwise(self) -> bool:
@@ -207,6 +208,7 @@ BLOCKS: dict[str, Block] = {
             "grouped",
             count=count_z,
             module="LinearBottleneck",
+            timm_args={"linear_out": True, "downsample": None},
             pycls="res_bottleneck_linear_block",
             timm="timm.models.regnet.Bottleneck (linear_out)",
             weight_decay=2e-5,
@@ -238,6 +240,7 @@ BLOCKS: dict[str, Block] = {
             timm="timm.models.resnet.Bottleneck",
             strategies=("rs",),
             pycls_se=False,
+            timm_args={"block": "Bottleneck", "expansion": 4},
             **_RESNET,
         ),
         Block(
@@ -250,6 +253,7 @@ BLOCKS: dict[str, Block] = {
             timm="timm.models.resnet.BasicBlock",
             strategies=("rs",),
             pycls_se=False,
+            timm_args={"block": "BasicBlock", "expansion": 1},
             **{**_RESNET, "group_rule": "single"},
         ),
     )

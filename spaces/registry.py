@@ -49,6 +49,42 @@ _EFFICIENTNET = {
 }
 
 
+# torchvision's RegNets that are the pycls architecture (its X-400MF, Y-800MF and Y-8GF are not:
+# their published parameter counts differ from pycls's).
+_TORCHVISION_REGNETS = {
+    "RegNetX-800MF", "RegNetX-1.6GF", "RegNetX-3.2GF", "RegNetX-8.0GF", "RegNetX-16GF",
+    "RegNetX-32GF", "RegNetY-400MF", "RegNetY-1.6GF", "RegNetY-3.2GF", "RegNetY-16GF",
+    "RegNetY-32GF",
+}  # fmt: skip
+
+
+def _size_code(size: str) -> str:
+    """'200MF' -> '002', '1.6GF' -> '016', '32GF' -> '320': flops in units of 100MF (timm)."""
+    mf = float(size[:-2]) * (1000 if size.endswith("GF") else 1)
+    return f"{round(mf / 100):03d}"
+
+
+def _external_names() -> dict[str, dict[str, str]]:
+    """{registry name: {"timm": name, "torchvision": name}} where the architecture is the same."""
+    names: dict[str, dict[str, str]] = {}
+    for block, table in (("X", _REGNETX), ("Y", _REGNETY)):
+        for size in table:
+            name = f"RegNet{block}-{size}"
+            names[name] = {"timm": f"regnet{block.lower()}_{_size_code(size)}"}
+            if name in _TORCHVISION_REGNETS:
+                tv = size.replace(".0", "").replace(".", "_").lower()
+                names[name]["torchvision"] = f"regnet_{block.lower()}_{tv}"
+    names["RegNetZ-500MF"] = {"timm": "regnetz_005"}
+    names["RegNetZ-4GF"] = {"timm": "regnetz_040"}
+    for size in _EFFICIENTNET:
+        code = f"efficientnet_{size.lower()}"
+        names[f"EfficientNet-{size}"] = {"timm": code, "torchvision": code}
+    for library, table in (("timm", resnet.TIMM_NAMES), ("torchvision", resnet.TORCHVISION_NAMES)):
+        for name, external in table.items():
+            names.setdefault(name, {})[library] = external
+    return names
+
+
 def _build() -> dict[str, Spec]:
     models: dict[str, Spec] = {}
     for block, table in (("X", _REGNETX), ("Y", _REGNETY)):
@@ -66,6 +102,24 @@ def _build() -> dict[str, Spec]:
 
 _MODELS = _build()
 _LOWER = {name.lower(): name for name in _MODELS}
+EXTERNAL = _external_names()
+LIBRARIES = ("timm", "torchvision")
+# "timm:regnety_040" -> "RegNetY-4.0GF"
+_BY_EXTERNAL = {
+    f"{lib}:{ext}": name for name, libs in EXTERNAL.items() for lib, ext in libs.items()
+}
+
+
+def external_name(name: str, library: str) -> str | None:
+    """The timm / torchvision name of a registered model, or None where it has none."""
+    return EXTERNAL.get(name, {}).get(library)
+
+
+def _canonical(name: str) -> str | None:
+    """The registry name of a registry name (any case) or a 'timm:' / 'torchvision:' name."""
+    if ":" in name:
+        return _BY_EXTERNAL.get(name.strip())
+    return _LOWER.get(name.lower())
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -74,12 +128,25 @@ def list_models(pattern: str = "*") -> list[str]:
 
 
 def is_model(name: str) -> bool:
-    return name.lower() in _LOWER
+    return _canonical(name) is not None
 
 
 def get_model(name: str, **overrides) -> Spec:
     """The registered spec, optionally with fields replaced (resolution, num_classes, ...)."""
-    key = _LOWER.get(name.lower())
+    key = _canonical(name)
+    if key is None and ":" in name:
+        library, _, ext = name.partition(":")
+        if library not in LIBRARIES:
+            raise SpecError(
+                f"unknown model library {library!r} in {name!r}; allowed: {', '.join(LIBRARIES)}"
+            )
+        known = sorted(e for e in _BY_EXTERNAL if e.startswith(library + ":"))
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise SpecError(
+            f"{name!r} is not a {library} model that fastscale models{hint} (known: "
+            f"{', '.join(k.partition(':')[2] for k in known)})"
+        )
     if key is None:
         close = difflib.get_close_matches(name, list(_MODELS), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -99,8 +166,9 @@ def zoo_markdown(names: list[str] | None = None) -> str:
         "flops are multiply-adds; acts are output elements of conv/linear/max-pool layers"
         " (docs/models.md).",
         "",
-        "| model | block | res | depths | widths | group widths | flops | params | acts |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | block | res | depths | widths | group widths | flops | params | acts | timm "
+        "| torchvision |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in names or list_models():
         spec = get_model(name)
@@ -112,5 +180,6 @@ def zoo_markdown(names: list[str] | None = None) -> str:
             *(" ".join(map(str, v)) for v in (s.depths, s.widths, s.group_widths)),
         ]
         row += [f"{cx.flops:,}", f"{cx.params:,}", f"{cx.acts:,}"]
+        row += [external_name(name, lib) or "-" for lib in LIBRARIES]
         lines.append("| " + " | ".join(str(v) for v in row) + " |")
     return "\n".join(lines) + "\n"

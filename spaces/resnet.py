@@ -6,7 +6,7 @@ torchvision and timm), Xie et al. 2017 (ResNeXt: `groups` = cardinality), He et 
 ("Bag of tricks", ResNet-D: deep stem, average-pool shortcut), Hu et al. 2018 (SE on the
 block output), Bello et al. 2021 (ResNet-RS = ResNet-D + SE 0.25, at its own resolutions).
 `.stages()` gives the stage-level network every other module works on; `MODELS` are the
-registry entries.
+registry entries, `TIMM_NAMES` / `TORCHVISION_NAMES` the same networks' names there.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def _rs(depths, resolution) -> ResNetSpec:
     )
 
 
-# Registry entries: name -> spec. timm / torchvision names are in spaces.interop.
+# Registry entries: name -> spec.
 MODELS: dict[str, ResNetSpec] = {
     "ResNet-18": ResNetSpec((2, 2, 2, 2), block="RB"),
     "ResNet-34": ResNetSpec((3, 4, 6, 3), block="RB"),
@@ -135,4 +135,26 @@ MODELS: dict[str, ResNetSpec] = {
     "ResNet-RS-270": _rs((4, 29, 53, 4), 256),
     "ResNet-RS-350": _rs((4, 36, 72, 4), 288),
     "ResNet-RS-420": _rs((4, 44, 87, 4), 320),
+}
+# The same architectures in timm and torchvision (parameter counts equal; tests/test_interop.py).
+TIMM_NAMES = {
+    "ResNet-18": "resnet18",
+    "ResNet-34": "resnet34",
+    "ResNet-50": "resnet50",
+    "ResNet-101": "resnet101",
+    "ResNet-152": "resnet152",
+    "ResNet-200": "resnet200",
+    "ResNeXt-50-32x4d": "resnext50_32x4d",
+    "ResNeXt-101-32x4d": "resnext101_32x4d",
+    "ResNet-50-D": "resnet50d",
+    "SE-ResNet-50": "seresnet50",
+    **{f"ResNet-RS-{d}": f"resnetrs{d}" for d in (50, 101, 152, 200, 270, 350, 420)},
+}
+TORCHVISION_NAMES = {
+    "ResNet-18": "resnet18",
+    "ResNet-34": "resnet34",
+    "ResNet-50": "resnet50",
+    "ResNet-101": "resnet101",
+    "ResNet-152": "resnet152",
+    "ResNeXt-50-32x4d": "resnext50_32x4d",
 }

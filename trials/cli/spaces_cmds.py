@@ -29,9 +29,11 @@ def _row(name: str, spec, cx) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.option("--markdown", is_flag=True, help="Print the zoo table as Markdown (docs/zoo.md).")
 def models_cmd(pattern, as_json, markdown):
-    """List registered models (optionally matching a glob PATTERN, e.g. 'RegNetY*')."""
+    """List registered models (optionally matching a glob PATTERN, e.g. 'RegNetY*'), with the
+    timm / torchvision name of the same architecture. Commands also take `timm:NAME` and
+    `torchvision:NAME` (e.g. timm:regnety_040)."""
     from spaces.complexity import complexity
-    from spaces.registry import get_model, list_models, zoo_markdown
+    from spaces.registry import EXTERNAL, get_model, list_models, zoo_markdown
 
     names = list_models(pattern)
     if not names:
@@ -42,12 +44,21 @@ def models_cmd(pattern, as_json, markdown):
     if as_json:
         echo_json(
             [
-                {"name": n, **get_model(n).to_dict(), **complexity(get_model(n)).as_dict()}
+                {
+                    "name": n,
+                    **get_model(n).to_dict(),
+                    **complexity(get_model(n)).as_dict(),
+                    "external_names": EXTERNAL.get(n, {}),
+                }
                 for n in names
             ]
         )
         return
-    print_table([_row(n, get_model(n), complexity(get_model(n))) for n in names])
+    rows = []
+    for n in names:
+        names_there = {lib: EXTERNAL.get(n, {}).get(lib, "-") for lib in ("timm", "torchvision")}
+        rows.append({**_row(n, get_model(n), complexity(get_model(n))), **names_there})
+    print_table(rows)
 
 
 @click.command("complexity")
@@ -158,10 +169,10 @@ def sample_cmd(space, regime, tolerance, n, seed, resolution, max_params, max_ac
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["pycls", "json", "yaml"]),
+    type=click.Choice(["pycls", "json", "yaml", "timm"]),
     default="pycls",
     show_default=True,
-    help="pycls YAML config, or a fastscale spec file.",
+    help="pycls YAML config, a fastscale spec file, or the timm call that builds the network.",
 )
 @click.option(
     "--resolution", "-r", type=click.IntRange(min=8), help="Override the input resolution."
@@ -185,6 +196,10 @@ def export_cmd(spec, fmt, resolution, num_classes, out):
         from spaces.export import pycls_yaml
 
         text = pycls_yaml(s)
+    elif fmt == "timm":
+        from spaces.interop import timm_code
+
+        text = timm_code(s)
     elif fmt == "json":
         text = json.dumps(spec_record(s), indent=2) + "\n"
     else:
