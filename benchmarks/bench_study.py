@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 
 from spaces.sampler import DesignSpace, sample
+from trials.ray_reap import reap
 from trials.recipe import TrainConfig, available_cpus
 from trials.study import Candidate, StudyStore, run_study
 from trials.study.runner import normalize_train
@@ -104,7 +106,9 @@ def resume(args) -> dict:
     cmd = [sys.executable, "-m", "trials", "study", "run", "--space", "regnetx"]
     cmd += ["--regime", "5MF", "-n", str(args.n), "--resolution", "16", "--epochs", "2"]
     cmd += ["--train-size", "256", "--val-size", "256", "--batch-size", "64", "--out", str(out)]
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    # the driver's Ray in a private temp dir: after the kill, stop exactly its leftovers
+    ray_tmp = tempfile.mkdtemp(prefix="fsray-", dir="/tmp")
+    env = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, "RAY_TMPDIR": ray_tmp}
     store = StudyStore(out)
 
     def states():
@@ -126,12 +130,14 @@ def resume(args) -> dict:
     proc.wait()
     killed_at = time.perf_counter() - t0
     time.sleep(3)
-    orphans = reap_orphans(proc.pid)
+    orphans = sorted({cmd.split()[0].rsplit("/", 1)[-1] for cmd in reap(ray_tmp).values()})
     before = states()
     epochs_before = {k: store.status(k)["epochs_done"] for k in before}
     t1 = time.perf_counter()
     rerun = subprocess.run(cmd, capture_output=True, text=True, env=env)
     rerun_s = time.perf_counter() - t1
+    reap(ray_tmp)
+    shutil.rmtree(ray_tmp, ignore_errors=True)
     after = states()
     trained = {k: store.log_path(k).read_text().count(" done: error ") for k in store.keys()}
     return {
@@ -153,24 +159,6 @@ def resume(args) -> dict:
         },
         "dir": str(work),
     }
-
-
-def reap_orphans(driver_pid: int) -> list[str]:
-    """Ray's agents outlive a kill -9 of an embedded driver (its raylet and GCS die with it);
-    stop exactly those: processes holding files of the driver's session dir (…_<pid>/)."""
-    mark = f"_{driver_pid}/"
-    found = []
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit() or int(p.name) == os.getpid():
-            continue
-        try:
-            links = [os.readlink(fd) for fd in (p / "fd").iterdir()]
-        except OSError:
-            continue
-        if any("/tmp/ray/session_" in link and mark in link for link in links):
-            found.append((p / "comm").read_text().strip())
-            os.kill(int(p.name), signal.SIGKILL)
-    return found
 
 
 def main() -> None:

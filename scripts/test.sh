@@ -3,9 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RAY_AUTH_MODE=disabled MPLBACKEND=Agg PYTHONDONTWRITEBYTECODE=1
-# Whatever the outcome, leave no Ray processes behind (the fixtures stop their own clusters;
-# this catches a driver killed mid-test).
-trap '.venv/bin/ray stop --force >/dev/null 2>&1 || true' EXIT
+# Every Ray this run starts keeps its sessions in a private temp dir (short: Ray's socket
+# paths must stay under 108 bytes). Whatever the outcome, stop exactly the processes tied
+# to it (a driver killed mid-test leaves agents behind) — never `ray stop --force`, which
+# kills every Ray cluster on the host, other users' included.
+RAY_TMPDIR="$(mktemp -d /tmp/fsray-XXXXXX)"
+export RAY_TMPDIR
+trap '.venv/bin/python -m trials.ray_reap "$RAY_TMPDIR" --remove || true' EXIT
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 "$@"
