@@ -16,6 +16,7 @@ SAMPLE = ["sample", "--space", "regnetx", "--regime", "200MF", "-n", "2"]
 SCALE = ["scale", "RegNetX-200MF", "--factor", "2", "--strategy", "dWr"]
 PLAN = ["plan", "RegNetY-800MF", "--target", "3.2GF", "--alphas", "0.8", "--strategies", ""]
 EXPORT = ["export", "RegNetX-200MF", "--format", "json"]
+CALIBRATE = ["calibrate", "RegNetX-200MF", "-r", "16", "--factors", "1,2", "--repeats", "1"]
 PROFILE_CSV = "model,time\nRegNetY-400MF,1.0\nRegNetY-800MF,1.7\nRegNetY-1.6GF,3.1\n"
 
 
@@ -70,9 +71,10 @@ def hazards(tmp_path):
     return out
 
 
-@pytest.mark.parametrize("command", ["sample", "scale", "export", "profile fit"])
+@pytest.mark.parametrize("command", ["sample", "scale", "export", "profile fit", "calibrate"])
 def test_every_out_refuses_non_regular_targets_and_leaves_them(capsys, tmp_path, command):
-    argv = file_commands(tmp_path)[command]
+    # calibrate refuses before its (long) timing, so it is only checked here
+    argv = {**file_commands(tmp_path), "calibrate": CALIBRATE}[command]
     root = tmp_path / "h"
     root.mkdir()
     for kind, (target, unchanged) in hazards(root).items():

@@ -61,7 +61,10 @@ def hardware_name(device: str) -> str:
 
 
 def check_writable(path: str | Path) -> Path:
-    """Fail before the (long) timing if the profile could not be written."""
+    """Fail before the (long) timing if the profile could not be written (a device, FIFO or
+    symlink at --out is refused as spaces.safe_write would refuse it at the end)."""
+    from spaces.safe_write import check_target
+
     path = Path(path)
     if path.is_dir():
         raise CalibrationError(f"--out {str(path)!r} is a directory; give a .json file path")
@@ -73,7 +76,7 @@ def check_writable(path: str | Path) -> Path:
         raise CalibrationError(f"cannot write profile {str(path)!r}: {probe_dir} is not writable")
     if path.exists() and not os.access(path, os.W_OK):
         raise CalibrationError(f"cannot write profile {str(path)!r}: permission denied")
-    return path
+    return check_target(path)
 
 
 def scaled_models(base, strategies, factors) -> list[tuple[str, float, object]]:
