@@ -196,3 +196,16 @@ def test_dataset_shape_of_an_image_folder(tmp_path):
     assert dataset_shape(str(tmp_path)) == (3, 3)
     assert dataset_shape("fashion-mnist") == (1, 10)
     assert issubclass(CompareError, Exception)
+
+
+def test_compare_refuses_a_directory_made_by_study_run(tmp_path, capsys):
+    from trials.study import StudyStore
+
+    out = tmp_path / "study"
+    StudyStore(out).create({"source": "search", "space": "regnetx", "regime": 5e6})
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    code = main(["compare", "--preset", "cpu-quick", "--out", str(out)])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "study run" in lines[0], err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # untouched

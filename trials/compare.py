@@ -243,6 +243,7 @@ def run_compare(
     from trials.study import Candidate, run_study
 
     start = time.time()
+    _refuse_other_study(out_dir)
     dataset = dataset or preset.dataset
     if not dataset:
         raise CompareError(f"preset {preset.name!r} has no dataset; pass --dataset PATH")
@@ -311,6 +312,22 @@ def _rounds(preset: Preset, shape, n, config, study):
                 continue
             results = study(final, cfg, f"round C (finalists, seed {seed})")
     return results
+
+
+def _refuse_other_study(out_dir: str | Path) -> None:
+    """A comparison keeps its own study: never mix its candidates into one `study run` made
+    (whose definition says where its candidates come from: a search space or spec files)."""
+    from trials.study import StudyStore
+
+    store = StudyStore(out_dir)
+    if not store.exists():
+        return
+    source = store.check().get("source")
+    if source != "api":
+        raise CompareError(
+            f"{str(out_dir)!r} holds a study made by `fastscale study run` (candidates from "
+            f"{source!r}); a comparison keeps its own study: pass a new or empty --out"
+        )
 
 
 def _write_meta(out_dir: Path, preset: Preset, dataset: str, n, wall: float, keys: list):
