@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from spaces.errors import FastscaleError
 from spaces.layers import Cx, _iround, _itrunc
 
@@ -35,7 +37,10 @@ class Block:
     activation: str  # "relu" or "silu"
     group_rule: str  # one of GROUP_RULES
     stem: str  # default stem kind (a key of STEMS)
-    shortcuts: tuple[str, ...]  # allowed shortcut kinds; the first is the default
+    # allowed shortcut kinds, the first the default: "projection" (identity, or a strided 1x1
+    # conv + BN where shape changes), "avgpool" (ResNet-D: 2x2 average pool then 1x1 conv + BN),
+    # "identity" (a skip only where shape is kept, none elsewhere: Z, MBConv)
+    shortcuts: tuple[str, ...]
     scales_stem_head: bool  # scaling widens stem and head with the stages (EfficientNet's rule)
     weight_decay: float  # the paper's decay for networks of this block (never on BN/bias)
     count: Callable
@@ -108,6 +113,12 @@ def _resnet_shortcut(cx: Cx, h, w_in, w_out, stride) -> None:
     cx.add(Cx(h).conv(w_in, w_out, 1, stride).bn(w_out), proj)
 
 
+def _resnet_se_width(w_out, se_ratio):
+    """SE width of the ResNet blocks: se_ratio of the OUTPUT width, at least one channel."""
+    w = _iround(w_out * se_ratio)
+    return np.maximum(1, w) if isinstance(w, np.ndarray) else max(1, w)
+
+
 def count_resnet_bottleneck(h, w_in, w_out, stride, g, b, k, se_ratio) -> Cx:
     """ResNet (v1.5, torchvision/timm): 1x1, 3x3 group conv with the stride, 1x1; SE on the
     OUTPUT width (ratio of the output width, as timm's SE-ResNet and ResNet-RS)."""
@@ -118,7 +129,7 @@ def count_resnet_bottleneck(h, w_in, w_out, stride, g, b, k, se_ratio) -> Cx:
     cx.conv(w_b, w_b, 3, stride, groups=w_b // g).bn(w_b)
     cx.conv(w_b, w_out, 1).bn(w_out)
     if se_ratio:
-        cx.se(w_out, _iround(w_out * se_ratio))
+        cx.se(w_out, _resnet_se_width(w_out, se_ratio))
     return cx
 
 
@@ -131,7 +142,7 @@ def count_resnet_basic(h, w_in, w_out, stride, g, b, k, se_ratio) -> Cx:
     cx.conv(w_in, w_b, 3, stride).bn(w_b)
     cx.conv(w_b, w_out, 3).bn(w_out)
     if se_ratio:
-        cx.se(w_out, _iround(w_out * se_ratio))
+        cx.se(w_out, _resnet_se_width(w_out, se_ratio))
     return cx
 
 
@@ -212,7 +223,7 @@ BLOCKS: dict[str, Block] = {
             pycls="res_bottleneck_linear_block",
             timm="timm.models.regnet.Bottleneck (linear_out)",
             weight_decay=2e-5,
-            **_REGNET,
+            **{**_REGNET, "shortcuts": ("identity",)},
         ),
         Block(
             "MB",
@@ -222,7 +233,7 @@ BLOCKS: dict[str, Block] = {
             "silu",
             "depthwise",
             stem="simple",
-            shortcuts=("projection",),
+            shortcuts=("identity",),
             scales_stem_head=True,
             weight_decay=1e-5,
             count=count_mbconv,

@@ -129,8 +129,8 @@ def _pycls_resnet(spec) -> dict | None:
     depth = next((d for d, ds in PYCLS_RESNET_DEPTHS.items() if ds == spec.depths), None)
     standard = (
         spec.family == "resnet"
-        and spec.block == "R"
-        and spec.widths == WIDTHS["R"]
+        and spec.kind.pycls == "res_bottleneck_block"  # pycls's ImageNet ResNet: bottlenecks
+        and spec.widths == WIDTHS[spec.block]
         and (spec.stem, spec.shortcut, spec.stem_width, spec.head_width)
         == ("resnet", "projection", 64, 0)
         and not spec.se_ratio

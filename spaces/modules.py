@@ -152,7 +152,8 @@ class _ResBlock(nn.Module):
 
     def _tail(self, kind, w_in, w_out, stride, se_ratio, shortcut):
         act = kind.activation
-        self.se = SqueezeExcite(w_out, int(round(w_out * se_ratio)), act) if se_ratio else None
+        w_se = max(1, int(round(w_out * se_ratio)))  # as spaces.blocks._resnet_se_width
+        self.se = SqueezeExcite(w_out, w_se, act) if se_ratio else None
         self.proj = _resnet_shortcut(w_in, w_out, stride, shortcut)
         self.has_skip = True
         self.act = _act(act)

@@ -111,15 +111,18 @@ def test_default_widths_follow_the_block():
 
 
 def _uninitialised(spec):
-    """The real module structure with uninitialised CPU weights: the hooks count shapes, and
-    skipping initialisation keeps the 190M-parameter ResNet-RS-420 cheap to build."""
+    """The real module structure with zero CPU weights: the hooks count shapes, and skipping
+    the random initialisation keeps the 190M-parameter ResNet-RS-420 cheap to build."""
     import torch
 
     from spaces.build import Network
 
     with torch.device("meta"):
-        model = Network(spec)
-    return model.to_empty(device="cpu")
+        model = Network(spec).to_empty(device="cpu")
+    with torch.no_grad():  # zeros, not whatever memory held: no NaN/denormal slow paths
+        for t in [*model.parameters(), *model.buffers()]:
+            t.zero_()
+    return model
 
 
 @pytest.mark.parametrize("name", list(RESNET_PARAMS))
@@ -198,3 +201,63 @@ def test_resnets_pycls_cannot_build_are_one_line_errors(name):
     with pytest.raises(FastscaleError, match="cannot be exported to pycls|pycls has no") as err:
         to_pycls_config(get_model(name))
     assert "\n" not in str(err.value)
+
+
+def _random_resnet_stages(rng):
+    from spaces.specs import StageSpec
+
+    block = str(rng.choice(["R", "RB"]))
+    n = int(rng.integers(1, 5))
+    widths = [int(rng.integers(1, 9)) * 8 for _ in range(n)]
+    if block == "RB":
+        bottlenecks = [1.0] * n
+        groups = list(widths)  # one group
+    else:
+        bottlenecks = [float(rng.choice([0.25, 0.5, 1.0])) for _ in range(n)]
+        groups = []
+        for w, b in zip(widths, bottlenecks, strict=True):
+            inner = int(round(w * b))
+            groups.append(int(rng.choice([g for g in (1, 2, 4, inner) if inner % g == 0])))
+    return StageSpec(
+        block=block,
+        depths=tuple(int(rng.integers(1, 4)) for _ in range(n)),
+        widths=tuple(widths),
+        group_widths=tuple(groups),
+        bottlenecks=tuple(bottlenecks),
+        strides=tuple(int(rng.choice([1, 2])) for _ in range(n)),
+        resolution=int(rng.integers(8, 41)),  # odd sizes too: pools and strided convs agree
+        stem_width=int(rng.integers(1, 5)) * 8,
+        head_width=int(rng.choice([0, 0, 48])),
+        se_ratio=float(rng.choice([0.0, 0.0625, 0.25])),
+        in_channels=int(rng.integers(1, 4)),
+        num_classes=int(rng.integers(2, 20)),
+        stem=str(rng.choice(["simple", "resnet", "deep", "deep-conv"])),
+        shortcut=str(rng.choice(["projection", "avgpool"])),
+    )
+
+
+def test_random_resnet_stage_specs_match_analytic():
+    """Hooks on real forward passes equal the analytic walk for random ResNet stage lists
+    (every stem, both shortcuts, SE on and off, odd resolutions)."""
+    import numpy as np
+    import torch
+
+    from spaces.build import build_model, measure_complexity
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(11)
+    for _ in range(30):
+        spec = _random_resnet_stages(rng)
+        model = build_model(spec)
+        assert measure_complexity(model, spec.resolution) == complexity(spec), spec
+        assert spec_from_dict(spec.to_dict()) == spec
+
+
+def test_architecture_doc_shows_the_current_block_table():
+    from pathlib import Path
+
+    from spaces.blocks import block_table_markdown
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text()
+    table = doc.split("<!-- block table -->\n")[1].split("<!-- /block table -->")[0]
+    assert table == block_table_markdown()
