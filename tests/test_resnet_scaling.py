@@ -95,3 +95,30 @@ def test_scaled_resnet_builds_with_the_analytic_counts(base):
     torch.set_num_threads(1)
     spec = scale_spec(get_model(base, resolution=32, num_classes=10), "dWr", 0.3)
     assert measure_complexity(build_model(spec), 32) == complexity(spec)
+
+
+def test_compare_scales_a_resnet_base():
+    """`fastscale compare` with {model: ResNet-18} as the base: round B scales the ResNet to
+    each regime with every strategy, on target, as a ResNet (pure: no training)."""
+    import pandas as pd
+
+    from tests.test_compare import FMNIST, tiny
+    from trials.compare import round_a, round_b
+    from trials.compare_preset import parse_preset
+
+    regimes = {"base": "8MF", "intermediate": "32MF", "top": "128MF"}
+    preset = parse_preset(tiny(base={"regnety": {"model": "ResNet-18"}}, regimes=regimes), "t")
+    a = round_a(preset, FMNIST)
+    assert a[0].spec.block == "RB" and a[0].spec.resolution == 16
+    res = pd.DataFrame(
+        [
+            {"key": f"k{i}", "status": "done", "error": 0.5 - 0.01 * i, **c.tags}
+            for i, c in enumerate(a)
+        ]
+    )
+    scaled = [c for c in round_b(preset, FMNIST, res, a) if c.tags["method"] == "scaling"]
+    assert len(scaled) == 6
+    for c in scaled:
+        assert c.spec.block == "RB" and c.spec.stem == "resnet"
+        flops = complexity(c.spec).flops
+        assert abs(flops / preset.regimes[c.tags["level"]] - 1) <= preset.tolerance
