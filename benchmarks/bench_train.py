@@ -24,10 +24,10 @@ import torch.nn.functional as F
 
 from spaces.build import build_model
 from spaces.registry import get_model
-from trials.data import load_dataset
+from trials.data import load_dataset, trained_spec
 from trials.recipe import TrainConfig
 from trials.timing import torch_threads
-from trials.train import train, trained_spec
+from trials.train import train
 
 
 def plain_loop(spec, data, batch_size: int, threads: int, seed: int) -> tuple[float, float]:
@@ -51,7 +51,7 @@ def plain_loop(spec, data, batch_size: int, threads: int, seed: int) -> tuple[fl
 def throughput(args) -> None:
     spec0 = get_model(args.model)
     data = load_dataset("fashion-mnist", args.resolution, train_size=args.images, val_size=16)
-    spec = trained_spec(spec0, data, args.resolution)
+    spec = trained_spec(spec0, "fashion-mnist", args.resolution)
     base = TrainConfig(
         epochs=1,
         batch_size=args.batch_size,

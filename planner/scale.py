@@ -44,6 +44,22 @@ def check_factor(s, what: str = "scale factor", error: type[Exception] = ScaleEr
     return v
 
 
+# The flop factors a plan may ask for: beyond a million-fold the rounded network is either a
+# single block of width 8 or a count past 64-bit integers, never a meaningful scaling.
+S_RANGE = (1e-6, 1e6)
+
+
+def check_scale(s) -> float:
+    """A flop factor inside S_RANGE, or ScaleError saying so."""
+    v = check_factor(s)
+    if not S_RANGE[0] <= v <= S_RANGE[1]:
+        raise ScaleError(
+            f"scale factor must be in [{S_RANGE[0]:g}, {S_RANGE[1]:g}] (flops grow s-fold), "
+            f"got {s!r}"
+        )
+    return v
+
+
 def as_strategy(strategy: Strategy | str | None) -> Strategy:
     return strategy if isinstance(strategy, Strategy) else get_strategy(strategy)
 
@@ -60,7 +76,7 @@ def scale_spec(spec, strategy: Strategy | str, s: float, **finetune) -> StageSpe
         raise ScaleError(f"unknown fine-tune knob(s) {unknown}; allowed: {FINETUNE_KNOBS}")
     base = spec.stages()
     strat = as_strategy(strategy)
-    c = scale_arrays(base, *strat.factors(check_factor(s)), **finetune)
+    c = scale_arrays(base, *strat.factors(check_scale(s)), **finetune)
     return c.row(base, 0)
 
 

@@ -23,7 +23,7 @@ from functools import cached_property
 import numpy as np
 
 from planner.batch import batch_complexity, scale_arrays
-from planner.scale import as_strategy, realised_factor_arrays
+from planner.scale import S_RANGE, as_strategy, realised_factor_arrays
 from planner.strategies import Strategy
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
@@ -33,7 +33,7 @@ DEFAULT_TOLERANCE = 0.01
 GRID_STEP = 0.05  # coarse grid: s grows by e^0.05 per point ...
 GRID_POINTS = 5  # ... over 5 points, then moves with a doubling step
 MAX_EXTEND = 16
-LOG_S_LIMIT = math.log(1e6)  # s stays within [1e-6, 1e6]: beyond, int64 counts could overflow
+LOG_S_LIMIT = math.log(S_RANGE[1])  # s stays within S_RANGE: beyond, counts could overflow
 WIDTH_STEPS = 0.0025 * np.arange(1, 21)  # fine-tune: width ±0.25 % ... ±5 %
 GROUP_STEPS = 0.05 * np.arange(1, 6)  # group-width factor ±5 % ... ±25 % (log)
 RES_STEPS = np.arange(1, 5)  # resolution ±1 ... ±4 steps of 4 px
@@ -122,7 +122,7 @@ def _check_target(target, tolerance):
         raise SolveError(f"target must be a positive number of flops, got {target!r}") from None
     if not (target > 0 and math.isfinite(target)):
         raise SolveError(f"target must be a positive number of flops, got {target!r}")
-    if not (0 <= float(tolerance) < 1):
+    if not (0 <= float(tolerance) < 1):  # NaN fails too
         raise SolveError(f"tolerance must be in [0, 1), got {tolerance!r}")
     return int(round(target)), float(tolerance)
 
@@ -289,6 +289,11 @@ def solve_many(
     expo = np.array([s.exponents for s in strats], dtype=np.float64)
     nk = len(strats)
     base_flops = complexity(base).flops
+    if not S_RANGE[0] <= target / base_flops <= S_RANGE[1]:
+        raise SolveError(
+            f"target {target:,} flops is {target / base_flops:.3g} times the base's "
+            f"{base_flops:,}; a plan scales by {S_RANGE[0]:g} to {S_RANGE[1]:g} times"
+        )
     pool = _Pool(base, expo, base_flops)
     lo, hi = _bracket(pool, nk, target / base_flops, target)
     ok = ~np.isnan(lo)

@@ -1,27 +1,145 @@
-"""Spec files (JSON or YAML, one spec or a list) and resolving a registry name or a path."""
+"""Spec files (JSON or YAML, one spec or a list) and resolving a registry name or a path.
+
+`read_text_file` and `read_data_file` are the one way every command reads a user's file
+(specs, profiles, timings, presets): a regular file only (a FIFO or /dev/zero would block
+or never end), at most MAX_FILE_BYTES, UTF-8, and a JSON/YAML document nested at most a few
+hundred levels with a bounded number of YAML aliases. Each failure is one FastscaleError.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
+from spaces.errors import FastscaleError
 from spaces.specs import Spec, SpecError, spec_from_dict
+
+MAX_FILE_BYTES = 16 * 1024**2  # spec, profile, timings and preset files are kilobytes
+MAX_YAML_ALIASES = 1000  # anchors are for sharing a few blocks, not for alias bombs
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (parsers write several)."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0].strip() if lines else type(exc).__name__
+
+
+def short_path(path: str | Path, limit: int = 120) -> str:
+    """A path as quoted in one-line messages, shortened in the middle when very long."""
+    text = str(path)
+    return repr(text if len(text) <= limit else text[: limit // 2] + "…" + text[-limit // 2 :])
+
+
+def read_text_file(path: str | Path, what: str, error: type[Exception] = FastscaleError) -> str:
+    """The UTF-8 text of a regular file of at most MAX_FILE_BYTES, or `error` saying why not."""
+    shown = short_path(path)
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or first_line(exc)
+        raise error(f"cannot read {what} {shown}: {reason}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise error(f"cannot read {what} {shown}: {kind}")
+    if info.st_size > MAX_FILE_BYTES:
+        raise error(
+            f"{what} {shown} is {info.st_size:,} bytes; at most {MAX_FILE_BYTES:,} are read"
+        )
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise error(f"cannot read {what} {shown}: {exc.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise error(f"{what} {shown} is larger than {MAX_FILE_BYTES:,} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"{what} {shown} is not UTF-8 text (byte {exc.start}: {raw[exc.start]:#04x}); "
+            "save it as UTF-8 JSON or YAML"
+        ) from None
+
+
+def json_safe(obj):
+    """`obj` with NaN and infinities as None (JSON has no NaN) and numpy scalars, arrays and
+    tuples as plain Python values, recursively."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | np.ndarray):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.bool_ | bool):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def dumps_json(obj, **kwargs) -> str:
+    """Strict JSON text (NaN and infinities written as null)."""
+    return json.dumps(json_safe(obj), allow_nan=False, **kwargs)
+
+
+def _yaml_loader():
+    import yaml
+
+    class BoundedLoader(yaml.SafeLoader):
+        """yaml.SafeLoader that refuses documents with more than MAX_YAML_ALIASES aliases."""
+
+        aliases = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_YAML_ALIASES:
+                    raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases")
+            return super().compose_node(parent, index)
+
+    return BoundedLoader
+
+
+def parse_data(text: str, as_json: bool, what: str, error: type[Exception] = FastscaleError):
+    """JSON (as_json) or YAML text as Python data, or `error` with the parser's first line."""
+    import yaml
+
+    kind = "JSON" if as_json else "YAML"
+    try:
+        if as_json:
+            return json.loads(text)
+        return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise error(f"{what} is nested too deeply to be a {kind} document") from None
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise error(f"{what} is not valid {kind}: {first_line(exc)}") from None
+
+
+def read_data_file(path: str | Path, what: str, error: type[Exception] = FastscaleError):
+    """A JSON (by .json suffix) or YAML file's data, read and parsed with the limits above."""
+    text = read_text_file(path, what, error)
+    return parse_data(
+        text, Path(path).suffix.lower() == ".json", f"{what} {short_path(path)}", error
+    )
 
 
 def load_specs(path: str | Path) -> list[Spec]:
-    """Every spec in a JSON/YAML file; a single mapping gives a list of one."""
-    import yaml
+    """Every spec in a JSON/YAML file (fastscale fields or a pycls config); a single mapping
+    gives a list of one."""
+    data = read_data_file(path, "spec file", SpecError)
+    if isinstance(data, dict) and "MODEL" in data and "family" not in data:
+        from spaces.export import spec_from_pycls
 
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SpecError(f"cannot read spec file {str(path)!r}: {exc.strerror}") from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0]
-        raise SpecError(f"spec file {str(path)!r} is not valid JSON/YAML: {first}") from None
+        try:
+            return [spec_from_pycls(data)]
+        except FastscaleError as exc:
+            raise SpecError(f"{path}: {exc}") from None
     entries = data if isinstance(data, list) else [data]
     if not entries:
         raise SpecError(f"spec file {str(path)!r} holds no spec")
@@ -37,23 +155,31 @@ def load_specs(path: str | Path) -> list[Spec]:
 
 def is_list_file(path: str | Path) -> bool:
     """Whether a spec file holds a list (so JSON output stays a list even for one entry)."""
-    import yaml
-
-    text = Path(path).read_text()
-    data = json.loads(text) if Path(path).suffix == ".json" else yaml.safe_load(text)
-    return isinstance(data, list)
+    return isinstance(read_data_file(path, "spec file", SpecError), list)
 
 
 def resolve_specs(ref: str) -> list[Spec]:
     """A registry name (case-insensitive) or a spec file path."""
     from spaces.registry import get_model, is_model
 
+    if not ref.strip():
+        raise SpecError("a spec must be a registry name (see `fastscale models`) or a file path")
+    if len(ref) > 4096:
+        raise SpecError(f"spec {short_path(ref)} is {len(ref)} characters; neither a model name "
+                        "nor a usable path")  # fmt: skip
     if is_model(ref):
         return [get_model(ref)]
-    if Path(ref).exists():
-        return load_specs(ref)
+    if _exists(ref) or Path(ref).suffix.lower() in (".json", ".yaml", ".yml") or "/" in ref:
+        return load_specs(ref)  # a path: a missing file says so, not "unknown model"
     get_model(ref)  # raises with close matches
     raise AssertionError  # pragma: no cover
+
+
+def _exists(ref: str) -> bool:
+    try:
+        return os.path.lexists(ref)
+    except (OSError, ValueError):
+        return False
 
 
 def resolve_labeled(refs: list[str]) -> tuple[list[tuple[str, Spec]], bool]:

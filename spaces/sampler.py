@@ -140,6 +140,8 @@ def sample(
         idx = np.flatnonzero(ok)
         if not kept and drawn >= 100_000 and (hi < fmin or lo > fmax):
             break  # the regime lies outside everything this space produces: stop early
+        if not kept and drawn >= 3 * batch and (hi < fmin / 4 or lo > 4 * fmax):
+            break  # ... far outside: a few batches tell already
         if not len(idx):
             continue
         keys = _arch_keys({k: v[idx] for k, v in cols.items()}, space.block, b)

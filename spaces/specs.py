@@ -7,6 +7,7 @@ complexity counting, the torch builder and the scaling rules work on.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from spaces.blocks import BLOCKS, STEMS, Block
@@ -25,6 +26,67 @@ class SpecError(FastscaleError):
 def _check(cond: bool, message: str) -> None:
     if not cond:
         raise SpecError(message)
+
+
+MAX_WIDTH = 2**20  # channels; the widest published convnets use a few thousand
+MAX_DEPTH = 10_000  # blocks per stage (and a RegNet's d); ResNet-RS-420's deepest stage has 87
+# Each numeric spec field: (integer?, lowest, highest) — checked before any arithmetic, so
+# a width of 1e20, a resolution of 10^9 or a string never reach the counters or generation.
+FIELD_RANGES = {
+    "resolution": (True, 8, 16384),
+    "in_channels": (True, 1, 2**16),
+    "num_classes": (True, 1, 10**7),
+    "stem_width": (True, 1, MAX_WIDTH),
+    "head_width": (True, 0, MAX_WIDTH),
+    "se_ratio": (False, 0.0, 1.0),
+    "depth": (True, 1, MAX_DEPTH),
+    "w0": (True, 1, MAX_WIDTH),
+    "wa": (False, 0.0, float(MAX_WIDTH)),
+    "wm": (False, 1.0, 1000.0),
+    "group_width": (True, 1, MAX_WIDTH),
+    "bottleneck": (False, 0.0, 64.0),
+    "depths": (True, 1, MAX_DEPTH),
+    "widths": (True, 1, MAX_WIDTH),
+    "group_widths": (True, 1, MAX_WIDTH),
+    "bottlenecks": (False, 0.0, 64.0),
+    "expansions": (False, 0.0, 64.0),
+    "strides": (True, 1, 2),
+    "kernels": (True, 1, 31),
+}
+
+
+def check_number(name: str, value, integer: bool, lo, hi):
+    """`value` as a Python int (integer) or float within [lo, hi], or SpecError. Refuses
+    bools, strings, NaN, infinities and non-integral numbers where an integer belongs."""
+    import numbers
+
+    kind = "an integer" if integer else "a number"
+    lo, hi = (int(x) if float(x).is_integer() else x for x in (lo, hi))
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise SpecError(f"{name} must be {kind} in [{lo}, {hi}], got {value!r}")
+    if not math.isfinite(float(value)) or not lo <= value <= hi:
+        raise SpecError(f"{name} must be {kind} in [{lo}, {hi}], got {value!r}")
+    if integer:
+        if int(value) != value:
+            raise SpecError(f"{name} must be {kind} in [{lo}, {hi}], got {value!r}")
+        return int(value)
+    return float(value)
+
+
+def _normalize(spec) -> None:
+    """Check and convert every numeric field of a spec in place (FIELD_RANGES)."""
+    for f in dataclasses.fields(spec):
+        if f.name not in FIELD_RANGES or getattr(spec, f.name) is None:
+            continue
+        integer, lo, hi = FIELD_RANGES[f.name]
+        value = getattr(spec, f.name)
+        if isinstance(value, list | tuple):
+            value = tuple(check_number(f.name, v, integer, lo, hi) for v in value)
+        elif str(f.type).startswith("tuple"):
+            raise SpecError(f"{f.name} must be a list of numbers, got {value!r}")
+        else:
+            value = check_number(f.name, value, integer, lo, hi)
+        object.__setattr__(spec, f.name, value)
 
 
 def _check_common(spec) -> None:
@@ -91,6 +153,7 @@ class StageSpec(_SpecMixin):
         _check(
             self.block in BLOCKS, f"block must be one of {', '.join(BLOCKS)}, got {self.block!r}"
         )
+        _normalize(self)
         kind = BLOCKS[self.block]
         object.__setattr__(self, "stem", self.stem or kind.stem)
         object.__setattr__(self, "shortcut", self.shortcut or kind.shortcuts[0])
@@ -188,10 +251,9 @@ class RegNetSpec(_SpecMixin):
             f"block must be one of {', '.join(REGNET_BLOCKS)}, got {self.block!r}",
         )
         b, se = BLOCKS[self.block].bottleneck, BLOCKS[self.block].se_ratio
-        object.__setattr__(
-            self, "bottleneck", float(b if self.bottleneck is None else self.bottleneck)
-        )
-        object.__setattr__(self, "se_ratio", float(se if self.se_ratio is None else self.se_ratio))
+        object.__setattr__(self, "bottleneck", b if self.bottleneck is None else self.bottleneck)
+        object.__setattr__(self, "se_ratio", se if self.se_ratio is None else self.se_ratio)
+        _normalize(self)
         for name in ("depth", "w0", "group_width", "resolution", "stem_width", "head_width"):
             object.__setattr__(self, name, int(getattr(self, name)))
         object.__setattr__(self, "wa", float(self.wa))
@@ -234,6 +296,7 @@ class EfficientNetSpec(_SpecMixin):
     block = "MB"
 
     def __post_init__(self):
+        _normalize(self)
         for name in ("depths", "widths", "strides", "kernels"):
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
         object.__setattr__(self, "expansions", tuple(float(v) for v in self.expansions))

@@ -14,6 +14,9 @@ _PATTERN = re.compile(
     r"^\s*([+-]?[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([KMGT]?)(F|FLOPS)?\s*$", re.I
 )
 
+# Largest count any command takes (an exa-multiply-add network is a million ImageNet 1GF
+# models): beyond it 64-bit counters and float ratios stop being exact.
+MAX_QUANTITY = 10**18
 UNITS_HELP = "a number with an optional K/M/G/T suffix and optional F, e.g. 400MF, 4GF, 4e9, 20M"
 
 
@@ -34,6 +37,8 @@ def parse_quantity(text: str | int | float, what: str = "value") -> int:
         value = float(match.group(1)) * _SCALE[match.group(2).upper()]
     if not value > 0 or value != value or value == float("inf"):
         raise UnitError(f"{what} {text!r} must be a positive quantity; use {UNITS_HELP}")
+    if value > MAX_QUANTITY:
+        raise UnitError(f"{what} {text!r} is above the largest allowed quantity, 1e18")
     return int(round(value))
 
 

@@ -122,13 +122,13 @@ def test_profile_fit_show_list(tmp_path, capsys):
 
 BAD = [
     (["scale", "RegNetY-4.0GF", "--strategy", "DWR", "--factor", "2"], "unknown strategy"),
-    (["scale", "RegNetY-4.0GF", "--alpha", "1.5", "--factor", "2"], "[0, 1]"),
+    (["scale", "RegNetY-4.0GF", "--alpha", "1.5", "--factor", "2"], "0<=x<=1"),
     (
         ["scale", "RegNetY-4.0GF", "--strategy", "w", "--alpha", "0.5", "--factor", "2"],
         "exactly one",
     ),
     (["scale", "RegNetY-4.0GF", "--strategy", "w"], "exactly one of --factor"),
-    (["scale", "RegNetY-4.0GF", "--strategy", "w", "--factor", "0"], "positive"),
+    (["scale", "RegNetY-4.0GF", "--strategy", "w", "--factor", "0"], "x>0"),
     (["scale", "RegNetY-4.0GF", "--strategy", "w", "--target", "0"], "positive"),
     (["plan", "RegNetY-4.0GF", "--target", "16QF"], "not a quantity"),
     (["plan", "RegNetY-4.0GF", "--target", "-16GF"], "quantity"),

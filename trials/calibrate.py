@@ -9,7 +9,6 @@ given (the unit of the shipped V100 profile), so `fastscale plan --profile FILE`
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 from dataclasses import dataclass, field
@@ -18,11 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from spaces.errors import FastscaleError
+from trials.recipe import check_memory
 from trials.timing import time_model
 
 
 class CalibrationError(FastscaleError):
     """Bad strategies, factors or output path for a calibration."""
+
+
+MAX_FACTOR = 1000.0  # timing a model 1000x the base already takes 1000x as long
 
 
 def parse_strategies(text: str) -> list[str]:
@@ -41,8 +44,10 @@ def parse_factors(text: str) -> list[float]:
         factors = [float(s) for s in str(text).split(",") if s.strip()]
     except ValueError:
         raise CalibrationError(f"--factors must be comma-separated numbers, got {text!r}") from None
-    if not factors or not all(f > 0 and math.isfinite(f) for f in factors):
-        raise CalibrationError(f"--factors must be positive numbers, got {text!r}")
+    if not factors or not all(0 < f <= MAX_FACTOR for f in factors):  # NaN fails too
+        raise CalibrationError(
+            f"--factors must be numbers in (0, {MAX_FACTOR:g}] (flop factors), got {text!r}"
+        )
     return factors
 
 
@@ -204,6 +209,8 @@ def calibrate(
             f"only {len(models)} distinct models from these strategies and factors; "
             "a profile needs at least 3 (add factors)"
         )
+    for _, _, spec in models:  # the largest first fails fast, before any timing
+        check_memory(spec, batch_size, train=mode == "train", device=device)
     scale = epoch_images / 60.0 if epoch_images else 1.0
     unit = "min/epoch" if epoch_images else "s/img"
     timed = [[] for _ in models]  # per model: one timing per round

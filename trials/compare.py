@@ -40,26 +40,11 @@ def model_id(spec) -> str:
 
 
 def dataset_shape(dataset: str) -> tuple[int, int]:
-    """(in_channels, num_classes) of a dataset, checking it is there (DatasetMissing if not)."""
-    from trials.data import FASHION_FILES, INSTALL_HINT, DatasetMissing, fashion_mnist_root
+    """(in_channels, num_classes) of a dataset from the catalogue (DatasetMissing if absent)."""
+    from trials.data import dataset_info
 
-    if dataset.lower() in ("fashion-mnist", "fashion_mnist", "fmnist"):
-        root = fashion_mnist_root()
-        missing = [n for pair in FASHION_FILES.values() for n in pair if not (root / n).is_file()]
-        if missing:
-            raise DatasetMissing(
-                f"Fashion-MNIST not found in {root} (missing {', '.join(missing)}); "
-                f"install it with `{INSTALL_HINT}`"
-            )
-        return 1, 10
-    root = Path(dataset)
-    if not (root / "train").is_dir() or not (root / "val").is_dir():
-        raise DatasetMissing(
-            f"dataset {dataset!r} is not an ImageFolder tree ({dataset}/train/<class>/*, "
-            f"{dataset}/val/<class>/*); pass --dataset PATH or use 'fashion-mnist'"
-        )
-    classes = [p for p in (root / "train").iterdir() if p.is_dir()]
-    return 3, len(classes)
+    info = dataset_info(dataset)
+    return info.channels, info.classes
 
 
 def _seed(*parts: int) -> int:

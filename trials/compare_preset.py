@@ -262,22 +262,17 @@ def _finalists(data, where: str) -> Finalists | None:
 
 def load_preset(ref: str | Path) -> Preset:
     """A preset by name (trials/presets/NAME.yaml) or by path to a YAML file."""
-    import yaml
+    from spaces.io import parse_data, read_text_file
 
     path = Path(ref)
+    if len(str(ref)) > 4096:
+        raise PresetError(f"preset name or path is {len(str(ref))} characters; too long")
     if not path.suffix and not path.exists():
         path = PRESET_DIR / f"{ref}.yaml"
         if not path.is_file():
             raise PresetError(
                 f"unknown preset {str(ref)!r}; allowed: {', '.join(list_presets())} or a YAML file"
             )
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise PresetError(f"cannot read preset {str(path)!r}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0]
-        raise PresetError(f"preset {str(path)!r} is not valid YAML: {first}") from None
+    text = read_text_file(path, "preset", PresetError)
+    data = parse_data(text, False, f"preset {str(path)!r}", PresetError)
     return parse_preset(data, str(path))

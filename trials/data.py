@@ -63,6 +63,95 @@ def fashion_mnist_root(root: str | Path | None = None) -> Path:
     return Path(root or os.environ.get(FASHION_MNIST_ENV) or FASHION_MNIST_DIR)
 
 
+# -- the dataset catalogue ----------------------------------------------------------------------
+# Every place that needs a dataset's shape (the classifier's classes, the stem's input
+# channels) asks `dataset_info`; `trained_spec` applies it. Named datasets are listed here;
+# any other name is the path of an ImageFolder tree, whose classes are its train/ folders.
+NAMED_DATASETS = {"fashion-mnist": {"aliases": ("fashion_mnist", "fmnist"), "classes": 10,
+                                    "channels": 1}}  # fmt: skip
+_ALIASES = {
+    alias: name for name, entry in NAMED_DATASETS.items() for alias in (name, *entry["aliases"])
+}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model trained on a dataset must know: its canonical name, classes, channels."""
+
+    name: str  # canonical name, or the ImageFolder path as given
+    classes: int | None  # None: an ImageFolder that is not there (unchecked lookups only)
+    channels: int
+    image_folder: bool
+
+
+def dataset_info(dataset: str, check: bool = True) -> DatasetInfo:
+    """The catalogue entry of a dataset name or ImageFolder path. With `check`, the files must
+    be there (DatasetMissing says how to get them); without, a missing tree has classes None."""
+    name = _ALIASES.get(str(dataset).lower())
+    if name is not None:
+        if check:
+            _check_fashion_mnist()
+        entry = NAMED_DATASETS[name]
+        return DatasetInfo(name, entry["classes"], entry["channels"], False)
+    if check:
+        _check_image_folder(dataset)
+    try:
+        train = Path(dataset) / "train"
+        classes = sum(1 for p in train.iterdir() if p.is_dir()) if train.is_dir() else None
+    except OSError:
+        classes = None
+    return DatasetInfo(str(dataset), classes, 3, True)
+
+
+def trained_spec(spec, dataset: str, resolution: int | None = None):
+    """The spec as trained on `dataset`: its classes and input channels, the run's resolution
+    (None keeps the spec's). A missing ImageFolder leaves the classes as they are."""
+    info = dataset_info(dataset, check=False)
+    changes = {"in_channels": info.channels}
+    if info.classes is not None:
+        changes["num_classes"] = info.classes
+    if resolution:
+        changes["resolution"] = int(resolution)
+    return spec.replace(**changes)
+
+
+def _check_fashion_mnist(root: str | Path | None = None) -> Path:
+    base = fashion_mnist_root(root)
+    missing = [n for pair in FASHION_FILES.values() for n in pair if not (base / n).is_file()]
+    if missing:
+        raise DatasetMissing(
+            f"Fashion-MNIST not found in {base} (missing {', '.join(missing)}); install it with "
+            f"`{INSTALL_HINT}` or point ${FASHION_MNIST_ENV} at a directory holding the IDX files"
+        )
+    return base
+
+
+def _check_image_folder(path: str | Path) -> Path:
+    from spaces.io import short_path
+
+    shown = short_path(path)
+    try:
+        is_dir = Path(path).is_dir() and len(str(path)) < 4096
+    except (OSError, ValueError):
+        is_dir = False
+    if not is_dir:
+        raise DatasetMissing(
+            f"dataset {shown} is neither {' or '.join(map(repr, NAMED_DATASETS))} nor an ImageFolder "
+            f"directory (expected PATH/train/<class>/*.jpg and PATH/val/<class>/*.jpg); "
+            f"for Fashion-MNIST install it with `{INSTALL_HINT}`"
+        )
+    root = Path(path)
+    for split in ("train", "val"):
+        if not (root / split).is_dir():
+            raise DatasetMissing(f"ImageFolder {shown} has no {split}/ directory of class folders")
+    classes = [p for p in (root / "train").iterdir() if p.is_dir()]
+    if len(classes) < 2:
+        raise DataError(
+            f"ImageFolder {shown} needs >= 2 class folders in train/, has {len(classes)}"
+        )
+    return root
+
+
 def read_idx(path: Path) -> np.ndarray:
     """An IDX file (gzip): magic 0x0000 0x08 ndim, big-endian dims, then uint8 data."""
     with gzip.open(path, "rb") as fh:
@@ -81,14 +170,8 @@ def load_fashion_mnist(
     split: str, root: str | Path | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(images uint8 N×1×28×28, labels int64 N) of "train" (60k) or "val" (the 10k test set)."""
-    base = fashion_mnist_root(root)
+    base = _check_fashion_mnist(root)
     paths = [base / name for name in FASHION_FILES[split]]
-    missing = [p.name for p in paths if not p.is_file()]
-    if missing:
-        raise DatasetMissing(
-            f"Fashion-MNIST not found in {base} (missing {', '.join(missing)}); install it with "
-            f"`{INSTALL_HINT}` or point ${FASHION_MNIST_ENV} at a directory holding the IDX files"
-        )
     images, labels = (read_idx(p) for p in paths)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise DataError(f"Fashion-MNIST files in {base} have inconsistent shapes")
@@ -194,7 +277,8 @@ def load_dataset(
     resolution = int(resolution)
     if resolution < 8:
         raise DataError(f"resolution must be >= 8, got {resolution}")
-    if dataset.lower() in ("fashion-mnist", "fashion_mnist", "fmnist"):
+    info = dataset_info(dataset, check=root is None)
+    if not info.image_folder:
         parts = {}
         for split, size, salt in (("train", train_size, 1), ("val", val_size, 2)):
             images, labels = load_fashion_mnist(split, root)
@@ -204,7 +288,7 @@ def load_dataset(
                 )
                 images, labels = images[keep], labels[keep]
             parts[split] = TensorSplit(images, labels, resolution, FASHION_MEAN, FASHION_STD)
-        return Datasets(parts["train"], parts["val"], 10, 1, "fashion-mnist")
+        return Datasets(parts["train"], parts["val"], info.classes, info.channels, info.name)
     return load_image_folder(
         dataset, resolution, train_size=train_size, val_size=val_size, seed=seed
     )
@@ -239,16 +323,7 @@ def load_image_folder(
     seed: int = 0,
 ) -> Datasets:
     """ImageNet-layout tree: path/train/<class>/<image>, path/val/<class>/<image>."""
-    root = Path(path)
-    if not root.is_dir():
-        raise DatasetMissing(
-            f"dataset {str(path)!r} is neither 'fashion-mnist' nor an ImageFolder directory "
-            f"(expected {path}/train/<class>/*.jpg and {path}/val/<class>/*.jpg); "
-            f"for Fashion-MNIST install it with `{INSTALL_HINT}`"
-        )
-    for split in ("train", "val"):
-        if not (root / split).is_dir():
-            raise DatasetMissing(f"ImageFolder {root} has no {split}/ directory of class folders")
+    root = _check_image_folder(path)
     train_files, train_labels, classes = _scan(root / "train", None)
     val_files, val_labels, _ = _scan(root / "val", classes)
     if len(classes) < 2 or not train_files or not val_files:

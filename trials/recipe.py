@@ -21,10 +21,55 @@ WARMUP_START = 0.1
 # The paper warms up 5 of 100 epochs; shorter schedules keep the same 5 % (capped at 5 epochs).
 WARMUP_FRACTION = 0.05
 DEVICES = ("cpu", "cuda")
+MODES = ("train", "infer")  # what a timing or a runtime profile measures
+CLOCKS = ("wall", "cpu")  # how timing counts seconds
 
 
 class ConfigError(FastscaleError):
     """A training configuration value outside its allowed range."""
+
+
+# Upper bounds that keep a typo (an extra zero or ten) from starting hours or terabytes of work.
+MAX_EPOCHS = 10_000
+MAX_BATCH = 65_536
+MAX_THREADS = 1024
+MAX_WORKERS = 256
+MAX_RESOLUTION = 16_384
+MAX_SEED = 2**32 - 1  # numpy's and torch's generators take 0 .. 2**32 - 1
+
+
+def memory_needed(spec, batch_size: int, train: bool) -> int:
+    """A lower bound on the bytes one step of `spec` holds (fp32): every counted activation
+    of the batch (kept for the backward pass when training, with its gradient) plus weights,
+    gradients, momentum and the averaged copy."""
+    from spaces.complexity import complexity
+
+    cx = complexity(spec)
+    inputs = spec.in_channels * spec.resolution**2
+    acts = (cx.acts + inputs) * batch_size * (2 if train else 1)
+    weights = cx.params * (4 if train else 1)
+    return 4 * (acts + weights)
+
+
+def check_memory(spec, batch_size: int, train: bool, device: str = "cpu") -> None:
+    """Refuse, in one line, a step that cannot fit this machine's memory (before allocating)."""
+    import os
+
+    need = memory_needed(spec, batch_size, train)
+    if device == "cuda":
+        import torch
+
+        have = torch.cuda.mem_get_info()[1] if torch.cuda.is_available() else need
+        where = "GPU memory"
+    else:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        where = "memory"
+    if need > have:
+        raise ConfigError(
+            f"{'training' if train else 'inference'} at batch {batch_size} and {spec.resolution} "
+            f"px needs at least {need / 2**30:,.1f} GiB; this machine has {have / 2**30:,.1f} GiB "
+            f"of {where}: lower the batch size or the resolution"
+        )
 
 
 @dataclass(frozen=True)
@@ -69,10 +114,12 @@ class TrainConfig:
 
     def __post_init__(self):
         _need(
-            int(self.epochs) == self.epochs and self.epochs >= 1, "epochs must be an integer >= 1"
+            int(self.epochs) == self.epochs and 1 <= self.epochs <= MAX_EPOCHS,
+            f"epochs must be an integer in [1, {MAX_EPOCHS}]",
         )
         object.__setattr__(self, "epochs", int(self.epochs))
-        _need(self.batch_size >= 1, "batch_size must be >= 1")
+        _need(1 <= self.batch_size <= MAX_BATCH, f"batch_size must be in [1, {MAX_BATCH}]")
+        _need(0 <= self.seed <= MAX_SEED, f"seed must be in [0, {MAX_SEED}], got {self.seed}")
         _need(self.base_lr > 0 and math.isfinite(self.base_lr), "base_lr must be > 0")
         _need(0 <= self.momentum < 1, "momentum must be in [0, 1)")
         _need(self.weight_decay is None or self.weight_decay >= 0, "weight_decay must be >= 0")
@@ -85,19 +132,27 @@ class TrainConfig:
         _need(0 < self.lr_beta <= 1, "lr_beta must be in (0, 1]")
         _need(0 < self.ema_horizon <= 1, "ema_horizon must be in (0, 1]")
         _need(self.precise_bn >= 0, "precise_bn must be >= 0 (images; 0 turns it off)")
-        for name in ("train_size", "val_size"):
-            value = getattr(self, name)
-            _need(value is None or value >= 1, f"{name} must be >= 1")
+        _need(self.val_size is None or self.val_size >= 1, "val_size must be >= 1")
+        # a training batch is the whole set when it is smaller than one: BatchNorm needs two
         _need(
-            self.resolution is None or int(self.resolution) >= 8,
-            f"resolution must be an integer >= 8, got {self.resolution}",
+            self.train_size is None or self.train_size >= 2,
+            f"train_size must be >= 2 (BatchNorm needs two images per batch), "
+            f"got {self.train_size}",
+        )
+        _need(self.batch_size >= 2, "batch_size must be >= 2 (BatchNorm needs two images)")
+        _need(
+            self.resolution is None or 8 <= int(self.resolution) <= MAX_RESOLUTION,
+            f"resolution must be an integer in [8, {MAX_RESOLUTION}], got {self.resolution}",
         )
         _need(
             self.device in DEVICES,
             f"device must be one of {', '.join(DEVICES)}, got {self.device!r}",
         )
-        _need(self.num_workers >= 0, "num_workers must be >= 0")
-        _need(self.threads is None or self.threads >= 1, "threads must be >= 1")
+        _need(0 <= self.num_workers <= MAX_WORKERS, f"num_workers must be in [0, {MAX_WORKERS}]")
+        _need(
+            self.threads is None or 1 <= self.threads <= MAX_THREADS,
+            f"threads must be in [1, {MAX_THREADS}]",
+        )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

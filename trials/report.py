@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from spaces.io import dumps_json
+
 METHODS = ("base", "search", "scaling", "hybrid")
 LEVELS = ("base", "intermediate", "top")
 # Seed-noise thresholds: a margin of >= 2 standard errors is "clear", >= 1 "marginal".
@@ -355,7 +357,7 @@ def build_report(results: pd.DataFrame, out_dir: str | Path, meta: dict | None =
     sentences = verdict_sentences(analysis)
     write_file(
         out_dir / "summary.json",
-        json.dumps({**analysis, "sentences": sentences, "meta": meta}, indent=2, default=str),
+        dumps_json({**analysis, "sentences": sentences, "meta": meta}, indent=2, default=str),
     )
     esc = html.escape
     meta_items = "".join(

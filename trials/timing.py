@@ -17,10 +17,7 @@ import torch.nn.functional as F
 
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
-from trials.recipe import available_cpus
-
-MODES = ("train", "infer")
-CLOCKS = ("wall", "cpu")
+from trials.recipe import CLOCKS, MODES, available_cpus, check_memory
 
 
 def check_device(device: str) -> torch.device:
@@ -101,6 +98,7 @@ def time_model(
     if resolution < 8:
         raise FastscaleError(f"resolution must be an integer >= 8, got {resolution}")
     spec = spec.with_resolution(resolution)
+    check_memory(spec, batch_size, train=mode == "train", device=device)
     threads = int(threads or available_cpus())
     with torch_threads(threads):
         if model is None:

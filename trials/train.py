@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
 from spaces.safe_write import OutputError
-from trials.data import Datasets, derive_seed, load_dataset
-from trials.recipe import TrainConfig, ema_alpha, lr_at
+from trials.data import Datasets, derive_seed, load_dataset, trained_spec
+from trials.recipe import TrainConfig, check_memory, ema_alpha, lr_at
 from trials.run_dir import CHECKPOINT, RESULT, RunDir
 from trials.timing import check_device, peak_memory, torch_threads
 
@@ -42,13 +42,6 @@ class TrainingDiverged(FastscaleError):
 
 class CheckpointMismatch(FastscaleError):
     """The output directory holds a checkpoint of a different spec or recipe."""
-
-
-def trained_spec(spec, data: Datasets, resolution: int):
-    """The spec as trained: the dataset's classes and input channels, the run's resolution."""
-    return spec.replace(
-        num_classes=data.num_classes, in_channels=data.in_channels, resolution=int(resolution)
-    )
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -181,6 +174,8 @@ def train(
     """
     device = check_device(config.device)
     resolution = int(config.resolution or spec.resolution)
+    spec = trained_spec(spec, config.dataset, resolution)
+    check_memory(spec, config.batch_size, train=True, device=config.device)  # before loading
     out = RunDir.open(out_dir) if out_dir is not None else None  # locked until the end
     try:
         return _train(spec, config, out, on_epoch, data, device, resolution)
@@ -201,7 +196,7 @@ def _train(spec, config: TrainConfig, out: RunDir | None, on_epoch, data, device
                 val_size=config.val_size,
                 seed=config.seed,
             )
-        spec = trained_spec(spec, data, resolution)
+        spec = spec.replace(num_classes=data.num_classes, in_channels=data.in_channels)
         key = _run_key(spec, config)
         ckpt = load_checkpoint(out, key, device) if out else None
         records = list(ckpt["records"]) if ckpt else []

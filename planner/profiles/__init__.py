@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import csv
 import itertools
-import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from spaces.errors import FastscaleError
+from spaces.io import dumps_json
 
 PROFILE_DIR = Path(__file__).parent
 TIME_KEYS = ("time", "seconds", "minutes")
@@ -223,7 +224,7 @@ def fit_profile(
 def save(profile: RuntimeProfile, path: str | Path) -> None:
     from spaces.safe_write import write_file
 
-    write_file(path, json.dumps(profile.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    write_file(path, dumps_json(profile.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
 _FIELDS = {f for f in RuntimeProfile.__dataclass_fields__}
@@ -257,17 +258,10 @@ def from_dict(data, where: str = "profile") -> RuntimeProfile:
 
 
 def load(path: str | Path) -> RuntimeProfile:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(
-            f"cannot read profile {str(path)!r}: {getattr(exc, 'strerror', None) or exc}"
-        ) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProfileError(f"profile {str(path)!r} is not valid JSON: {exc.msg}") from None
+    from spaces.io import parse_data, read_text_file
+
+    text = read_text_file(path, "profile", ProfileError)
+    data = parse_data(text, True, f"profile {str(path)!r}", ProfileError)
     return from_dict(data, where=f"profile {str(path)!r}")
 
 
@@ -281,10 +275,10 @@ def load_profile(name_or_path: str | Path) -> RuntimeProfile:
     if isinstance(name_or_path, RuntimeProfile):
         return name_or_path
     path = Path(name_or_path)
-    if path.exists():
+    if os.path.lexists(path):
         return load(path)
     shipped = PROFILE_DIR / f"{name_or_path}.json"
-    if shipped.exists():
+    if len(str(name_or_path)) < 256 and shipped.exists():
         return load(shipped)
     raise ProfileError(
         f"unknown profile {str(name_or_path)!r}: not a file; shipped profiles: "
@@ -294,18 +288,12 @@ def load_profile(name_or_path: str | Path) -> RuntimeProfile:
 
 def read_timings(path: str | Path) -> list[dict]:
     """Rows of a timings file: CSV with a header, or JSON (a list of rows or {"rows": [...]})."""
+    from spaces.io import parse_data, read_text_file
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(
-            f"cannot read timings {str(path)!r}: {getattr(exc, 'strerror', None) or exc}"
-        ) from None
+    text = read_text_file(path, "timings", ProfileError)
     if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ProfileError(f"timings {str(path)!r} is not valid JSON: {exc.msg}") from None
+        data = parse_data(text, True, f"timings {str(path)!r}", ProfileError)
         rows = data.get("rows") if isinstance(data, dict) else data
         if not isinstance(rows, list):
             raise ProfileError(f"timings {str(path)!r} must hold a list of rows")

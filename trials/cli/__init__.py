@@ -9,6 +9,7 @@ import sys
 import click
 
 from spaces.errors import FastscaleError
+from spaces.io import first_line, short_path
 
 # Modules that add commands to the group; each defines `register(group)`.
 COMMAND_MODULES = ("spaces_cmds", "planner_cmds", "train_cmds", "study_cmds", "compare_cmds")
@@ -21,13 +22,12 @@ def cli():
 
 
 for _name in COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(f"trials.cli.{_name}")
-    except ModuleNotFoundError as exc:  # a command group not written yet
-        if exc.name != f"trials.cli.{_name}":
-            raise
-        continue
-    _module.register(cli)
+    importlib.import_module(f"trials.cli.{_name}").register(cli)
+
+
+def one_line(exc: BaseException) -> str:
+    """An error message on one line (a message quoting a parser may hold newlines)."""
+    return " ".join(str(exc).split()) or first_line(exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"fastscale: error: {exc.format_message()}{hint}", err=True)
         return 2
     except FastscaleError as exc:
-        click.echo(f"fastscale: error: {exc}", err=True)
+        click.echo(f"fastscale: error: {one_line(exc)}", err=True)
+        return 2
+    except OSError as exc:  # a path the operating system refuses (too long, no permission)
+        where = f" ({short_path(exc.filename)})" if exc.filename else ""
+        click.echo(f"fastscale: error: {exc.strerror or one_line(exc)}{where}", err=True)
         return 2
     except click.exceptions.Exit as exc:
         return exc.exit_code

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
+import math
 import sys
 
 import click
 
 from spaces.errors import FastscaleError
-from spaces.units import UNITS_HELP, UnitError, parse_quantity
+from spaces.units import UnitError, parse_quantity
 
 
 class CliError(FastscaleError):
@@ -34,27 +34,27 @@ class Quantity(click.ParamType):
 
 
 QUANTITY = Quantity()
-QUANTITY_HELP = UNITS_HELP
+
+
+class Finite(click.FloatRange):
+    """click.FloatRange that also refuses NaN and infinities (which compare False)."""
+
+    def convert(self, value, param, ctx):
+        value = super().convert(value, param, ctx)
+        if not math.isfinite(value):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return value
+
+
+# A seed feeds numpy's and torch's generators: both take 0 .. 2**32 - 1 (numpy refuses < 0).
+SEED = click.IntRange(0, 2**32 - 1)
 
 
 def echo_json(data) -> None:
-    click.echo(json.dumps(data, indent=2, default=_default))
+    """Strict JSON on stdout: NaN and infinities print as null."""
+    from spaces.io import dumps_json
 
-
-def _default(obj):
-    import numpy as np
-
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return None if np.isnan(obj) else float(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, tuple):
-        return list(obj)
-    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+    click.echo(dumps_json(data, indent=2))
 
 
 def print_table(rows: list[dict], columns: list[str] | None = None, title: str | None = None):

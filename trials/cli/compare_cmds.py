@@ -24,7 +24,7 @@ def _preset_help() -> str:
 )
 @click.option("--address", default=None, help="Ray cluster address (default: a local Ray).")
 @click.option(
-    "-n", "n", type=click.IntRange(min=1), default=None, help="Models searched per regime."
+    "-n", "n", type=click.IntRange(1, 1000), default=None, help="Models searched per regime."
 )
 @click.option(
     "--dataset", default=None, help="fashion-mnist or an ImageFolder path (overrides the preset)."

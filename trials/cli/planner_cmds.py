@@ -11,12 +11,17 @@ from pathlib import Path
 
 import click
 
-from trials.cli.common import QUANTITY, echo_json, fail, print_table
+from trials.cli.common import QUANTITY, Finite, echo_json, fail, print_table
+from trials.recipe import MODES
 
 _STRATEGY_HELP = (
     "d, w, r, dw, dr, wr, dwr, dWr (fast, α = 0.8), effnet, rs (ResNet-RS: depth, slow "
     "resolution), or weights like d1_w8_g8_r1"
 )
+
+
+TOLERANCE = Finite(0, 1, max_open=True)
+MAX_ALPHAS = 1001  # α steps of 0.001; finer steps give the same rounded networks
 
 
 def _fq(value, unit="") -> str:
@@ -45,10 +50,14 @@ def _scale_record(name: str, sol_or_spec, extra: dict) -> dict:
 @click.command("scale")
 @click.argument("spec", metavar="SPEC")
 @click.option("--strategy", help=f"Scaling strategy: {_STRATEGY_HELP}.")
-@click.option("--alpha", type=float, help="Use the α family with this α in [0, 1] instead.")
-@click.option("--factor", type=float, help="Scale by this flop factor s (no solving).")
+@click.option("--alpha", type=Finite(0, 1), help="Use the α family with this α in [0, 1] instead.")
+@click.option(
+    "--factor", type=Finite(0, min_open=True), help="Scale by this flop factor s (no solving)."
+)
 @click.option("--target", type=QUANTITY, help="Solve for this many flops, e.g. 16GF.")
-@click.option("--tolerance", type=float, default=0.01, show_default=True, help="Target window.")
+@click.option(
+    "--tolerance", type=TOLERANCE, default=0.01, show_default=True, help="Target window ±fraction."
+)
 @click.option("--no-finetune", is_flag=True, help="Never fine-tune; report the nearest single s.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the scaled spec file.")
@@ -142,19 +151,30 @@ def _finetune_text(ft: dict) -> str:
 
 
 def _parse_alphas(text: str | None):
+    """A comma list or start:stop:step of α values in [0, 1], at most MAX_ALPHAS of them."""
     if text is None:
         return None
     text = text.strip()
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    allowed = "a comma list (0,0.5,0.8) or start:stop:step (0:1:0.05) of α values in [0, 1]"
     try:
         if re.fullmatch(r"[^:]+:[^:]+:[^:]+", text):
             lo, hi, step = (float(x) for x in text.split(":"))
-            if step <= 0:
+            if not (0 <= lo <= hi <= 1 and step > 0):  # NaN and infinities fail here
                 raise ValueError
             n = int(math.floor((hi - lo) / step + 1e-9)) + 1
-            return [round(lo + i * step, 10) for i in range(max(n, 0))]
-        return [float(x) for x in text.split(",") if x.strip()]
+            if n > MAX_ALPHAS:
+                fail(f"--alphas {shown} makes {n:,} values; at most {MAX_ALPHAS} (step >= 0.001)")
+            return [round(lo + i * step, 10) for i in range(n)]
+        parts = text.split(",")
+        if len(parts) > MAX_ALPHAS:
+            fail(f"--alphas holds {len(parts):,} values; at most {MAX_ALPHAS}")
+        values = [float(x) for x in parts if x.strip()]
+        if not values or not all(0 <= v <= 1 for v in values):
+            raise ValueError
+        return values
     except ValueError:
-        fail(f"--alphas {text!r} must be a comma list (0,0.5,0.8) or start:stop:step (0:1:0.05)")
+        fail(f"--alphas {shown!r} must be {allowed}")
 
 
 @click.command("plan")
@@ -162,7 +182,9 @@ def _parse_alphas(text: str | None):
 @click.option("--target", type=QUANTITY, required=True, help="Target flops, e.g. 16GF.")
 @click.option("--max-acts", type=QUANTITY, help="Activation budget, e.g. 32M.")
 @click.option("--max-params", type=QUANTITY, help="Parameter budget, e.g. 100M.")
-@click.option("--max-runtime", type=float, help="Runtime budget in the profile's unit.")
+@click.option(
+    "--max-runtime", type=Finite(0, min_open=True), help="Runtime budget in the profile's unit."
+)
 @click.option("--profile", help="Runtime profile: shipped name (v100x8-paper) or JSON file.")
 @click.option("--alphas", help="α values: 0,0.5,0.8 or 0:1:0.05 (default 0:1:0.05).")
 @click.option(
@@ -177,7 +199,9 @@ def _parse_alphas(text: str | None):
     help="Training length: under 100 ranks width-leaning plans first, 300+ depth-leaning "
     "(the ResNet-RS finding; guidance, see docs/planner.md).",
 )
-@click.option("--tolerance", type=float, default=0.01, show_default=True, help="Target window.")
+@click.option(
+    "--tolerance", type=TOLERANCE, default=0.01, show_default=True, help="Target window ±fraction."
+)
 @click.option("--all", "include_all", is_flag=True, help="Show every candidate with its miss.")
 @click.option("--json", "as_json", is_flag=True, help="Print a ranked JSON list of plans.")
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Save each plan as a spec file.")
@@ -303,7 +327,7 @@ def profile_group():
 @click.option("--hardware", default="", help="e.g. '1x A100 80GB'.")
 @click.option("--precision", default="", help="e.g. fp32, amp.")
 @click.option("--batch", type=click.IntRange(min=1), help="Batch size of the timings.")
-@click.option("--mode", default="train", show_default=True, help="train or infer.")
+@click.option("--mode", type=click.Choice(MODES), default="train", show_default=True)
 @click.option("--source", default="", help="Where the timings come from.")
 @click.option("--json", "as_json", is_flag=True, help="Print the fitted profile as JSON.")
 def profile_fit_cmd(timings, out, name, unit, hardware, precision, batch, mode, source, as_json):

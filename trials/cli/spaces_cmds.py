@@ -5,7 +5,11 @@ from __future__ import annotations
 import click
 
 from spaces.sampler import SPACES
-from trials.cli.common import QUANTITY, echo_json, fail, print_table
+from spaces.specs import FIELD_RANGES
+from trials.cli.common import QUANTITY, SEED, echo_json, fail, print_table
+
+RESOLUTION = click.IntRange(8, FIELD_RANGES["resolution"][2])
+NUM_CLASSES = click.IntRange(1, FIELD_RANGES["num_classes"][2])
 
 
 def _row(name: str, spec, cx) -> dict:
@@ -63,9 +67,7 @@ def models_cmd(pattern, as_json, markdown):
 
 @click.command("complexity")
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
-@click.option(
-    "--resolution", "-r", type=click.IntRange(min=8), help="Override the input resolution."
-)
+@click.option("--resolution", "-r", type=RESOLUTION, help="Override the input resolution.")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print JSON objects with integer flops, params, acts."
 )
@@ -112,11 +114,9 @@ def complexity_cmd(specs, resolution, as_json):
     "-n", "n", default=32, show_default=True, type=click.IntRange(min=1), help="Models to draw."
 )
 @click.option(
-    "--seed", default=0, show_default=True, type=int, help="Random seed (fixes the sample)."
+    "--seed", default=0, show_default=True, type=SEED, help="Random seed (fixes the sample)."
 )
-@click.option(
-    "--resolution", "-r", type=click.IntRange(min=8), help="Fixed input resolution (default 224)."
-)
+@click.option("--resolution", "-r", type=RESOLUTION, help="Fixed input resolution (default 224).")
 @click.option("--max-params", type=QUANTITY, help="Keep models with at most this many params.")
 @click.option("--max-acts", type=QUANTITY, help="Keep models with at most this many activations.")
 @click.option(
@@ -174,10 +174,8 @@ def sample_cmd(space, regime, tolerance, n, seed, resolution, max_params, max_ac
     show_default=True,
     help="pycls YAML config, a fastscale spec file, or the timm call that builds the network.",
 )
-@click.option(
-    "--resolution", "-r", type=click.IntRange(min=8), help="Override the input resolution."
-)
-@click.option("--num-classes", type=click.IntRange(min=1), help="Override the number of classes.")
+@click.option("--resolution", "-r", type=RESOLUTION, help="Override the input resolution.")
+@click.option("--num-classes", type=NUM_CLASSES, help="Override the number of classes.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
 def export_cmd(spec, fmt, resolution, num_classes, out):
     """Export a model as a pycls config (train it with pycls) or as a spec file."""

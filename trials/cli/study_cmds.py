@@ -5,7 +5,11 @@ from __future__ import annotations
 import click
 
 from spaces.sampler import SPACES
-from trials.cli.common import QUANTITY, echo_json, print_table
+from trials.cli.common import QUANTITY, SEED, Finite, echo_json, print_table
+from trials.recipe import MAX_BATCH, MAX_EPOCHS, MAX_RESOLUTION
+from trials.study.search import SAMPLERS
+
+MAX_CANDIDATES = 10_000  # models one study trains (the paper's searches train 32 per regime)
 
 # The options that define a study (stored in study.json; a resume must agree with them).
 DEFINING = [
@@ -24,7 +28,7 @@ DEFINING = [
     click.option(
         "-n",
         "n",
-        type=click.IntRange(min=1),
+        type=click.IntRange(1, MAX_CANDIDATES),
         default=None,
         help="Number of candidates to train (default 32, the paper's).",
     ),
@@ -36,7 +40,7 @@ DEFINING = [
     ),
     click.option(
         "--sampler",
-        type=click.Choice(["random", "tpe", "nsga2"]),
+        type=click.Choice(SAMPLERS),
         default=None,
         help="random: the regime sampler's N models (default); tpe/nsga2: Optuna.",
     ),
@@ -49,7 +53,7 @@ DEFINING = [
         default=None,
         help="Train the specs of this JSON/YAML file instead of searching.",
     ),
-    click.option("--seed", type=int, default=None, help="Seed of sampling and training (0)."),
+    click.option("--seed", type=SEED, default=None, help="Seed of sampling and training (0)."),
     click.option(
         "--dataset",
         default=None,
@@ -57,14 +61,14 @@ DEFINING = [
     ),
     click.option(
         "--resolution",
-        type=click.IntRange(min=8),
+        type=click.IntRange(8, MAX_RESOLUTION),
         default=None,
         help="Training resolution (search default 32; --specs: each spec's own).",
     ),
-    click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (1)."),
+    click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS), default=None, help="Epochs (1)."),
     click.option(
         "--train-size",
-        type=click.IntRange(min=1),
+        type=click.IntRange(min=2),
         default=None,
         help="Seeded stratified subset of the training set.",
     ),
@@ -74,10 +78,12 @@ DEFINING = [
         default=None,
         help="Seeded stratified subset of the validation set.",
     ),
-    click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch (128)."),
+    click.option(
+        "--batch-size", type=click.IntRange(2, MAX_BATCH), default=None, help="Batch (128)."
+    ),
     click.option(
         "--base-lr",
-        type=click.FloatRange(min=0, min_open=True),
+        type=Finite(min=0, min_open=True),
         default=None,
         help="Learning rate at batch 1024 (2.0), scaled linearly.",
     ),
@@ -93,14 +99,14 @@ RUNNING = [
     ),
     click.option(
         "--cpus-per-trial",
-        type=click.FloatRange(min=0, min_open=True),
+        type=Finite(min=0, min_open=True),
         default=1,
         show_default=True,
         help="CPUs per trial (also its torch threads).",
     ),
     click.option(
         "--gpus-per-trial",
-        type=click.FloatRange(min=0),
+        type=Finite(min=0),
         default=0,
         show_default=True,
         help="GPUs per trial; fractions share a GPU.",

@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import click
 
-from trials.cli.common import echo_json, fail, print_table
+from trials.cli.common import SEED, Finite, echo_json, print_table
+from trials.recipe import (
+    CLOCKS,
+    DEVICES,
+    MAX_BATCH,
+    MAX_EPOCHS,
+    MAX_RESOLUTION,
+    MAX_THREADS,
+    MAX_WORKERS,
+    MODES,
+)
 
-DEVICE = click.Choice(["cpu", "cuda"])
-MODE = click.Choice(["train", "infer"])
+DEVICE = click.Choice(DEVICES)
+MODE = click.Choice(MODES)
+CLOCK = click.Choice(CLOCKS)
+RESOLUTION = click.IntRange(8, MAX_RESOLUTION)
+THREADS = click.IntRange(1, MAX_THREADS)
+BATCH = click.IntRange(1, MAX_BATCH)
+REPEATS = click.IntRange(1, 10_000)
 
 
 def _progress(line: str) -> None:
@@ -23,17 +38,20 @@ def _progress(line: str) -> None:
     show_default=True,
     help="'fashion-mnist' or the path of an ImageFolder tree (train/<class>/, val/<class>/).",
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--resolution", "-r", type=int, help="Input resolution [default: the spec's].")
-@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--train-size", type=click.IntRange(min=1), help="Seeded stratified train subset.")
+@click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS), default=1, show_default=True)
+@click.option("--resolution", "-r", type=RESOLUTION, help="Input resolution [default: the spec's].")
+@click.option("--batch-size", type=click.IntRange(2, MAX_BATCH), default=128, show_default=True)
+@click.option("--train-size", type=click.IntRange(min=2), help="Seeded stratified train subset.")
 @click.option("--val-size", type=click.IntRange(min=1), help="Seeded stratified val subset.")
-@click.option("--base-lr", type=float, default=2.0, show_default=True, help="LR at batch 1024.")
-@click.option("--warmup-epochs", type=float, help="[default: 5% of the epochs, at most 5].")
+@click.option(
+    "--base-lr", type=Finite(0, min_open=True), default=2.0, show_default=True,
+    help="LR at batch 1024.",
+)  # fmt: skip
+@click.option("--warmup-epochs", type=Finite(0), help="[default: 5% of the epochs, at most 5].")
 @click.option("--device", type=DEVICE, default="cpu", show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), help="CPU threads [default: all].")
-@click.option("--num-workers", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=THREADS, help="CPU threads [default: all].")
+@click.option("--num-workers", type=click.IntRange(0, MAX_WORKERS), default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), help="Checkpoint/result directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print {epochs: [...], error: ...}.")
 def train_cmd(spec, out, as_json, **options):
@@ -72,15 +90,15 @@ def train_cmd(spec, out, as_json, **options):
 @click.command("time")
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @click.option("--device", type=DEVICE, default="cpu", show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--batch-size", type=BATCH, default=32, show_default=True)
 @click.option("--mode", type=MODE, default="train", show_default=True)
-@click.option("--resolution", "-r", type=int, help="Input resolution [default: the spec's].")
-@click.option("--repeats", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), help="CPU threads [default: all].")
+@click.option("--resolution", "-r", type=RESOLUTION, help="Input resolution [default: the spec's].")
+@click.option("--repeats", type=REPEATS, default=10, show_default=True)
+@click.option("--warmup", type=click.IntRange(0, 10_000), default=3, show_default=True)
+@click.option("--threads", type=THREADS, help="CPU threads [default: all].")
 @click.option(
     "--clock",
-    type=click.Choice(["wall", "cpu"]),
+    type=CLOCK,
     default="wall",
     show_default=True,
     help="cpu: count this process' CPU seconds (CPU only; robust to other load).",
@@ -88,10 +106,8 @@ def train_cmd(spec, out, as_json, **options):
 @click.option("--json", "as_json", is_flag=True, help="One object per spec (a list if several).")
 def time_cmd(specs, as_json, resolution, **options):
     """Seconds per training step (or inference batch) of each SPEC: median and spread."""
-    from trials.timing import time_model
-
-    _check_resolution(resolution)
     from spaces.io import resolve_labeled
+    from trials.timing import time_model
 
     items, as_list = resolve_labeled(specs)
     results = []
@@ -122,34 +138,27 @@ def time_cmd(specs, as_json, resolution, **options):
     )
 
 
-def _check_resolution(resolution):
-    if resolution is not None and resolution < 8:
-        fail(
-            f"--resolution must be an integer >= 8 (the model halves it 5 times), got {resolution}"
-        )
-
-
 @click.command("calibrate")
 @click.argument("spec", metavar="SPEC")
 @click.option("--strategies", default="w,dwr,dWr", show_default=True, help="Comma-separated.")
 @click.option("--factors", default="1,2,4,8", show_default=True, help="Flop factors s.")
 @click.option("--device", type=DEVICE, default="cpu", show_default=True)
-@click.option("--resolution", "-r", type=int, help="Base resolution [default: the spec's].")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--resolution", "-r", type=RESOLUTION, help="Base resolution [default: the spec's].")
+@click.option("--batch-size", type=BATCH, default=32, show_default=True)
 @click.option("--mode", type=MODE, default="train", show_default=True)
-@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--warmup", type=click.IntRange(min=0), default=2, show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), help="CPU threads [default: all].")
+@click.option("--repeats", type=REPEATS, default=5, show_default=True)
+@click.option("--warmup", type=click.IntRange(0, 10_000), default=2, show_default=True)
+@click.option("--threads", type=THREADS, help="CPU threads [default: all].")
 @click.option(
     "--rounds",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 1000),
     default=1,
     show_default=True,
     help="Time every model once per round; keep each model's fastest round (shared machines).",
 )
 @click.option(
     "--clock",
-    type=click.Choice(["wall", "cpu"]),
+    type=CLOCK,
     default="wall",
     show_default=True,
     help="cpu: count this process' CPU seconds (CPU only; robust to other load).",
@@ -171,7 +180,6 @@ def calibrate_cmd(spec, strategies, factors, resolution, out, as_json, **options
     from spaces.io import resolve_spec
     from trials.calibrate import calibrate, parse_factors, parse_strategies
 
-    _check_resolution(resolution)
     base = resolve_spec(spec)
     if resolution is not None:
         base = base.with_resolution(resolution)

@@ -13,7 +13,14 @@ from pathlib import Path
 
 from spaces.units import format_quantity
 from trials.study.runner import KeyProposer, drive, normalize_train, probe
-from trials.study.search import SAMPLERS, OptunaProposer, RegimePool, pool_size, random_candidates
+from trials.study.search import (
+    SAMPLERS,
+    OptunaProposer,
+    RegimePool,
+    check_storage,
+    pool_size,
+    random_candidates,
+)
 from trials.study.store import Candidate, StudyError, StudyStore, canonical
 
 # option -> where it lives in the definition
@@ -65,6 +72,8 @@ def build_definition(opts: dict, out_dir: Path) -> dict:
             raise StudyError(f"unknown sampler {d['sampler']!r}; allowed: {', '.join(SAMPLERS)}")
     if d["sampler"] == "random" and d.get("storage"):
         raise StudyError("--storage holds an Optuna study; use it with --sampler tpe|nsga2")
+    if d.get("storage"):
+        check_storage(d["storage"])
     if d["sampler"] != "random":
         tag = hashlib.sha256(canonical([str(out_dir), d["space"], d["regime"]]).encode())
         d["optuna_study"] = f"fastscale-{Path(out_dir).name}-{tag.hexdigest()[:8]}"

@@ -32,19 +32,13 @@ COLUMNS = (
     "seed",
     "failure",
 )
-# Classes and input channels of the datasets we know by name (ImageFolder: read at train time).
-DATASET_SHAPES = {"fashion-mnist": (10, 1), "fashion_mnist": (10, 1), "fmnist": (10, 1)}
 
 
 def trained_spec(spec, train: dict):
-    """The spec as the trial trains it: the run's resolution, the dataset's classes/channels."""
-    changes = {}
-    if train.get("resolution"):
-        changes["resolution"] = int(train["resolution"])
-    shape = DATASET_SHAPES.get(str(train.get("dataset", "")).lower())
-    if shape:
-        changes["num_classes"], changes["in_channels"] = shape
-    return spec.replace(**changes) if changes else spec
+    """The spec as the trial trains it (trials.data.trained_spec with its train config)."""
+    from trials.data import trained_spec as on_dataset
+
+    return on_dataset(spec, train.get("dataset") or "fashion-mnist", train.get("resolution"))
 
 
 def candidate_row(store: StudyStore, key: str, tags: dict | None = None) -> dict:

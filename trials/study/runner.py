@@ -63,15 +63,23 @@ def parse_address(address: str) -> tuple[str, int] | None:
     """(host, port) to probe for 'HOST:PORT', 'ray://HOST:PORT', 'http://HOST:PORT'."""
     if address in ("auto", "local"):
         return None
-    parsed = urlparse(address if "://" in address else f"tcp://{address}")
-    if not parsed.hostname or parsed.scheme not in ("tcp", "ray", "http", "https"):
-        raise StudyError(f"--address {address!r} is not HOST:PORT, ray://HOST:PORT or http://...")
+    allowed = "HOST:PORT, [IPv6]:PORT, ray://HOST:PORT or http://HOST:PORT"
+    shown = address if len(address) <= 80 else address[:77] + "..."
+    if len(address) > 1024:
+        raise StudyError(f"--address {shown!r} is {len(address)} characters; use {allowed}")
+    hostpart = address.split("://", 1)[-1].split("/", 1)[0]
+    if hostpart.count(":") > 1 and not hostpart.startswith("["):
+        raise StudyError(f"--address {shown!r}: an IPv6 address needs brackets, e.g. [::1]:6379")
     try:
+        parsed = urlparse(address if "://" in address else f"tcp://{address}")
+        host = parsed.hostname
         port = parsed.port
-    except ValueError:
-        port = None
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535"
+        raise StudyError(f"--address {shown!r} is not {allowed}: {exc}") from None
+    if not host or parsed.scheme not in ("tcp", "ray", "http", "https"):
+        raise StudyError(f"--address {shown!r} is not {allowed}")
     default = {"tcp": 6379, "ray": 10001, "http": 80, "https": 443}[parsed.scheme]
-    return parsed.hostname, port or default
+    return host, port or default
 
 
 def probe(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
@@ -82,8 +90,8 @@ def probe(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
     try:
         with socket.create_connection(target, timeout=timeout):
             pass
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a host name IDNA cannot encode
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
         raise StudyError(
             f"cannot reach Ray cluster at {address} ({target[0]}:{target[1]}: {reason})"
         ) from None

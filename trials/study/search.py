@@ -17,23 +17,54 @@ import numpy as np
 
 from spaces.errors import FastscaleError
 from spaces.units import format_quantity
-from trials.study.results import DATASET_SHAPES
 from trials.study.runner import FINISHED
-from trials.study.store import Candidate, StudyStore
+from trials.study.store import Candidate, StudyError, StudyStore
 
 SAMPLERS = ("random", "tpe", "nsga2")
 OPTUNA_STUDY = "fastscale"
 
 
+def check_storage(url: str) -> None:
+    """Refuse, in one line and before a study is created (and bound to it), an Optuna storage
+    URL that does not parse, names a database driver that is not installed, or cannot be
+    connected to."""
+    import sqlalchemy
+    from sqlalchemy.engine import make_url
+
+    shown = url if len(url) <= 80 else url[:77] + "..."
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()
+    except Exception as exc:  # noqa: BLE001 - ArgumentError, NoSuchModuleError, ImportError
+        raise StudyError(
+            f"--storage {shown!r} is not a usable database URL ({_first(exc)}); "
+            "e.g. sqlite:////abs/path/optuna.db or postgresql://user@host/db"
+        ) from None
+    try:
+        engine = sqlalchemy.create_engine(parsed)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - any driver's connection error
+        raise StudyError(f"cannot connect to --storage {shown!r}: {_first(exc)}") from None
+
+
+def _first(exc: BaseException) -> str:
+    from spaces.io import first_line
+
+    return first_line(exc)
+
+
 def design_space(definition: dict):
     """The RegNet space at the study's resolution, classes and channels (the trained model)."""
     from spaces.sampler import DesignSpace
+    from trials.data import dataset_info
 
     train = definition["train"]
-    fixed = {}
-    shape = DATASET_SHAPES.get(str(train.get("dataset", "")).lower())
-    if shape:
-        fixed = {"num_classes": shape[0], "in_channels": shape[1]}
+    info = dataset_info(train.get("dataset") or "fashion-mnist", check=False)
+    fixed = {"in_channels": info.channels}
+    if info.classes is not None:
+        fixed["num_classes"] = info.classes
     res = int(train.get("resolution") or 224)
     return DesignSpace.named(definition["space"], resolution=res, fixed=fixed)
 
