@@ -111,7 +111,12 @@ def complexity_cmd(specs, resolution, as_json):
     help="Regime window ±fraction.",
 )
 @click.option(
-    "-n", "n", default=32, show_default=True, type=click.IntRange(min=1), help="Models to draw."
+    "-n",
+    "n",
+    default=32,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Models to draw.",
 )
 @click.option(
     "--seed", default=0, show_default=True, type=SEED, help="Random seed (fixes the sample)."
