@@ -120,7 +120,7 @@ def test_kill_right_after_a_write_resumes_to_the_uninterrupted_numbers(
     resumed = run(train_argv(spec_file, out, 3))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     progress = [line.split()[1] for line in resumed.stderr.splitlines() if line.startswith("epoch")]
-    # the epoch result.json lacked is reported again (a study logs it); only epoch 3 trains
+    # the epoch result.json lacked is reported after all (a study logs it); only 3 trains
     assert progress == (["2/3", "3/3"] if event == "checkpoint" else ["3/3"])
     whole_dir, expected = whole
     got = json.loads(resumed.stdout)

@@ -4,11 +4,13 @@
   end; a second run on D is refused at once. The kernel drops the lock when the holder dies,
   even by SIGKILL, so a killed run never leaves D locked.
 - The checkpoint is the truth; result.json is derived from it. Every epoch writes the
-  checkpoint first, then reports the epoch (`on_epoch`: progress lines, a study's log),
-  then result.json. A run resumed after a kill anywhere in between re-reports the epochs
-  result.json lacks and rewrites result.json from the checkpoint, so the two agree again
-  and no reported epoch goes missing (a kill between the report and result.json reports
-  that epoch twice, marked `replayed`).
+  checkpoint, then result.json, then reports the epoch (`on_epoch`: progress lines, a
+  study's log or a Tune report that copies the directory, which is consistent by then).
+  A run resumed after a kill between the two writes finds result.json behind the
+  checkpoint: it reports the epochs result.json lacks (marked `replayed`; their report
+  never happened) and rewrites result.json from the checkpoint, so the two agree again.
+  A kill after result.json and before the report skips that one report; the epoch itself
+  is kept and counted (a report cannot be atomic with a file).
 - Temporary files of a killed writer (.checkpoint.pt.tmp-*) are removed under the lock;
   a full disk leaves the last good checkpoint, removes its temporary file and says so.
 

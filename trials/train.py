@@ -226,10 +226,9 @@ def _train(spec, config: TrainConfig, out: RunDir | None, on_epoch, data, device
             records.append(record)
             if out is not None:  # the truth first, then what is derived from it
                 out.save_checkpoint(run.state(key, epoch + 1, records))
-            if on_epoch is not None:
-                on_epoch(dict(record))
-            if out is not None:
                 out.save_result(summarize(records, spec, config))
+            if on_epoch is not None:  # sees (and may copy) a consistent directory
+                on_epoch(dict(record))
         return summarize(records, spec, config)
 
 
