@@ -144,8 +144,9 @@ def plain_name(name: str, what: str) -> str:
 
 def _create_temp(target: Path) -> tuple[int, str]:
     """A new file beside `target` (mode 0666 & ~umask), never one that existed."""
+    stem = target.name[:200]  # the temporary name must fit NAME_MAX (255) too
     while True:
-        tmp = target.with_name(f".{target.name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+        tmp = target.with_name(f".{stem}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
         try:
             return os.open(tmp, _CREATE, 0o666), str(tmp)
         except FileExistsError:

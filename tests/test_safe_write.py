@@ -139,6 +139,9 @@ def test_check_target_allows_absent_and_regular_and_follows_parent_links(tmp_pat
     write_file(tmp_path / "alias" / "x.json", "{}")
     assert (real / "x.json").read_text() == "{}"
     assert check_target(tmp_path / "absent") == tmp_path / "absent"
+    longest = tmp_path / ("n" * 250 + ".json")  # its temporary name is cut to fit NAME_MAX
+    write_file(longest, "{}")
+    assert longest.read_text() == "{}"
     with pytest.raises(OutputError, match="directory"):
         write_file(real, "x")
 
