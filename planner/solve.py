@@ -25,7 +25,7 @@ import numpy as np
 from planner.batch import batch_complexity, scale_arrays
 from planner.scale import S_RANGE, as_strategy, realised_factor_arrays
 from planner.strategies import Strategy
-from spaces.complexity import complexity
+from spaces.complexity import INT64_SAFE, complexity
 from spaces.errors import FastscaleError
 from spaces.specs import StageSpec
 
@@ -289,6 +289,11 @@ def solve_many(
     expo = np.array([s.exponents for s in strats], dtype=np.float64)
     nk = len(strats)
     base_flops = complexity(base).flops
+    if max(base_flops, target) * 4 >= INT64_SAFE:  # candidates reach a few times the target
+        raise SolveError(
+            f"the planner counts candidates in 64-bit integers: base ({base_flops:.3g} flops) "
+            f"and target ({target:.3g}) must stay below {INT64_SAFE / 4:.3g}"
+        )
     if not S_RANGE[0] <= target / base_flops <= S_RANGE[1]:
         raise SolveError(
             f"target {target:,} flops is {target / base_flops:.3g} times the base's "

@@ -2,8 +2,10 @@
 
 The layer counter (`spaces.layers.Cx`) and the block counters of the block table
 (`spaces.blocks`) use only arithmetic and numpy ufuncs, so the same code counts one network
-(Python ints) or a batch of networks at once (int64 arrays, one array entry per config). `complexity` walks a spec's stages; `regnet_complexity_batch` walks
-block positions across a whole batch. They are tested equal.
+(Python ints) or a batch of networks at once (int64 arrays, one array entry per config).
+`complexity` walks a spec's stages in Python ints (exact at any size);
+`stages_complexity_batch` counts a batch in int64 and switches a row to Python ints when
+a bound says it could pass 2**63. They are tested equal.
 """
 
 from __future__ import annotations
@@ -39,24 +41,52 @@ def head_complexity(cx: Cx, w_in, head_width, num_classes) -> Cx:
     """Optional 1x1 conv head (head_width 0 = none), pooling, then the classifier."""
     has_conv = head_width > 0
     cx.add(Cx(cx.h).conv(w_in, head_width, 1).bn(head_width), has_conv)
-    return cx.linear(np.where(has_conv, head_width, w_in), num_classes)
+    if isinstance(has_conv, np.ndarray):
+        return cx.linear(np.where(has_conv, head_width, w_in), num_classes)
+    return cx.linear(head_width if has_conv else w_in, num_classes)  # Python ints stay exact
+
+
+def _walk(s, depths, widths, groups, resolution, stem_width, head_width) -> Complexity:
+    """Exact counts in Python ints (no 64-bit limit) of `s`'s network with these per-stage
+    depths (0 = no stage), widths and group widths. A stage repeats one identical block after
+    its first, so a stage costs two block counts whatever its depth (10^9 blocks included)."""
+    cx = stem_complexity(int(resolution), s.in_channels, int(stem_width), s.stem)
+    w_in = int(stem_width)
+    for i, depth in enumerate(int(d) for d in depths):
+        if depth == 0:
+            continue
+        w, g, b, k = int(widths[i]), int(groups[i]), s.bottlenecks[i], s.kernels[i]
+        first = block_complexity(s.block, cx.h, w_in, w, s.strides[i], g, b, k, s.se_ratio)
+        rest = block_complexity(s.block, first.h, w, w, 1, g, b, k, s.se_ratio)
+        cx.add(first).add(rest, depth - 1)
+        cx.h, w_in = first.h, w
+    head_complexity(cx, w_in, int(head_width), s.num_classes)
+    return Complexity(int(cx.flops), int(cx.params), int(cx.acts))
 
 
 def complexity(spec) -> Complexity:
-    """Flops, params and acts of any spec (RegNet, stage-level or EfficientNet): the literal
-    block-by-block walk; `stages_complexity_batch` is its vectorized face, tested equal."""
+    """Flops, params and acts of any spec (RegNet, stage-level, EfficientNet, ResNet), exact in
+    Python ints whatever their size; `stages_complexity_batch` is its vectorized face, tested
+    equal."""
     s = spec.stages()
-    cx = stem_complexity(s.resolution, s.in_channels, s.stem_width, s.stem)
-    w_in = s.stem_width
-    for i, depth in enumerate(s.depths):
-        w, g, b, k = s.widths[i], s.group_widths[i], s.bottlenecks[i], s.kernels[i]
-        for j in range(depth):
-            stride = s.strides[i] if j == 0 else 1
-            blk = block_complexity(s.block, cx.h, w_in, w, stride, g, b, k, s.se_ratio)
-            cx.add(blk)
-            cx.h, w_in = blk.h, w
-    head_complexity(cx, w_in, s.head_width, s.num_classes)
-    return Complexity(int(cx.flops), int(cx.params), int(cx.acts))
+    return _walk(s, s.depths, s.widths, s.group_widths, s.resolution, s.stem_width, s.head_width)
+
+
+# int64 counts are exact below 2**63; rows whose bound reaches INT64_SAFE are counted in
+# Python ints instead (such networks are far beyond anything trained; the bound is loose).
+INT64_SAFE = 2.0**62
+
+
+def _int64_bound(base, depths, widths, resolution, stem_width, head_width) -> np.ndarray:
+    """Per row, an upper bound (float64) of flops, params and acts: every block is at most
+    four k×k convs of the widest inner width at the input resolution, plus the classifier."""
+    inner = widths.max(1) * max(max(base.bottlenecks), 1.0)
+    wide = np.maximum.reduce([inner, stem_width.astype(float), head_width.astype(float)])
+    wide = np.maximum(wide, base.in_channels)
+    k = max(max(base.kernels), 7)
+    blocks = depths.sum(1).astype(float) + 4  # + stem convs and head conv
+    conv = 4.0 * k * k * wide**2 * resolution.astype(float) ** 2
+    return blocks * conv + wide * base.num_classes * 2.0
 
 
 def stages_complexity_batch(
@@ -78,6 +108,11 @@ def stages_complexity_batch(
 
     res = column(resolution, base.resolution)
     w_in = column(stem_width, base.stem_width)
+    head = column(head_width, base.head_width)
+    widths, groups = np.asarray(widths, dtype=np.int64), np.asarray(groups, dtype=np.int64)
+    bound = _int64_bound(base, depths, widths, res, w_in, head) if n else np.zeros(0)
+    if (bound >= INT64_SAFE).any():
+        return _exact_rows(base, depths, widths, groups, res, w_in, head, bound)
     cx = stem_complexity(res, base.in_channels, w_in, base.stem)
     cx.flops, cx.params, cx.acts = (column(v, 0) for v in (cx.flops, cx.params, cx.acts))
     for i in range(depths.shape[1]):
@@ -91,8 +126,27 @@ def stages_complexity_batch(
         cx.params[rows] += stage.params
         cx.acts[rows] += stage.acts
         cx.h[rows], w_in[rows] = first.h, w
-    head_complexity(cx, w_in, column(head_width, base.head_width), base.num_classes)
+    head_complexity(cx, w_in, head, base.num_classes)
     return cx.flops, cx.params, cx.acts
+
+
+def _exact_rows(base, depths, widths, groups, res, stem, head, bound):
+    """stages_complexity_batch where some rows could pass 2**63: those rows in Python ints
+    (object arrays: comparisons and arithmetic still work, nothing wraps around)."""
+    safe = bound < INT64_SAFE
+    out = [np.zeros(len(bound), dtype=object) for _ in range(3)]
+    if safe.any():
+        rows = np.flatnonzero(safe)
+        part = stages_complexity_batch(
+            base, depths[rows], widths[rows], groups[rows], res[rows], stem[rows], head[rows]
+        )
+        for o, p in zip(out, part, strict=True):
+            o[rows] = [int(v) for v in p]
+    for r in np.flatnonzero(~safe):
+        cx = _walk(base, depths[r], widths[r], groups[r], res[r], stem[r], head[r])
+        for o, v in zip(out, cx, strict=True):
+            o[r] = v
+    return tuple(out)
 
 
 def _stage_starts(depth, w0, wa, wm):
@@ -177,8 +231,9 @@ def regnet_complexity_batch(
         num_classes=num_classes,
     )
     res = np.broadcast_to(np.asarray(resolution, dtype=np.int64), (n,))
-    out = {k: np.zeros(n, dtype=np.int64) for k in ("flops", "params", "acts")}
     counts = stages_complexity_batch(base, depths[valid], widths[valid], groups[valid], res[valid])
-    for key, value in zip(out, counts, strict=True):
+    out = {}
+    for key, value in zip(("flops", "params", "acts"), counts, strict=True):
+        out[key] = np.zeros(n, dtype=value.dtype)  # object (Python ints) past 2**63
         out[key][valid] = value  # invalid rows are not networks: they report zeros
     return {**out, "valid": valid, "num_stages": num_stages}

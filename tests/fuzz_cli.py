@@ -113,6 +113,17 @@ def cases() -> list[Case]:
         _c("complexity", "{good}", "--json", expect="ok", check="flops>0"),
         _c(
             "complexity",
+            "{huge_valid}",
+            "--json",
+            expect="ok",
+            check="flops>=1e21",
+            note="a valid network with counts past 2**63: exact",
+        ),
+        _c("scale", "{huge_valid}", "--strategy", "dWr", "--factor", "2"),
+        _c("scale", "{huge_valid}", "--strategy", "dWr", "--target", "1e18"),
+        _c("plan", "{huge_valid}", "--target", "1e18"),
+        _c(
+            "complexity",
             "RegNetX-200MF",
             "-r",
             "1000000000",
@@ -662,6 +673,9 @@ def make_inputs(root: Path) -> dict[str, str]:
     text("width_huge", json.dumps({**stage, "widths": [8, 16, 32, 10**20]}), ".json")
     text("negative_width", json.dumps({**stage, "widths": [8, -16, 32, 64]}), ".json")
     text("stage_mismatch", json.dumps({**stage, "widths": [8, 16]}), ".json")
+    huge = {**stage, "depths": [3, 10_000, 2, 1], "widths": [2**18, 2**19, 2**20, 2**20],
+            "group_widths": [2**18, 2**19, 2**20, 2**20], "resolution": 16384}  # fmt: skip
+    text("huge_valid", json.dumps(huge), ".json")
     text("nested_yaml", "a: " + "[" * 10000 + "]" * 10000 + "\n")
     text("nested_json", "[" * 100000 + "]" * 100000, ".json")
     bomb = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
