@@ -139,8 +139,9 @@ def _acquire(path: Path) -> int:
             f"another run{who} holds output directory {str(path.parent)!r}; "
             "wait for it to finish or pass another --out"
         ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # for the message above; not the lock
+    with contextlib.suppress(OSError):  # the pid is for the message above, not the lock
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # (a full disk may refuse even this)
     return fd
 
 
