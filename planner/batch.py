@@ -65,11 +65,13 @@ def scale_arrays(
     width_scale=1.0,
     group_scale=1.0,
     resolution_steps=0,
+    depth_steps=0,
 ) -> Candidates:
     """Apply the §6 rounding rules to N sets of factors (each argument broadcasts to (N,)).
 
     Fine-tune knobs: `width_scale` multiplies the continuous width factor, `group_scale` the
-    group-width factor, `resolution_steps` adds steps of 4 px after rounding.
+    group-width factor, `resolution_steps` adds steps of 4 px after rounding, `depth_steps`
+    (broadcasts to (N, stages)) adds blocks to each stage after rounding (at least 1 stays).
     """
     fd, fw, fg, fr, ws, gs, rs = np.broadcast_arrays(
         *(np.asarray(x, dtype=np.float64) for x in (fd, fw, fg, fr, width_scale, group_scale)),
@@ -81,6 +83,7 @@ def scale_arrays(
     d0 = np.asarray(base.depths, dtype=np.float64)
     w0 = np.asarray(base.widths, dtype=np.float64)
     depths = np.maximum(1, np.round(d0 * fd[:, None])).astype(np.int64)
+    depths = np.maximum(1, depths + np.asarray(depth_steps, dtype=np.int64))
     widths = _round_width(w0, fw[:, None])
     res = np.round(base.resolution * fr / R_STEP).astype(np.int64) * R_STEP + R_STEP * rs
     res = np.maximum(MIN_RESOLUTION, res)

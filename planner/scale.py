@@ -17,7 +17,7 @@ from spaces.errors import FastscaleError
 from spaces.specs import StageSpec
 
 # Fine-tune knobs accepted by `scale_spec` (see planner.solve for how they are chosen).
-FINETUNE_KNOBS = ("width_scale", "group_scale", "resolution_steps")
+FINETUNE_KNOBS = ("width_scale", "group_scale", "resolution_steps", "depth_steps")
 
 
 class ScaleError(FastscaleError):
@@ -69,7 +69,8 @@ def scale_spec(spec, strategy: Strategy | str, s: float, **finetune) -> StageSpe
     max(1, round(w·f_w/8))·8, group width rounded then made compatible, resolution
     round(r·f_r/4)·4; stem/head widths only where the block table says so (EfficientNet).
 
-    Optional fine-tune knobs (default: none): width_scale, group_scale, resolution_steps.
+    Optional fine-tune knobs (default: none): width_scale, group_scale, resolution_steps,
+    depth_steps (blocks added per stage).
     """
     unknown = sorted(set(finetune) - set(FINETUNE_KNOBS))
     if unknown:

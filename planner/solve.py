@@ -8,8 +8,12 @@ width, resolution) changes value at known s, the breakpoints ((m + ½)/v)^(1/e).
    so no level of the step function is missed and the closest single-s network is exact;
 3. only when no single s lands within tolerance, fine-tunes within the strategy's spirit:
    the continuous width factor by up to ±5 %, then the group width among neighbouring
-   compatible values, then the resolution by up to ±4 steps of 4 px, picking the smallest
-   realised change that lands; what changed and by how much is reported.
+   compatible values, then the resolution by up to ±4 steps of 4 px, then the depth by ±1
+   block in one or two stages (tiny networks, where one width step of 8 channels moves
+   flops by 20 %), and last the width by up to ±25 % with the group width and depth knobs
+   (tiny resolutions, where one 4 px step can triple the flops), picking the smallest realised change that lands; what
+   changed and by how much is reported. A target no candidate reaches is reported off target, with the
+   nearest networks below and above it.
 
 All strategies of a plan are solved together: each phase is one batched evaluation.
 """
@@ -37,6 +41,26 @@ LOG_S_LIMIT = math.log(S_RANGE[1])  # s stays within S_RANGE: beyond, counts cou
 WIDTH_STEPS = 0.0025 * np.arange(1, 21)  # fine-tune: width ±0.25 % ... ±5 %
 GROUP_STEPS = 0.05 * np.arange(1, 6)  # group-width factor ±5 % ... ±25 % (log)
 RES_STEPS = np.arange(1, 5)  # resolution ±1 ... ±4 steps of 4 px
+WIDE_STEPS = 0.025 * np.arange(3, 11)  # last resort: width ±7.5 % ... ±25 %
+
+
+def depth_combos(stages: int) -> np.ndarray:
+    """Per-stage depth changes of the depth fine-tune: row 0 none, then ±1 block in one stage,
+    then ±1 in each of two stages — (C, stages) int64, smallest changes first."""
+    rows = [np.zeros(stages, np.int64)]
+    for i in range(stages):
+        for d in (1, -1):
+            row = np.zeros(stages, np.int64)
+            row[i] = d
+            rows.append(row)
+    for i in range(stages):
+        for j in range(i + 1, stages):
+            for di in (1, -1):
+                for dj in (1, -1):
+                    row = np.zeros(stages, np.int64)
+                    row[i], row[j] = di, dj
+                    rows.append(row)
+    return np.array(rows)
 
 
 class SolveError(FastscaleError):
@@ -204,16 +228,23 @@ class _Pool:
     def __init__(self, base: StageSpec, expo: np.ndarray, base_flops: int):
         self.base, self.expo, self.base_flops = base, expo, base_flops
         self.parts: list[dict] = []
+        self.combos = depth_combos(len(base.depths))
 
-    def eval(self, k, s, ws=1.0, gs=1.0, rs=0, tier=0, ref=None) -> dict:
+    def eval(self, k, s, ws=1.0, gs=1.0, rs=0, tier=0, ref=None, ds=0) -> dict:
+        """Candidates of strategies k at flop factors s with fine-tune knobs; `ds` indexes
+        the per-stage depth changes of `depth_combos` (0: none)."""
         k = np.asarray(k, np.int64)
-        s, ws, gs, rs = (np.broadcast_to(np.asarray(x), k.shape) for x in (s, ws, gs, rs))
+        s, ws, gs, rs, ds = (np.broadcast_to(np.asarray(x), k.shape) for x in (s, ws, gs, rs, ds))
         e = self.expo[k]
         f = [np.power(s, e[:, i]) for i in range(4)]
-        c = scale_arrays(self.base, *f, width_scale=ws, group_scale=gs, resolution_steps=rs)
+        c = scale_arrays(
+            self.base, *f, width_scale=ws, group_scale=gs, resolution_steps=rs,
+            depth_steps=self.combos[ds],
+        )  # fmt: skip
         flops, params, acts = batch_complexity(self.base, c)
         rf = realised_factor_arrays(self.base, c)
-        part = {"k": k, "s": s, "ws": ws, "gs": gs, "rs": rs, "flops": flops, "params": params}
+        part = {"k": k, "s": s, "ws": ws, "gs": gs, "rs": rs, "ds": ds, "flops": flops}
+        part["params"] = params
         part.update(acts=acts, fd=rf[0], fw=rf[1], fg=rf[2], fr=rf[3], cand=c)
         part.update(tier=np.full(k.shape, tier), ref=np.full(k.shape, -1) if ref is None else ref)
         self.parts.append(part)
@@ -240,6 +271,11 @@ def _best(owner, keys, nk) -> np.ndarray:
     return out
 
 
+def _four(grid: tuple) -> tuple:
+    """A fine-tune grid (widths, groups, resolution steps[, depth combos]) as four axes."""
+    return tuple(grid) if len(grid) == 4 else (*grid, [0])
+
+
 def _finetune(pool: _Pool, flat: dict, refs: list[int], target: int, tol: float) -> dict:
     """Fine-tune around the unadjusted candidates `refs` (flat indices) tier by tier; returns
     {owner: flat index} of the smallest realised change that lands within tolerance."""
@@ -252,25 +288,38 @@ def _finetune(pool: _Pool, flat: dict, refs: list[int], target: int, tol: float)
     tiers.append([(coarse, [1.0], r)] + ([(coarse, g, [0])] if grouped else []))  # + g or r
     if grouped:
         tiers.append([(coarse[::2], g, r)])  # all three
+    # then depth: ±1 block in one or two stages, with the width or resolution knob
+    combos = np.arange(1, len(pool.combos))
+    tiers.append([(coarse, [1.0], [0], combos), (coarse[::2], [1.0], r, combos)])
+    # last resort, where the width and resolution quanta leave a gap of tens of percent
+    # (tiny networks at tiny resolutions): width by up to ±25 %, with or without depth
+    wide = np.concatenate([1 + WIDE_STEPS, 1 - WIDE_STEPS])
+    groups = np.concatenate([[1.0], g]) if grouped else [1.0]
+    tiers.append([(wide, groups, [0], np.arange(len(pool.combos)))])
     chosen: dict[int, int] = {}
     todo = np.asarray(refs, np.int64)
     for tier, grids in enumerate(tiers, start=1):
         if not len(todo):
             break
         grid = np.concatenate(
-            [np.array(np.meshgrid(*g3, indexing="ij")).reshape(3, -1) for g3 in grids], axis=1
+            [np.array(np.meshgrid(*_four(g), indexing="ij")).reshape(4, -1) for g in grids],
+            axis=1,
         )
         ref = np.repeat(todo, grid.shape[1])
         reps = (len(todo), 1)
-        ws_, gs_, rs_ = (np.tile(x, reps).ravel() for x in grid)
+        ws_, gs_, rs_, ds_ = (np.tile(x, reps).ravel() for x in grid)
         start = sum(len(p["k"]) for p in pool.parts)
-        part = pool.eval(flat["k"][ref], flat["s"][ref], ws_, gs_, rs_.astype(np.int64), tier, ref)
+        part = pool.eval(
+            flat["k"][ref], flat["s"][ref], ws_, gs_, rs_.astype(np.int64), tier, ref,
+            ds_.astype(np.int64),
+        )  # fmt: skip
         miss = np.abs(part["flops"] / target - 1)
         cost = sum(np.abs(np.log(part[f] / flat[f][ref])) for f in ("fd", "fw", "fg", "fr"))
         ok = miss <= tol * (1 + 1e-12)
         if ok.any():
             owner = part["k"][ok]
-            nominal = np.abs(np.log(part["ws"] * part["gs"])) + np.abs(part["rs"])
+            steps = np.abs(pool.combos[part["ds"]]).sum(1)
+            nominal = np.abs(np.log(part["ws"] * part["gs"])) + np.abs(part["rs"]) + steps
             keys = [np.round(cost[ok], 12), np.round(miss[ok], 12), nominal[ok]]
             best = _best(owner, keys, len(pool.expo))
             for k in np.flatnonzero(best >= 0):
@@ -343,7 +392,10 @@ def _solution(pool, flat, strat, k, i, target, tol, base_flops, edges) -> Soluti
         finetuned = {
             key: v for key, v in knobs.items() if v != (0 if key == "resolution_steps" else 1.0)
         }
-        for name, col in (("width", "fw"), ("group_width", "fg"), ("resolution", "fr")):
+        if flat["ds"][i]:
+            finetuned["depth_steps"] = pool.combos[flat["ds"][i]].tolist()
+        cols = (("depth", "fd"), ("width", "fw"), ("group_width", "fg"), ("resolution", "fr"))
+        for name, col in cols:
             finetuned[f"{name}_change"] = float(flat[col][i] / flat[col][r])
         finetuned["unadjusted_flops"] = int(flat["flops"][r])
         finetuned["unadjusted_miss"] = float(flat["flops"][r] / target - 1)

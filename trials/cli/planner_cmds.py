@@ -144,6 +144,9 @@ def _finetune_text(ft: dict) -> str:
         if change != 1 or key in ft:
             unit = " steps of 4px" if key == "resolution_steps" else ""
             parts.append(f"{name} x{change:.4f} (knob {ft.get(key, 0):g}{unit})")
+    if "depth_steps" in ft:
+        steps = " ".join(f"{d:+d}" for d in ft["depth_steps"])
+        parts.append(f"depth x{ft['depth_change']:.4f} (blocks per stage {steps})")
     return (
         ", ".join(parts) + f" from the s network at {ft['unadjusted_miss']:+.2%}; "
         f"the closest single s misses by {ft['single_s_miss']:+.2%}"
