@@ -27,12 +27,6 @@ EFFNET_BASE = EFFNET_DWR[0] * EFFNET_DWR[1] ** 2 * EFFNET_DWR[2] ** 2  # flops p
 # and resolution s^0.193 (docs/planner.md shows the fit; a test re-derives it).
 RS_DEPTH_SHARE = 0.614
 
-NAMED = ("d", "w", "r", "dw", "dr", "wr", "dwr", "dWr", "effnet", "rs")
-DEFAULT_ALPHA = 0.8
-ALLOWED_HELP = (
-    "one of d, w, r, dw, dr, wr, dwr, dWr, effnet, rs, a weight string such as d1_w8_g8_r1, "
-    "or an alpha in [0, 1]"
-)
 _WEIGHT_TOKEN = re.compile(r"^([dwgr])(\d+(?:\.\d+)?|\.\d+)$")
 
 
@@ -78,10 +72,6 @@ class Strategy:
         """Share of the flop growth spent on width: α for the α family (0 for d, 1 for w)."""
         return self.w / (self.d + self.w + self.r)
 
-    @property
-    def label(self) -> str:
-        return self.name
-
     def same_as(self, other: Strategy) -> bool:
         """Same factors for every s (names aside): e.g. dWr and alpha 0.8."""
         return all(
@@ -124,16 +114,24 @@ _NAMED = {
 }
 
 
+def strategy_names() -> list[str]:
+    """The named strategies, in the order help texts list them."""
+    return list(_NAMED)
+
+
+def allowed_help() -> str:
+    return f"one of {', '.join(_NAMED)}, a weight string such as d1_w8_g8_r1, or an alpha in [0, 1]"
+
+
 def parse_weights(text: str) -> Strategy:
-    """`d1_w8_g8_r1`: weights per letter; an omitted g follows w (group width scales like
-    width), other omitted letters are 0."""
+    """`d1_w8_g8_r1`: a weight per letter, as pycls' scaler reads it — an omitted letter has
+    weight 0 (so `d1_w8_r1` keeps the group width; write g8 to scale it like the width)."""
     weights: dict[str, float] = {}
     for token in text.split("_"):
         m = _WEIGHT_TOKEN.match(token)
         if not m or m.group(1) in weights:
-            raise StrategyError(f"unknown strategy {text!r}; use {ALLOWED_HELP}")
+            raise StrategyError(f"unknown strategy {text!r}; use {allowed_help()}")
         weights[m.group(1)] = float(m.group(2))
-    weights.setdefault("g", weights.get("w", 0.0))
     d, w, g, r = (weights.get(k, 0.0) for k in "dwgr")
     total = d + w + r
     alpha = w / total if total and d == r and g == w else None
@@ -157,7 +155,7 @@ def get_strategy(name: str | None = None, alpha: float | None = None) -> Strateg
         return _NAMED[name]()
     if "_" in name or _WEIGHT_TOKEN.match(name):
         return parse_weights(name)
-    raise StrategyError(f"unknown strategy {name!r}; use {ALLOWED_HELP}")
+    raise StrategyError(f"unknown strategy {name!r}; use {allowed_help()}")
 
 
 def alpha_grid(step: float = 0.05) -> list[float]:

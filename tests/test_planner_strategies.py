@@ -60,10 +60,38 @@ def test_named_members_of_the_alpha_family():
 def test_weight_strings():
     st = get_strategy("d1_w8_g8_r1")
     assert (st.d, st.w, st.g, st.r) == (1, 8, 8, 1) and st.alpha == pytest.approx(0.8)
-    assert get_strategy("d1_w1_r1").same_as(get_strategy("dwr"))  # omitted g follows w
+    assert get_strategy("d1_w1_g1_r1").same_as(get_strategy("dwr"))
     frozen = get_strategy("d1_w2_g0_r1")
     assert frozen.exponents[2] == 0 and frozen.alpha is None  # g0 keeps group width fixed
-    assert get_strategy("w2.5").same_as(get_strategy("w"))
+    assert get_strategy("w2.5_g2.5").same_as(get_strategy("w"))
+
+
+@pytest.mark.parametrize("text", ["d1_w8_r1", "w1", "d1_w1_r1", "d2_w3_r5", "r1", "d1_g4_w2"])
+def test_weight_strings_follow_pycls(text):
+    """pycls' scaler: an omitted letter weighs 0; S = d + w + r; depth s^(d/S), width
+    s^(w/2S), group width s^(g/2S), resolution s^(r/2S) — flops grow by exactly s."""
+    weights = {t[0]: float(t[1:]) for t in text.split("_")}
+    d, w, g, r = (weights.get(k, 0.0) for k in "dwgr")
+    total = d + w + r
+    st = get_strategy(text)
+    assert (st.d, st.w, st.g, st.r) == (d, w, g, r)
+    assert st.exponents == pytest.approx(
+        (d / total, w / (2 * total), g / (2 * total), r / (2 * total))
+    )
+    fd, fw, _, fr = st.factors(4.0)
+    assert fd * fw**2 * fr**2 == pytest.approx(4.0)
+
+
+def test_named_strategies_keep_their_meaning():
+    for name, text in (("dWr", "d1_w8_g8_r1"), ("dwr", "d1_w1_g1_r1"), ("w", "w1_g1")):
+        assert get_strategy(name).same_as(get_strategy(text))
+    # the case the issue found: pycls keeps RegNetY-400MF's group width 8 under d1_w8_r1
+    from planner.scale import scale_spec
+    from spaces.registry import get_model
+
+    base = get_model("RegNetY-400MF")
+    assert set(scale_spec(base, "d1_w8_r1", 4).group_widths) == {8}
+    assert scale_spec(base, "d1_w8_g8_r1", 4) == scale_spec(base, "dWr", 4)
 
 
 def test_effnet_compound_rule():

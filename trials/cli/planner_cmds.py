@@ -14,10 +14,14 @@ import click
 from trials.cli.common import QUANTITY, Finite, echo_json, fail, print_table
 from trials.recipe import MODES
 
-_STRATEGY_HELP = (
-    "d, w, r, dw, dr, wr, dwr, dWr (fast, α = 0.8), effnet, rs (ResNet-RS: depth, slow "
-    "resolution), or weights like d1_w8_g8_r1"
-)
+
+def _strategy_help() -> str:
+    from planner.strategies import strategy_names
+
+    return (
+        f"{', '.join(strategy_names())} (dWr: fast, α = 0.8; rs: ResNet-RS), or pycls weights "
+        "like d1_w8_g8_r1 (an omitted letter weighs 0)"
+    )
 
 
 TOLERANCE = Finite(0, 1, max_open=True)
@@ -49,7 +53,7 @@ def _scale_record(name: str, sol_or_spec, extra: dict) -> dict:
 
 @click.command("scale")
 @click.argument("spec", metavar="SPEC")
-@click.option("--strategy", help=f"Scaling strategy: {_STRATEGY_HELP}.")
+@click.option("--strategy", help=f"Scaling strategy: {_strategy_help()}.")
 @click.option("--alpha", type=Finite(0, 1), help="Use the α family with this α in [0, 1] instead.")
 @click.option(
     "--factor", type=Finite(0, min_open=True), help="Scale by this flop factor s (no solving)."
