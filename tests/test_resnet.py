@@ -261,3 +261,24 @@ def test_architecture_doc_shows_the_current_block_table():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text()
     table = doc.split("<!-- block table -->\n")[1].split("<!-- /block table -->")[0]
     assert table == block_table_markdown()
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("family: resnet\ndepths: [3, 0, 6, 3]\n", "depths must be >= 1"),
+        ("family: resnet\ndepths: [3, 4, 6, 3]\ngroups: 5\n", "not divisible by groups=5"),
+        ("family: resnet\ndepths: [3, 4, 6, 3]\nblock: ConvNeXt\n", "allowed|one of R, RB"),
+    ],
+)
+def test_cli_refuses_an_impossible_resnet_in_one_line(tmp_path, capsys, text, says):
+    import re
+
+    from trials.cli import main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    code = main(["complexity", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("fastscale: error:")
+    assert re.search(says, err)
