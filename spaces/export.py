@@ -301,24 +301,7 @@ def spec_from_pycls(cfg: dict):
     act = model["ACTIVATION_FUN"]
     try:
         if model_type == "regnet":
-            r = _section(cfg, "REGNET")
-            _stem(r, "REGNET")
-            if int(r["STRIDE"]) != 2:
-                raise ExportError(f"REGNET.STRIDE {r['STRIDE']} is not supported; allowed: 2")
-            block = _block(r["BLOCK_TYPE"], r["SE_ON"], act, "REGNET")
-            return RegNetSpec(
-                block=block,
-                depth=int(r["DEPTH"]),
-                w0=int(r["W0"]),
-                wa=float(r["WA"]),
-                wm=float(r["WM"]),
-                group_width=int(r["GROUP_W"]),
-                bottleneck=float(r["BOT_MUL"]),
-                se_ratio=float(r["SE_R"]) if r["SE_ON"] else 0.0,
-                stem_width=int(r["STEM_W"]),
-                head_width=int(r["HEAD_W"]),
-                **common,
-            )
+            return _regnet_from_pycls(_section(cfg, "REGNET"), act, common)
         if model_type == "anynet":
             return _anynet_from_pycls(_section(cfg, "ANYNET"), act, common)
         if model_type == "resnet":
@@ -350,6 +333,25 @@ def spec_from_pycls(cfg: dict):
     raise ExportError(
         f"pycls MODEL.TYPE {model.get('TYPE')!r} is not supported; allowed: regnet, anynet, "
         "effnet, resnet"
+    )
+
+
+def _regnet_from_pycls(r: dict, act, common: dict) -> RegNetSpec:
+    _stem(r, "REGNET")
+    if int(r["STRIDE"]) != 2:
+        raise ExportError(f"REGNET.STRIDE {r['STRIDE']} is not supported; allowed: 2")
+    return RegNetSpec(
+        block=_block(r["BLOCK_TYPE"], r["SE_ON"], act, "REGNET"),
+        depth=int(r["DEPTH"]),
+        w0=int(r["W0"]),
+        wa=float(r["WA"]),
+        wm=float(r["WM"]),
+        group_width=int(r["GROUP_W"]),
+        bottleneck=float(r["BOT_MUL"]),
+        se_ratio=float(r["SE_R"]) if r["SE_ON"] else 0.0,
+        stem_width=int(r["STEM_W"]),
+        head_width=int(r["HEAD_W"]),
+        **common,
     )
 
 
