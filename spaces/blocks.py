@@ -176,7 +176,7 @@ _RESNET = dict(
     stem="resnet",
     shortcuts=("projection", "avgpool"),
     scales_stem_head=False,
-    weight_decay=2e-5,
+    weight_decay=4e-5,  # ResNet-RS's training recipe (Bello et al. 2021, lowered from 1e-4)
 )
 
 BLOCKS: dict[str, Block] = {
