@@ -134,8 +134,8 @@ def is_model(name: str) -> bool:
 def get_model(name: str, **overrides) -> Spec:
     """The registered spec, optionally with fields replaced (resolution, num_classes, ...)."""
     key = _canonical(name)
-    if key is None and ":" in name:
-        library, _, ext = name.partition(":")
+    library, _, ext = name.partition(":")
+    if key is None and ext and library.isidentifier():  # 'timm:x', not a path like 'a/b:c.json'
         if library not in LIBRARIES:
             raise SpecError(
                 f"unknown model library {library!r} in {name!r}; allowed: {', '.join(LIBRARIES)}"
