@@ -105,7 +105,10 @@ def test_verdict_names_the_constructed_winners():
     assert a["spread"]["dof"] == 3
     assert top["judgement"] == "clear"
     assert a["n_failed"] == 1
-    assert any("hybrid beats scaling" in s and "agrees" in s for s in a["paper"])
+    assert any("hybrid ahead of scaling" in s and "agrees" in s for s in a["paper"])
+    assert not any(" by -" in s for s in a["paper"] + a["sentences"] + a["headline"])
+    top_line = next(s for s in a["headline"] if "160MF" in s)
+    assert top_line.startswith("At regnety 160MF (top): hybrid (dWr) — ahead of search")
 
 
 def test_large_seed_spread_makes_the_margin_noise():
@@ -113,6 +116,12 @@ def test_large_seed_spread_makes_the_margin_noise():
     top = next(v for v in a["verdict"] if v["level"] == "top")
     assert top["winner"] == "hybrid"
     assert top["judgement"] == "within seed noise"
+    # a tie is called a tie everywhere, never a win, and the answer names the cheapest option
+    line = next(s for s in a["sentences"] if "160MF" in s)
+    assert "tie within seed noise" in line and "wins" not in line
+    answer = next(s for s in a["headline"] if "160MF" in s)
+    assert "a tie within seed noise here" in answer
+    assert "the cheapest on-target option is" in answer
 
 
 def test_search_population_stats_and_finals_in_rows():
@@ -185,6 +194,20 @@ def test_off_target_models_are_named(tmp_path):
     assert "-18.8%" in a["off_target"][0]
     text = build_report(df, tmp_path, {**META, "config": {"tolerance": 0.02}}).read_text()
     assert "Off target" in text and "(-18.8%)" in text
+
+
+def test_findings_on_an_off_target_model_say_so():
+    df = make_results()
+    # scaling's pick at the top regime (dwr, the lowest error) lands 19 % below the regime
+    sel = (df["method"] == "scaling") & (df["strategy"] == "dwr") & (df["regime"] == "160MF")
+    df.loc[sel, "flops"] = 130e6
+    a = analyze(df, {**META, "config": {"tolerance": 0.02}})
+    hybrid = next(s for s in a["paper"] if "hybrid" in s and "scaling" in s and "160MF" in s)
+    assert "caveat: scaling (dwr) is off target (130MF, -18.8% vs the regime)" in hybrid
+    dwr = next(s for s in a["paper"] if "dWr − dwr" in s and "160MF" in s)
+    assert "scaling (dwr) off target" in dwr
+    # on-target comparisons carry no caveat
+    assert not any("caveat" in s for s in a["paper"] if "40MF" in s)
 
 
 def test_a_tie_goes_to_the_model_that_was_scaled():

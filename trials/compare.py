@@ -262,14 +262,15 @@ def run_compare(
 
     started = connect(address)  # one Ray for every round (run_study reuses it)
     try:
-        results = _rounds(preset, shape, n, config, study)
+        results, candidates = _rounds(preset, shape, n, config, study)
     finally:
         if started:
             import ray
 
             ray.shutdown()
+    timing = _timing(out_dir, results, candidates, config, progress)
     wall = time.time() - start
-    meta = _write_meta(out_dir, preset, dataset, n, wall, list(results["key"]))
+    meta = _write_meta(out_dir, preset, dataset, n, wall, list(results["key"]), timing)
     path = build_report(results, out_dir, meta)
     _say(progress, f"report: {path}")
     summary = json.loads((out_dir / "summary.json").read_text())
@@ -282,8 +283,23 @@ def run_compare(
     }
 
 
+def _timing(out_dir: Path, results, candidates: list, config, progress: bool) -> dict | None:
+    """The one timing pass over every trained first-round model (trials.compare_timing)."""
+    from trials.compare_timing import epoch_images, timing_pass
+
+    if not epoch_images(config):  # an ImageFolder without --train-size: epochs unknown here
+        return None
+    done = set(results.loc[results["status"] == "done", "model"].astype(str))
+    specs = {c.tags["model"]: c.spec for c in candidates if c.tags["model"] in done}
+    path = out_dir / META_FILE
+    old = json.loads(path.read_text()).get("timing") if path.is_file() else None
+    _say(progress, f"timing pass: {len(specs)} models, the same way for all (see the report)")
+    return timing_pass(specs, config, old, progress=progress)
+
+
 def _rounds(preset: Preset, shape, n, config, study):
-    """Rounds A, B and C in order; each one's candidates depend on the previous results."""
+    """Rounds A, B and C in order; each one's candidates depend on the previous results.
+    Returns the results and every first-round candidate."""
     cand_a = round_a(preset, shape, n)
     results = study(cand_a, config, "round A (base + search)")
     cand_b = round_b(preset, shape, results, cand_a)
@@ -296,7 +312,7 @@ def _rounds(preset: Preset, shape, n, config, study):
             if cfg == config:  # same run as round A/B: already trained
                 continue
             results = study(final, cfg, f"round C (finalists, seed {seed})")
-    return results
+    return results, cand_a + cand_b
 
 
 def _refuse_other_study(out_dir: str | Path) -> None:
@@ -315,7 +331,9 @@ def _refuse_other_study(out_dir: str | Path) -> None:
         )
 
 
-def _write_meta(out_dir: Path, preset: Preset, dataset: str, n, wall: float, keys: list):
+def _write_meta(
+    out_dir: Path, preset: Preset, dataset: str, n, wall: float, keys: list, timing=None
+):
     """compare.json: the preset as run, the study keys this comparison consists of (a
     rebuilt report shows only these) and every invocation's wall time (resumes append)."""
     import os
@@ -341,6 +359,7 @@ def _write_meta(out_dir: Path, preset: Preset, dataset: str, n, wall: float, key
         "config": preset.to_dict(),
         "runs": runs,
         "keys": keys,
+        "timing": timing or old.get("timing"),
     }
     write_file(path, json.dumps(meta, indent=2, default=str))
     return meta

@@ -9,15 +9,11 @@ tags that `trials.compare` sets (method, space, regime, level, strategy, phase, 
 
 from __future__ import annotations
 
-import html
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from spaces.io import dumps_json
 
 METHODS = ("base", "search", "scaling", "hybrid")
 LEVELS = ("base", "intermediate", "top")
@@ -51,6 +47,7 @@ def normalize(results: pd.DataFrame, meta: dict | None = None) -> pd.DataFrame:
         df[col] = pd.to_numeric(df[col], errors="coerce")
     if "model" not in df:
         df["model"] = df["key"].astype(str) if "key" in df else df.index.astype(str)
+    df["runtime"] = _runtime(df, meta)
     if "status" in df:
         df = df[df["status"] == "done"]
     df = df[np.isfinite(df["error"])].copy()
@@ -68,6 +65,33 @@ def normalize(results: pd.DataFrame, meta: dict | None = None) -> pd.DataFrame:
             for m, r in zip(df.loc[missing, "method"], df.loc[missing, "regime"], strict=True)
         ]
     return df
+
+
+def _runtime(df: pd.DataFrame, meta: dict) -> pd.Series:
+    """Seconds per epoch to compare models by: from the one timing pass over every model
+    (`meta["timing"]`: model -> seconds per image, same clock and threads for all) times the
+    epoch's images, else the trainer's own epoch time (measured whenever each trial ran)."""
+    timing = (meta.get("timing") or {}).get("seconds_per_image") or {}
+    if not timing:
+        return df["epoch_time"]
+    images = float(meta["timing"].get("epoch_images") or 0)
+    fair = df["model"].map(lambda m: timing.get(str(m), np.nan)).astype(float) * images
+    return fair.where(np.isfinite(fair), df["epoch_time"])
+
+
+def runtime_source(meta: dict | None) -> str:
+    """What the report's epoch times are, in words."""
+    t = (meta or {}).get("timing") or {}
+    if t.get("seconds_per_image"):
+        return (
+            f"one timing pass after training, every model the same way ({t.get('clock')} clock, "
+            f"{t.get('threads')} thread(s), batch {t.get('batch_size')}), in seconds per epoch "
+            f"of {t.get('epoch_images')} images"
+        )
+    return (
+        "each trainer's own epoch time, measured while it trained: on a shared machine the "
+        "load differs between trials, so compare small differences with care"
+    )
 
 
 def seed_spread(df: pd.DataFrame) -> dict:
@@ -171,6 +195,8 @@ def contenders(df: pd.DataFrame) -> list[dict]:
                     "params": float(best["params"]),
                     "acts": float(best["acts"]),
                     "epoch_time": float(best["epoch_time"]),
+                    "runtime": float(best["runtime"]),
+                    "cost": _cost(first, space, method, best),
                     "error": float(best["error"]),
                     "pop_mean": mean if method == "search" else float("nan"),
                     "pop_std": std if method == "search" else float("nan"),
@@ -188,6 +214,27 @@ def contenders(df: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def _cost(first: pd.DataFrame, space: str, method: str, pick: pd.Series) -> float:
+    """Training seconds (runtime x epochs) it took to obtain `pick`: search trains its whole
+    population at the regime; scaling the base's search plus the scaled model; hybrid the
+    intermediate search plus the scaled model."""
+    rows = first[first["space"] == space]
+
+    def spent(sub):
+        epochs = pd.to_numeric(sub.get("schedule", pd.Series(1.0, index=sub.index)), "coerce")
+        return float((sub["runtime"] * epochs.fillna(1.0)).sum())
+
+    own = spent(pick.to_frame().T)
+    if method == "search":
+        return spent(rows[(rows["method"] == "search") & (rows["level"] == pick["level"])])
+    if method == "scaling":
+        return own + spent(rows[rows["level"] == "base"])
+    if method == "hybrid":
+        inter = rows[(rows["method"] == "search") & (rows["level"] == "intermediate")]
+        return own + spent(inter)
+    return own
+
+
 def _judge(margin: float, sigma: float | None, n1: int, n2: int) -> tuple[float | None, str]:
     if sigma is None or not sigma > 0:
         return None, "spread unknown"
@@ -195,6 +242,22 @@ def _judge(margin: float, sigma: float | None, n1: int, n2: int) -> tuple[float 
     if z >= CLEAR_Z:
         return z, "clear"
     return z, "marginal" if z >= MARGINAL_Z else "within seed noise"
+
+
+PICK_KEYS = (
+    "strategy",
+    "score",
+    "score_n",
+    "off_target",
+    "flops",
+    "regime_miss",
+    "runtime",
+    "cost",
+)
+
+
+def _by_score(item):
+    return item[1]["score"]
 
 
 def verdict(rows: list[dict], spread: dict) -> list[dict]:
@@ -230,9 +293,13 @@ def verdict(rows: list[dict], spread: dict) -> list[dict]:
             margin = run["score"] - win["score"]
             z, judgement = _judge(margin, sigma, win["score_n"], run["score_n"])
             entry.update(runner_up=run["method"], margin=margin, z=z, judgement=judgement)
+        entry["picks"] = {
+            m: {k: r[k] for k in PICK_KEYS} for m, r in sorted(best.items(), key=_by_score)
+        }
         scaled = {r["strategy"]: r for r in here if r["method"] == "scaling"}
         entry["strategies"] = {
-            s: {"error": r["score"], "epoch_time": r["epoch_time"]} for s, r in scaled.items()
+            s: {k: r[k] for k in ("error", "score", "epoch_time", "runtime", "off_target")}
+            for s, r in scaled.items()
         }
         out.append(entry)
     return out
@@ -247,63 +314,13 @@ def pearson(x, y) -> float:
 
 
 def correlations(df: pd.DataFrame) -> dict:
-    """Pearson r of epoch time with acts, flops, params (all models; scaled ones alone)."""
+    """Pearson r of runtime with acts, flops, params (all models; scaled ones alone)."""
     out = {}
     df = df[df["phase"] == "first"]  # one row per network (finalist reruns would repeat it)
     for name, sub in (("all", df), ("scaled", df[df["method"].isin(["scaling", "hybrid"])])):
-        out[name] = {c: pearson(sub[c], sub["epoch_time"]) for c in ("acts", "flops", "params")}
-        out[name]["n"] = int(np.isfinite(sub["epoch_time"]).sum())
+        out[name] = {c: pearson(sub[c], sub["runtime"]) for c in ("acts", "flops", "params")}
+        out[name]["n"] = int(np.isfinite(sub["runtime"]).sum())
     return out
-
-
-def _versus(v: dict, a: str, b: str, sigma: float | None) -> str:
-    """'a beats b by ...' with its judgement and whether that agrees with the paper (a wins)."""
-    m = v["methods"]
-    d = m[b] - m[a]
-    z, judgement = _judge(abs(d), sigma, v["methods_n"][a], v["methods_n"][b])
-    noise = f"{sigma * 100:.2f}%" if sigma else "unknown"
-    zs = f", z = {z:.1f}" if z is not None else ""
-    if judgement == "within seed noise":
-        agree = "inconclusive: within seed noise"
-    else:
-        agree = "agrees" if d > 0 else "disagrees"
-    return f"{d * 100:+.2f}% points ({judgement}{zs}; seed spread {noise}); {agree}"
-
-
-def paper_agreement(verdicts: list[dict], spread: dict) -> list[str]:
-    """Check the three §9 findings against the data; one sentence each, numbers included."""
-    sigma = spread["std"]
-    lines = []
-    for v in verdicts:
-        m, where = v["methods"], f"{v['space'] or 'all'} {v['regime']} ({v['level']})"
-        if v["level"] == "intermediate" and "search" in m and "scaling" in m:
-            lines.append(
-                f"{where}: search beats scaling by {_versus(v, 'search', 'scaling', sigma)} "
-                "(paper: search ahead by 0.1-0.6)."
-            )
-        if v["level"] == "top" and "hybrid" in m and "scaling" in m:
-            lines.append(
-                f"{where}: hybrid beats scaling from the base by "
-                f"{_versus(v, 'hybrid', 'scaling', sigma)} (paper: hybrid ahead by 0.3)."
-            )
-        st = v["strategies"]
-        if {"w", "dwr", "dWr"} <= set(st):
-            de = (st["dWr"]["error"] - st["dwr"]["error"]) * 100
-            tw, tdwr, tfast = (st[s]["epoch_time"] for s in ("w", "dwr", "dWr"))
-            if sigma is None:
-                acc = "noise unknown"
-            elif abs(de) <= 2 * sigma * 100:
-                acc = "within 2σ: agrees (paper: about as accurate)"
-            else:
-                better = "more" if de < 0 else "less"
-                acc = f"outside 2σ, dWr {better} accurate: disagrees (paper: about as accurate)"
-            faster = abs(tfast - tw) < abs(tdwr - tw)
-            lines.append(
-                f"{where}: dWr − dwr error {de:+.2f}% points ({acc}); epoch time w {tw:.3g}s, "
-                f"dWr {tfast:.3g}s, dwr {tdwr:.3g}s "
-                f"({'dWr nearer w: agrees' if faster else 'dWr not nearer w: disagrees'})."
-            )
-    return lines
 
 
 def analyze(results: pd.DataFrame, meta: dict | None = None) -> dict:
@@ -311,91 +328,32 @@ def analyze(results: pd.DataFrame, meta: dict | None = None) -> dict:
     df = normalize(results, meta)
     if df.empty:
         raise ValueError("no completed trials to report on")
+    from trials.report_text import headline, paper_agreement, verdict_sentences
+
     rows = contenders(df)
+    tolerance = float((meta or {}).get("config", {}).get("tolerance", 0.02))
+    for r in rows:
+        r["off_target"] = bool(abs(r["regime_miss"]) > tolerance * (1 + 1e-9))
     spread = seed_spread(df)
     verdicts = verdict(rows, spread)
-    tolerance = float((meta or {}).get("config", {}).get("tolerance", 0.02))
-    return {
+    out = {
+        "headline": headline(verdicts, spread),
         "off_target": off_target(rows, tolerance),
         "rows": rows,
         "spread": spread,
         "verdict": verdicts,
+        "runtime_source": runtime_source(meta),
         "correlations": correlations(df),
         "paper": paper_agreement(verdicts, spread),
         "n_done": int(len(df)),
         "n_failed": int((results["status"] == "failed").sum()) if "status" in results else 0,
     }
-
-
-def verdict_sentences(analysis: dict) -> list[str]:
-    out = []
-    for v in analysis["verdict"]:
-        where = f"{v['space'] + ' ' if v['space'] else ''}{v['regime']} ({v['level']})"
-        win = v["winner"] + (f" ({v['winner_strategy']})" if v["winner_strategy"] else "")
-        s = f"{where}: {win} wins with error {v['winner_error'] * 100:.2f}%"
-        if v["runner_up"]:
-            s += f", {v['margin'] * 100:.2f}% points ahead of {v['runner_up']}"
-            s += f" ({v['judgement']}" + (f", z = {v['z']:.1f})" if v["z"] is not None else ")")
-        if v["winner"] == "search" and v["winner_n"] == 1:
-            s += ". The searched error is a best-of-N single-seed value, biased low"
-        out.append(s + ".")
+    out["sentences"] = verdict_sentences(out)
     return out
 
 
 def build_report(results: pd.DataFrame, out_dir: str | Path, meta: dict | None = None) -> Path:
     """Write report.html, the PNG figures and summary.json into out_dir; return the HTML path."""
-    from spaces.safe_write import prepare_dir, write_file
-    from trials.report_figures import STYLE, draw_figures, embed_png, table_html
+    from trials.report_html import write_report
 
-    meta = dict(meta or {})
-    out_dir = prepare_dir(out_dir)
-    analysis = analyze(results, meta)
-    df = normalize(results, meta)
-    figures = draw_figures(df, analysis, out_dir)
-    spread = analysis["spread"]
-    corr = analysis["correlations"]
-    sentences = verdict_sentences(analysis)
-    write_file(
-        out_dir / "summary.json",
-        dumps_json({**analysis, "sentences": sentences, "meta": meta}, indent=2, default=str),
-    )
-    esc = html.escape
-    meta_items = "".join(
-        f"<li><b>{esc(str(k))}</b>: <code>{esc(json.dumps(v, default=str))}</code></li>"
-        for k, v in meta.items()
-        if k != "keys"
-    )
-    r_line = ", ".join(
-        f"{name} (n={c['n']}): r(acts) = {c['acts']:.2f}, r(flops) = {c['flops']:.2f}, "
-        f"r(params) = {c['params']:.2f}"
-        for name, c in corr.items()
-    )
-    sigma = spread["std"]
-    parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>fastscale compare"
-        f"</title><style>{STYLE}</style></head><body>",
-        f"<h1>Scaling vs search vs hybrid — {esc(str(meta.get('preset', '')))}</h1>",
-        "<h2>Verdict</h2><ul>" + "".join(f"<li>{esc(s)}</li>" for s in sentences) + "</ul>",
-        f"<p>Seed-to-seed spread σ = {esc(f'{sigma * 100:.2f}% points' if sigma else 'unknown')}"
-        f": {esc(spread['source'])}. A margin counts as clear at ≥ {CLEAR_Z:g} standard errors "
-        f"of the difference, marginal at ≥ {MARGINAL_Z:g}.</p>",
-        "".join(f"<p><b>Off target:</b> {esc(t)}</p>" for t in analysis["off_target"]),
-        "<h3>Against the paper</h3><p>"
-        + esc(PAPER_FINDINGS)
-        + "</p><ul>"
-        + "".join(f"<li>{esc(s)}</li>" for s in analysis["paper"])
-        + "</ul>",
-        "<h2>Models per regime and strategy (cf. the paper's Tables 7 and 8)</h2>",
-        table_html(analysis["rows"]),
-        f"<p>{analysis['n_done']} completed trials, {analysis['n_failed']} failed. Errors are "
-        "validation top-1 fractions in %; the final column is the longer-schedule / repeated-"
-        "seed retraining where the preset asks for it.</p>",
-        "<h2>Figures</h2>",
-        f"<p>Runtime versus complexity on this hardware: {esc(r_line)} "
-        "(paper, 8 V100: r = 0.99 acts, 0.81 flops, 0.56 params).</p>",
-        *(embed_png(p, cap) for p, cap in figures),
-        "<h2>Run</h2><ul>" + meta_items + "</ul></body></html>",
-    ]
-    path = out_dir / "report.html"
-    write_file(path, "\n".join(parts))
-    return path
+    return write_report(results, out_dir, meta)

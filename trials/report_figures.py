@@ -1,10 +1,12 @@
-"""Figures and HTML pieces of the comparison report (matplotlib, Agg)."""
+"""Figures of the comparison report (matplotlib, Agg).
+
+One encoding throughout: colour = method (base, search, scaling, hybrid), marker = scaling
+strategy; the EDF, which shows only searched populations, colours by regime. Regimes are
+marked on every flops axis; log axes label enough ticks to read values off.
+"""
 
 from __future__ import annotations
 
-import base64
-import html
-import math
 from pathlib import Path
 
 import numpy as np
@@ -13,28 +15,44 @@ import pandas as pd
 from spaces.safe_write import open_for_write
 from trials.report import pearson, pick_best
 
-COLORS = {"w": "tab:blue", "dwr": "tab:green", "dWr": "tab:red", "": "tab:gray"}
-MARKERS = {"base": "s", "search": "o", "scaling": "D", "hybrid": "^"}
+METHOD_COLORS = {
+    "base": "black",
+    "search": "tab:gray",
+    "scaling": "tab:blue",
+    "hybrid": "tab:orange",
+}
+STRATEGY_MARKERS = {"": "o", "w": "s", "dwr": "D", "dWr": "^", "d": "v", "r": "<", "dw": ">"}
+FIGSIZE = (8.5, 5.5)
+DPI = 120
 
 
-def _color(strategy: str) -> str:
-    if strategy in COLORS:
-        return COLORS[strategy]
-    palette = ["tab:purple", "tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
-    return palette[hash(strategy) % len(palette)]
+def _color(method: str) -> str:
+    return METHOD_COLORS.get(method, "tab:purple")
+
+
+def _marker(strategy: str) -> str:
+    return STRATEGY_MARKERS.get(strategy, "P")
+
+
+def _log_ticks(axis) -> None:
+    """Log axis with labels at 1-2-5 steps in engineering notation (a short range would
+    otherwise get a single labelled tick)."""
+    from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(EngFormatter(sep=""))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _save(fig, path: Path) -> Path:
-    from matplotlib.ticker import NullFormatter
-
-    for ax in fig.axes:  # log axes over a short range: minor labels would overlap
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.yaxis.set_minor_formatter(NullFormatter())
-    fig.tight_layout()
-    with open_for_write(path) as fh:
-        fig.savefig(fh, dpi=90, format="png")
     import matplotlib.pyplot as plt
 
+    for ax in fig.axes:
+        ax.grid(True, which="major", alpha=0.3)
+        ax.tick_params(labelsize=10)
+    fig.tight_layout()
+    with open_for_write(path) as fh:
+        fig.savefig(fh, dpi=DPI, format="png")
     plt.close(fig)
     return path
 
@@ -43,88 +61,137 @@ def _spaces(df: pd.DataFrame) -> list[str]:
     return sorted(set(df["space"])) or [""]
 
 
-def error_vs_flops(df: pd.DataFrame, path: Path) -> Path:
-    """(b) error vs flops: the searched population in grey, scaled models by strategy."""
+def _regime_flops(meta: dict) -> dict[str, float]:
+    from spaces.units import UnitError, parse_quantity
+
+    out = {}
+    for label in (meta.get("regimes") or {}).values():
+        try:
+            out[str(label)] = float(parse_quantity(str(label)))
+        except (UnitError, ValueError):
+            continue
+    return out
+
+
+def _mark_regimes(ax, meta: dict) -> None:
+    """A dashed vertical line and a label at each regime's nominal flops."""
+    import matplotlib.transforms as mtransforms
+
+    trans = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+    for label, flops in _regime_flops(meta).items():
+        ax.axvline(flops, color="0.6", ls="--", lw=1, zorder=0)
+        ax.text(flops, 0.99, f" {label}", transform=trans, va="top", fontsize=9, color="0.35")
+
+
+def _legend(ax, **kw) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(fontsize=9, **kw)
+
+
+def _scatter_methods(ax, sub: pd.DataFrame, x: str, y: pd.Series) -> None:
+    """Every (method, strategy) group: colour by method, marker by strategy."""
+    order = {m: i for i, m in enumerate(METHOD_COLORS)}
+    groups = sorted(
+        sub.groupby(["method", "strategy"]), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1])
+    )
+    for (method, strategy), g in groups:
+        ax.scatter(
+            g[x],
+            y.loc[g.index],
+            marker=_marker(strategy),
+            color=_color(method),
+            s=28 if method == "search" else 70,
+            edgecolors="k" if method != "search" else "none",
+            linewidths=0.6,
+            label=f"{method} {strategy}".strip(),
+            zorder=3 if method != "search" else 2,
+        )
+
+
+def error_vs_flops(df: pd.DataFrame, path: Path, meta: dict) -> Path:
+    """(b) error vs flops: every first-round model, regimes marked, best searched starred."""
     import matplotlib.pyplot as plt
 
     spaces = _spaces(df)
-    fig, axes = plt.subplots(1, len(spaces), figsize=(6 * len(spaces), 4.5), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(spaces), figsize=(FIGSIZE[0] * len(spaces), FIGSIZE[1]), squeeze=False
+    )
+    used = set(df["source"]) if "source" in df else set()
     for ax, space in zip(axes[0], spaces, strict=True):
         sub = df[(df["space"] == space) & (df["phase"] == "first")]
+        _scatter_methods(ax, sub, "flops", sub["error"] * 100)
         pop = sub[sub["method"] == "search"]
-        ax.scatter(pop["flops"], pop["error"] * 100, c="lightgray", s=18, label="search samples")
-        for (method, strategy), g in sub[sub["method"] != "search"].groupby(["method", "strategy"]):
-            ax.scatter(
-                g["flops"],
-                g["error"] * 100,
-                marker=MARKERS.get(method, "x"),
-                color=_color(strategy),
-                s=50,
-                label=f"{method} {strategy}".strip(),
-                edgecolors="k",
-            )
-        for _, g in pop.groupby("regime"):
-            best = pick_best(g, set(df["source"]) if "source" in df else set())
+        for i, (_, g) in enumerate(pop.groupby("regime")):
+            best = pick_best(g, used)
             ax.scatter(
                 best["flops"],
                 best["error"] * 100,
                 marker="*",
-                s=160,
-                color="gold",
-                edgecolors="k",
-                label=None,
+                s=260,
+                facecolors="none",
+                edgecolors=_color("search"),
+                linewidths=1.5,
+                label="best searched" if i == 0 else None,
+                zorder=4,
             )
+        _mark_regimes(ax, meta)
         ax.set_xscale("log")
+        _log_ticks(ax.xaxis)
         ax.set_xlabel("flops (multiply-adds)")
-        ax.set_ylabel("error (%)")
-        ax.set_title(f"error vs flops {space}".strip() + " (★ best searched)")
-        ax.legend(fontsize=7)
+        ax.set_ylabel("validation error (%)")
+        ax.set_title(f"Error vs flops {space}".strip())
+        _legend(ax, loc="upper right")
     return _save(fig, path)
 
 
-def runtime_vs_complexity(df: pd.DataFrame, path: Path) -> Path:
+def runtime_vs_complexity(df: pd.DataFrame, path: Path, meta: dict) -> Path:
     """(c) the paper's Figure 2 on this hardware: epoch time vs acts and vs flops, with r."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    ok = df[np.isfinite(df["epoch_time"]) & (df["phase"] == "first")]
+    fig, axes = plt.subplots(1, 2, figsize=(2 * FIGSIZE[0], FIGSIZE[1]))
+    ok = df[np.isfinite(df["runtime"]) & (df["phase"] == "first")]
     for ax, col in zip(axes, ("acts", "flops"), strict=True):
-        for method, g in ok.groupby("method"):
-            ax.scatter(
-                g[col],
-                g["epoch_time"],
-                marker=MARKERS.get(method, "x"),
-                s=25,
-                label=method,
-                alpha=0.8,
-            )
+        _scatter_methods(ax, ok, col, ok["runtime"])
+        if col == "flops":
+            _mark_regimes(ax, meta)
         ax.set_xscale("log")
+        ax.set_yscale("log")
+        _log_ticks(ax.xaxis)
+        _log_ticks(ax.yaxis)
         ax.set_xlabel(col)
         ax.set_ylabel("epoch time (s)")
-        ax.set_title(f"epoch time vs {col}: Pearson r = {pearson(ok[col], ok['epoch_time']):.2f}")
-        ax.legend(fontsize=7)
+        ax.set_title(f"Epoch time vs {col}: Pearson r = {pearson(ok[col], ok['runtime']):.2f}")
+        _legend(ax, loc="upper left")
     return _save(fig, path)
 
 
-def error_edf(df: pd.DataFrame, path: Path) -> Path:
-    """(d) empirical distribution of the searched populations' errors, per space and regime."""
+def error_edf(df: pd.DataFrame, path: Path, meta: dict) -> Path:
+    """(d) empirical distribution of the searched populations' errors, per space and regime
+    (legend in regime order, smallest first)."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    flops = _regime_flops(meta)
+    fig, ax = plt.subplots(figsize=FIGSIZE)
     pop = df[(df["method"] == "search") & (df["phase"] == "first")]
-    for (space, regime), g in pop.groupby(["space", "regime"]):
+    groups = sorted(
+        pop.groupby(["space", "regime"]),
+        key=lambda kv: (kv[0][0], flops.get(kv[0][1], kv[1]["flops"].median())),
+    )
+    for (space, regime), g in groups:
         e = np.sort(g["error"].to_numpy(float)) * 100
         ax.step(
-            e,
-            np.arange(1, len(e) + 1) / len(e),
+            np.r_[e[0], e],
+            np.r_[0.0, np.arange(1, len(e) + 1) / len(e)],
             where="post",
+            lw=2,
             label=f"{space} {regime} (n={len(e)})".strip(),
         )
-    ax.set_xlabel("error (%)")
+    ax.set_xlabel("validation error (%)")
     ax.set_ylabel("fraction of models with error ≤ x")
-    ax.set_title("error EDF of the searched populations")
-    if len(pop):
-        ax.legend(fontsize=8)
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Error EDF of the searched populations (colour = regime)")
+    _legend(ax, loc="lower right")
     return _save(fig, path)
 
 
@@ -140,26 +207,17 @@ def pareto_front(times, errors) -> np.ndarray:
     return np.asarray(front, dtype=int)
 
 
-def error_vs_runtime(df: pd.DataFrame, path: Path) -> Path:
-    """(e) error vs epoch time for every trained model, with the Pareto front."""
+def error_vs_runtime(df: pd.DataFrame, path: Path, meta: dict) -> Path:
+    """(e) error vs epoch time for every first-round model, with the Pareto front."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    ok = df[np.isfinite(df["epoch_time"]) & (df["phase"] == "first")].reset_index(drop=True)
-    for (method, strategy), g in ok.groupby(["method", "strategy"]):
-        ax.scatter(
-            g["epoch_time"],
-            g["error"] * 100,
-            marker=MARKERS.get(method, "x"),
-            color=_color(strategy) if method != "search" else "lightgray",
-            edgecolors="k",
-            s=35,
-            label=f"{method} {strategy}".strip(),
-        )
+    fig, ax = plt.subplots(figsize=FIGSIZE)
+    ok = df[np.isfinite(df["runtime"]) & (df["phase"] == "first")].reset_index(drop=True)
+    _scatter_methods(ax, ok, "runtime", ok["error"] * 100)
     if len(ok):
-        idx = pareto_front(ok["epoch_time"], ok["error"])
+        idx = pareto_front(ok["runtime"], ok["error"])
         ax.step(
-            ok["epoch_time"].iloc[idx],
+            ok["runtime"].iloc[idx],
             ok["error"].iloc[idx] * 100,
             "k--",
             lw=1,
@@ -167,93 +225,38 @@ def error_vs_runtime(df: pd.DataFrame, path: Path) -> Path:
             label="Pareto front",
         )
     ax.set_xscale("log")
+    _log_ticks(ax.xaxis)
     ax.set_xlabel("epoch time (s)")
-    ax.set_ylabel("error (%)")
-    ax.set_title("error vs runtime")
-    ax.legend(fontsize=7)
+    ax.set_ylabel("validation error (%)")
+    ax.set_title("Error vs epoch time")
+    _legend(ax, loc="upper right")
     return _save(fig, path)
 
 
-def draw_figures(df: pd.DataFrame, analysis: dict, out_dir: Path) -> list[tuple[Path, str]]:
+def draw_figures(
+    df: pd.DataFrame, analysis: dict, out_dir: Path, meta: dict | None = None
+) -> list[tuple[Path, str]]:
     import matplotlib
 
     matplotlib.use("Agg")
+    meta = meta or {}
     out_dir = Path(out_dir)
+    key = "Colour = method, marker = scaling strategy; dashed lines = the regimes."
     return [
-        (error_vs_flops(df, out_dir / "error_vs_flops.png"), "Error vs flops by strategy"),
         (
-            runtime_vs_complexity(df, out_dir / "runtime_vs_complexity.png"),
-            "Epoch time vs activations and vs flops (the paper's Figure 2, this hardware)",
+            error_vs_flops(df, out_dir / "error_vs_flops.png", meta),
+            f"Error vs flops of every first-round model. {key}",
         ),
-        (error_edf(df, out_dir / "error_edf.png"), "Error EDFs of the searched populations"),
         (
-            error_vs_runtime(df, out_dir / "error_vs_runtime.png"),
-            "Error vs epoch time with the Pareto front",
+            runtime_vs_complexity(df, out_dir / "runtime_vs_complexity.png", meta),
+            "Epoch time vs activations and vs flops (the paper's Figure 2, this hardware). " + key,
+        ),
+        (
+            error_edf(df, out_dir / "error_edf.png", meta),
+            "Error EDFs of the searched populations, one line per regime",
+        ),
+        (
+            error_vs_runtime(df, out_dir / "error_vs_runtime.png", meta),
+            f"Error vs epoch time with the Pareto front. {key}",
         ),
     ]
-
-
-def _fmt(v, kind: str) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    if kind == "q":
-        from spaces.units import format_quantity
-
-        return format_quantity(v)
-    if kind == "pct":
-        return f"{v * 100:.2f}"
-    return f"{v:.3g}"
-
-
-def table_html(rows: list[dict]) -> str:
-    head = (
-        "<tr><th>space</th><th>regime</th><th>method</th><th>strategy</th><th>flops (vs regime)</th>"
-        "<th>params</th><th>acts</th><th>epoch time (s)</th><th>error %</th>"
-        "<th>population mean ± std (N)</th><th>final error % mean ± std (seeds)</th></tr>"
-    )
-    body = []
-    for r in rows:
-        pop = (
-            f"{_fmt(r['pop_mean'], 'pct')} ± {_fmt(r['pop_std'], 'pct')} ({r['pop_n']})"
-            if r["method"] == "search"
-            else ""
-        )
-        fin = (
-            f"{_fmt(r['final_mean'], 'pct')} ± {_fmt(r['final_std'], 'pct')} ({r['final_n']})"
-            if r["final_n"]
-            else ""
-        )
-        label = "search (best of N)" if r["method"] == "search" else r["method"]
-        cells = [
-            r["space"],
-            f"{r['regime']} ({r['level']})",
-            label,
-            r["strategy"],
-            _fmt(r["flops"], "q")
-            + (f" ({r['regime_miss'] * 100:+.1f}%)" if math.isfinite(r["regime_miss"]) else ""),
-            _fmt(r["params"], "q"),
-            _fmt(r["acts"], "q"),
-            _fmt(r["epoch_time"], "g"),
-            _fmt(r["error"], "pct"),
-            pop,
-            fin,
-        ]
-        body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    return f"<table>{head}{''.join(body)}</table>"
-
-
-def embed_png(path: Path, caption: str) -> str:
-    """A figure as an <img> with a base64 data URI: the HTML needs no file beside it."""
-    data = base64.b64encode(path.read_bytes()).decode()
-    return (
-        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{html.escape(caption)} ({path.name})</figcaption></figure>"
-    )
-
-
-STYLE = (
-    "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-    "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:3px 6px;"
-    "text-align:right}th{background:#f3f3f3}img{max-width:100%}figure{margin:1em 0}"
-    "code{background:#f3f3f3;padding:1px 3px}"
-)

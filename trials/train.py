@@ -163,13 +163,21 @@ def summarize(records: list[dict], spec, config: TrainConfig) -> dict:
 
 
 def train(
-    spec, config: TrainConfig, out_dir=None, on_epoch=None, *, data: Datasets | None = None
+    spec,
+    config: TrainConfig,
+    out_dir=None,
+    on_epoch=None,
+    *,
+    data: Datasets | None = None,
+    on_step=None,
 ) -> dict:
     """Train `spec` under `config`; checkpoint to and resume from `out_dir`; see module doc.
 
     `data` lets a caller reuse already loaded splits (they must match config's dataset,
-    resolution and sizes). Returns {"epochs", "error", "epoch_time", "params", "flops",
-    "acts", "device", "seed", ...}; raises TrainingDiverged on a non-finite loss and
+    resolution and sizes). `on_step(epoch, images_done, images_total)` is called after every
+    training step (epoch 0-based; progress displays), and once with images_done = -1 when
+    the epoch's evaluation starts. Returns {"epochs", "error", "epoch_time", "params",
+    "flops", "acts", "device", "seed", ...}; raises TrainingDiverged on a non-finite loss and
     OutputError when out_dir is locked by another run or cannot be written.
     """
     device = check_device(config.device)
@@ -178,13 +186,15 @@ def train(
     check_memory(spec, config.batch_size, train=True, device=config.device)  # before loading
     out = RunDir.open(out_dir) if out_dir is not None else None  # locked until the end
     try:
-        return _train(spec, config, out, on_epoch, data, device, resolution)
+        return _train(spec, config, out, on_epoch, data, device, resolution, on_step)
     finally:
         if out is not None:
             out.close()
 
 
-def _train(spec, config: TrainConfig, out: RunDir | None, on_epoch, data, device, resolution):
+def _train(
+    spec, config: TrainConfig, out: RunDir | None, on_epoch, data, device, resolution, on_step
+):
     from spaces.build import build_model
 
     with torch_threads(config.resolved_threads()):
@@ -208,7 +218,9 @@ def _train(spec, config: TrainConfig, out: RunDir | None, on_epoch, data, device
         run = _Run(spec, config, data, device, build_model(spec))
         start = run.restore(ckpt) if ckpt else 0
         for epoch in range(start, config.epochs):
-            loss, seen, epoch_time = run.train_epoch(epoch)
+            loss, seen, epoch_time = run.train_epoch(epoch, on_step)
+            if on_step is not None:
+                on_step(epoch, -1, seen)
             tic = time.perf_counter()
             error_raw, error_ema = run.validate(epoch)
             record = {
@@ -279,7 +291,7 @@ class _Run:
             "records": records,
         }
 
-    def train_epoch(self, epoch: int) -> tuple[float, int, float]:
+    def train_epoch(self, epoch: int, on_step=None) -> tuple[float, int, float]:
         """(summed loss, images, seconds) of one pass; randomness reseeded from (seed, epoch)."""
         c, dev, model = self.config, self.device, self.model
         torch.manual_seed(derive_seed(c.seed, epoch, 17))
@@ -327,6 +339,8 @@ class _Run:
             seen += len(y)
             if (i + 1) % NAN_CHECK_EVERY == 0:
                 _check_finite(loss_sum, epoch, i, lr)
+            if on_step is not None:
+                on_step(epoch, seen, self.iters * c.batch_size)
         _check_finite(loss_sum, epoch, self.iters - 1, lr_at(c, epoch + 1))
         if self.cuda:
             torch.cuda.synchronize(dev)

@@ -62,19 +62,33 @@ def train_cmd(spec, out, as_json, **options):
     The result `error` is the best validation top-1 error (fraction) of the averaged weights.
     """
     from spaces.io import resolve_spec
+    from trials.progress import Progress
     from trials.recipe import TrainConfig
     from trials.train import train
 
     config = TrainConfig(**options)
     model = resolve_spec(spec)
+    bar = Progress("img")
+    bar.epoch = None
+
+    def on_step(epoch, done, total):
+        if done < 0:
+            bar.note(f"epoch {epoch + 1}/{config.epochs}  {total} img trained; evaluating")
+            return
+        if bar.epoch != epoch:  # the rate counts this epoch's steps only
+            bar.epoch = epoch
+            bar.restart(done)
+        bar.update(done, total, f"epoch {epoch + 1}/{config.epochs}")
 
     def on_epoch(r):
+        bar.clear()
         _progress(
             f"epoch {r['epoch']}/{config.epochs}  loss {r['train_loss']:.4f}  "
             f"error {r['error']:.4f}  {r['epoch_time']:.1f}s  {r['images_per_s']:.0f} img/s"
         )
 
-    result = train(model, config, out_dir=out, on_epoch=on_epoch)
+    result = train(model, config, out_dir=out, on_epoch=on_epoch, on_step=on_step)
+    bar.clear()
     if as_json:
         echo_json({"spec": spec, **result})
         return
