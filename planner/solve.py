@@ -316,6 +316,8 @@ def _finetune(pool: _Pool, flat: dict, refs: list[int], target: int, tol: float)
         miss = np.abs(part["flops"] / target - 1)
         cost = sum(np.abs(np.log(part[f] / flat[f][ref])) for f in ("fd", "fw", "fg", "fr"))
         ok = miss <= tol * (1 + 1e-12)
+        # a strategy that never scales resolution (w, dw, d) never fine-tunes it either
+        ok &= (part["rs"] == 0) | (pool.expo[part["k"], 3] != 0)
         if ok.any():
             owner = part["k"][ok]
             steps = np.abs(pool.combos[part["ds"]]).sum(1)

@@ -38,8 +38,12 @@ PIP=(.venv/bin/python -m pip)
 : >>"$LOG"
 
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
-  && .venv/bin/python -c "import spaces, planner, trials, torch, ray, optuna" 2>/dev/null; then
+# Complete = the stamp of this pyproject.toml and every top-level package findable (found,
+# not imported: importing torch and ray alone takes seconds on a busy machine).
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && .venv/bin/python -c "
+import importlib.util as u, sys
+sys.exit(any(u.find_spec(m) is None for m in ('spaces', 'planner', 'trials', 'torch', 'ray', 'optuna')))
+" 2>/dev/null; then
   say "ready: .venv is complete, nothing to install"
   exit 0
 fi

@@ -149,3 +149,11 @@ def test_solution_to_dict_is_json_ready():
     d = solve(get_model("RegNetY-800MF"), "dWr", 3.2e9).to_dict()
     assert json.loads(json.dumps(d))["spec"]["family"] == "anynet"
     assert isinstance(d["flops"], int) and isinstance(d["factor"], float)
+
+
+@pytest.mark.parametrize("strategy", ["w", "dw", "d"])
+def test_fine_tuning_keeps_the_resolution_of_strategies_that_never_scale_it(strategy):
+    base = get_model("RegNetY-4.0GF")
+    for target in (16e9, 9e9, 33e9):
+        sol = solve(base, strategy, int(target))
+        assert sol.spec.resolution == base.resolution, (strategy, target, sol.finetuned)

@@ -258,13 +258,17 @@ def test_progress_view_lines_and_live_rendering():
     view.start("bbb", "X d20", 2)
     view.epoch("aaa", {"epoch": 1, "epochs": 2, "val_error": 0.5})
     live = view._render().plain  # what a terminal shows, redrawn in place
-    assert "1/3 finished" in live and "2 running" in live
+    assert "1/3 trainings finished" in live and "2 running" in live
     assert "aaa  X d16  try 1  epoch 1/2  val error 0.5000" in live
     assert "bbb  X d20  try 2  starting" in live
-    assert stream.getvalue() == ""  # epochs alone print nothing off a terminal
+    # off a terminal: one announcement of the work, then epochs alone print nothing
+    assert stream.getvalue() == (
+        "study: 2 of 3 trainings to run (1 already finished); one line per finished training "
+        "follows\n"
+    )
     view.finish("aaa", "X d16", {"status": "done", "error": 0.25, "epoch_time": 1.5}, True)
     view.finish("bbb", "X d20", {"status": "failed", "attempts": 2, "failure": "Boom"}, False)
-    lines = stream.getvalue().splitlines()
+    lines = stream.getvalue().splitlines()[1:]
     assert lines[0].startswith("[2/3] aaa X d16  done  error 0.2500  epoch_time 1.50s  ETA")
     assert lines[1].startswith("[2/3] bbb X d20  FAILED attempt 2 (will retry): Boom")
     assert len(lines) == 2 and view.running == {}

@@ -51,7 +51,8 @@ class Progress:
     def line(self, done: int, total: int, label: str = "") -> str:
         rate = self.rate(done)
         eta = (total - done) / rate if rate else None
-        speed = f"{rate:.0f} {self.unit}/s" if rate else f"? {self.unit}/s"
+        speed = f"{rate:.3g} {self.unit}/s" if rate and rate < 100 else None
+        speed = speed or (f"{rate:.0f} {self.unit}/s" if rate else f"? {self.unit}/s")
         head = f"{label}  " if label else ""
         return f"{head}{done}/{total} {self.unit}  {speed}  ETA {fmt_seconds(eta)}"
 

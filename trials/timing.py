@@ -73,6 +73,7 @@ def time_model(
     *,
     model: torch.nn.Module | None = None,
     clock: str = "wall",
+    on_step=None,
 ) -> dict:
     """Seconds per batch (median over `repeats`, after `warmup` untimed steps) of `spec`.
 
@@ -83,7 +84,8 @@ def time_model(
 
     `clock="cpu"` measures this process' CPU seconds instead of wall seconds (CPU only): on
     a machine shared with other work, time spent descheduled is not counted, so with one
-    thread it reads what a quiet machine's wall clock would.
+    thread it reads what a quiet machine's wall clock would. `on_step(done, total)` is
+    called after every step, warm-up included (progress displays).
     """
     if clock not in CLOCKS:
         raise FastscaleError(f"clock must be wall or cpu, got {clock!r}")
@@ -107,7 +109,7 @@ def time_model(
             torch.manual_seed(0)
             model = build_model(spec)
         clock_fn = time.process_time if clock == "cpu" else time.perf_counter
-        times = _measure(model, spec, batch_size, dev, mode, repeats, warmup, clock_fn)
+        times = _measure(model, spec, batch_size, dev, mode, repeats, warmup, clock_fn, on_step)
     q1, median, q3 = _quartiles(times)
     return {
         **complexity(spec).as_dict(),
@@ -124,7 +126,9 @@ def time_model(
     }
 
 
-def _measure(model, spec, batch_size, dev, mode, repeats, warmup, clock_fn) -> list[float]:
+def _measure(
+    model, spec, batch_size, dev, mode, repeats, warmup, clock_fn, on_step=None
+) -> list[float]:
     cuda = dev.type == "cuda"
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
     was_training = model.training
@@ -173,6 +177,8 @@ def _measure(model, spec, batch_size, dev, mode, repeats, warmup, clock_fn) -> l
                 torch.cuda.synchronize(dev)
             if i >= warmup:
                 times.append(clock_fn() - tic)
+            if on_step is not None:
+                on_step(i + 1, warmup + repeats)
     finally:
         for p in model.parameters():
             p.grad = None

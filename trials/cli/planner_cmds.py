@@ -42,6 +42,12 @@ def _nan_to_none(value):
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
+FACTOR_NOTE = (
+    "the realised flop factor, scaled flops / base flops, after rounding depths, widths "
+    "and resolution (and fine-tuning) to valid networks"
+)
+
+
 def _scale_record(name: str, sol_or_spec, extra: dict) -> dict:
     """Spec fields + integer complexity + factor: the object `scale --json` prints."""
     from spaces.complexity import complexity
@@ -115,8 +121,8 @@ def scale_cmd(spec, strategy, alpha, factor, target, tolerance, no_finetune, as_
 def _print_scale(r: dict, base_flops: int, out) -> None:
     rows = [
         ("strategy", r["strategy"] + ("" if r["alpha"] is None else f" (α = {r['alpha']:.3g})")),
-        ("s", f"{r['s']:.4f}"),
-        ("factor", f"{r['factor']:.4f} ({_fq(base_flops, 'F')} -> {_fq(r['flops'], 'F')})"),
+        ("s (flop factor asked)", f"{r['s']:.4g}"),
+        ("flops× (realised)", f"{r['factor']:.4g} ({_fq(base_flops, 'F')} -> {_fq(r['flops'], 'F')})"),
         ("depth / width / res", f"{r['depth_factor']:.3f} / {r['width_factor']:.3f} / "
                                 f"{r['resolution_factor']:.3f}"),
         ("depths", " ".join(map(str, r["depths"]))),
@@ -224,6 +230,12 @@ def plan_cmd(
     from planner.plan import plan
     from spaces.io import resolve_spec
 
+    if max_runtime is not None and profile is None:
+        fail(
+            "--max-runtime needs --profile NAME|FILE, the runtime profile it is measured in "
+            "(shipped: --profile v100x8-paper; make one for this machine with `fastscale "
+            "calibrate`)"
+        )
     base = resolve_spec(spec)
     if out_dir:  # refuse an unusable directory before any work
         from spaces.safe_write import prepare_dir
@@ -280,8 +292,8 @@ def _print_plans(df, records, spec, with_runtime: bool, show_fits: bool) -> None
             "#": r["rank"],
             "strategy": r["strategy"],
             "α": r["alpha"],
-            "s": round(r["s"], 3),
-            "factor": round(r["factor"], 3),
+            "s": f"{r['s']:.4g}",
+            "flops×": f"{r['factor']:.4g}",
             "d×": round(r["depth_factor"], 2),
             "w×": round(r["width_factor"], 2),
             "r×": round(r["resolution_factor"], 2),
@@ -305,6 +317,7 @@ def _print_plans(df, records, spec, with_runtime: bool, show_fits: bool) -> None
         f"±{attrs['tolerance']:.2%})"
     )
     print_table(rows, title=title)
+    click.echo(f"s: the flop factor asked of the strategy; flops×: {FACTOR_NOTE}.")
     if attrs.get("lean") in ("width", "depth"):
         click.echo(
             f"--epochs: ranked {attrs['lean']}-leaning plans first (ResNet-RS: width scaling "

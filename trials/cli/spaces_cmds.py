@@ -10,6 +10,7 @@ from trials.cli.common import QUANTITY, SEED, echo_json, fail, print_table
 
 RESOLUTION = click.IntRange(8, FIELD_RANGES["resolution"][2])
 NUM_CLASSES = click.IntRange(1, FIELD_RANGES["num_classes"][2])
+IN_CHANNELS = click.IntRange(1, FIELD_RANGES["in_channels"][2])
 
 
 def _row(name: str, spec, cx) -> dict:
@@ -174,27 +175,63 @@ def sample_cmd(space, regime, tolerance, n, seed, resolution, max_params, max_ac
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["pycls", "json", "yaml", "timm"]),
+    type=click.Choice(["pycls", "json", "yaml", "timm", "torchscript", "onnx"]),
     default="pycls",
     show_default=True,
-    help="pycls YAML config, a fastscale spec file, or the timm call that builds the network.",
+    help="pycls YAML config, a fastscale spec file, the timm call that builds the network, or "
+    "the network itself: TorchScript, or ONNX where the onnx package is installed (both need "
+    "--out).",
 )
 @click.option("--resolution", "-r", type=RESOLUTION, help="Override the input resolution.")
 @click.option("--num-classes", type=NUM_CLASSES, help="Override the number of classes.")
+@click.option("--in-channels", type=IN_CHANNELS, help="Override the input channels (1: gray).")
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, exists=True),
+    help="torchscript/onnx: weights from a `fastscale train --out DIR` checkpoint.pt.",
+)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
-def export_cmd(spec, fmt, resolution, num_classes, out):
-    """Export a model as a pycls config (train it with pycls) or as a spec file."""
-    import json
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+def export_cmd(spec, fmt, resolution, num_classes, in_channels, checkpoint, out, as_json):
+    """Export a model as a pycls config (train it with pycls), a spec file, or a network file
+    (TorchScript / ONNX, random or --checkpoint weights)."""
 
-    import yaml
-
-    from spaces.io import resolve_spec, spec_record
+    from spaces.io import resolve_spec
 
     s = resolve_spec(spec)
     if resolution:
         s = s.with_resolution(resolution)
     if num_classes:
         s = s.replace(num_classes=num_classes)
+    if in_channels:
+        s = s.replace(in_channels=in_channels)
+    if fmt in ("torchscript", "onnx"):
+        if not out:
+            fail(f"--format {fmt} writes a binary file: give --out FILE")
+        from trials.export import export_model
+
+        record = {"spec": spec, **export_model(s, fmt, out, checkpoint)}
+    else:
+        if checkpoint:
+            fail("--checkpoint goes with --format torchscript or onnx (weights, not a config)")
+        record = _export_text(s, fmt, out)
+        if record is None:
+            return
+        record = {"spec": spec, **record}
+    if as_json:
+        echo_json(record)
+    else:
+        click.echo(f"wrote {out} ({fmt}, {record['bytes']:,} bytes)", err=True)
+
+
+def _export_text(s, fmt: str, out: str | None) -> dict | None:
+    """A config or spec file: printed when there is no --out (returns None), else written."""
+    import json
+
+    import yaml
+
+    from spaces.io import spec_record
+
     if fmt == "pycls":
         from spaces.export import pycls_yaml
 
@@ -209,11 +246,11 @@ def export_cmd(spec, fmt, resolution, num_classes, out):
         text = yaml.safe_dump(spec_record(s), sort_keys=False)
     if not out:
         click.echo(text, nl=False)
-        return
+        return None
     from spaces.safe_write import write_file
 
     write_file(out, text)
-    click.echo(f"wrote {out}", err=True)
+    return {"format": fmt, "out": out, "bytes": len(text.encode())}
 
 
 def register(group: click.Group) -> None:

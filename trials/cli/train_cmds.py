@@ -121,12 +121,17 @@ def train_cmd(spec, out, as_json, **options):
 def time_cmd(specs, as_json, resolution, **options):
     """Seconds per training step (or inference batch) of each SPEC: median and spread."""
     from spaces.io import resolve_labeled
+    from trials.progress import Progress
     from trials.timing import time_model
 
     items, as_list = resolve_labeled(specs)
     results = []
+    bar = Progress("steps")
     for label, spec in items:
-        r = time_model(spec, resolution=resolution, **options)
+        bar.restart()
+        step = lambda done, total, label=label: bar.update(done, total, f"timing {label}")  # noqa: E731
+        r = time_model(spec, resolution=resolution, on_step=step, **options)
+        bar.clear()
         r = {"name": label, **r}
         results.append(r)
         if len(items) > 1:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 import time
 
+from trials.progress import fmt_seconds
+
 
 def short_name(spec: dict) -> str:
     """RegNet parameters at a glance: 'X d16 w0=32 wa=41.3 wm=2.569 g=112 r32'."""
@@ -21,13 +23,13 @@ def short_name(spec: dict) -> str:
     return f"{spec.get('family')} d={depths} r{spec.get('resolution')}"
 
 
-def fmt_seconds(s: float | None) -> str:
-    if s is None:
-        return "?"
-    s = int(round(s))
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+def one_line(text, limit: int = 160) -> str:
+    """A failure message as one line: its first non-empty line, or for a traceback its last
+    (where Python puts the exception); whitespace collapsed, cut at `limit` characters."""
+    lines = [ln.strip() for ln in str(text or "").splitlines() if ln.strip()]
+    pick = lines[-1] if lines and lines[0].startswith("Traceback") else (lines or [""])[0]
+    line = " ".join(pick.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 class StudyView:
@@ -38,6 +40,7 @@ class StudyView:
         self.done = done  # finished (done or failed for good) so far, this run included
         self.failed = 0
         self.finished_here = 0
+        self.interrupted = 0
         self.running: dict[str, dict] = {}
         self.enabled = enabled
         self.stream = stream or sys.stderr
@@ -51,6 +54,13 @@ class StudyView:
                 self._render(), console=Console(file=self.stream), refresh_per_second=2
             )
             self.live.start()
+        elif enabled:
+            print(
+                f"study: {total - done} of {total} trainings to run ({done} already finished); "
+                "one line per finished training follows",
+                file=self.stream,
+                flush=True,
+            )
 
     # -- events ---------------------------------------------------------------------------
     def start(self, key: str, name: str, attempt: int) -> None:
@@ -80,7 +90,8 @@ class StudyView:
             )
         else:
             retry = "" if final else " (will retry)"
-            what = f"FAILED attempt {record.get('attempts')}{retry}: {record.get('failure')}"
+            failure = one_line(record.get("failure"))
+            what = f"FAILED attempt {record.get('attempts')}{retry}: {failure}"
         line = f"[{self.done}/{self.total}] {key} {name}  {what}  ETA {fmt_seconds(self.eta())}"
         if self.live is not None:
             self.live.console.print(line)
@@ -88,15 +99,31 @@ class StudyView:
             print(line, file=self.stream, flush=True)
         self._refresh()
 
+    def fraction_here(self) -> float:
+        """Trainings' worth of work done by this run: finished ones plus the completed
+        epochs of running ones (so an ETA exists after the first epoch anywhere)."""
+        running = sum(
+            (r["epoch"] or 0) / r["epochs"] for r in self.running.values() if r.get("epochs")
+        )
+        return self.finished_here + running
+
     def eta(self) -> float | None:
         left = self.total - self.done
         if left <= 0:
             return 0.0
-        if not self.finished_here:
+        done_here = self.fraction_here()
+        if done_here <= 0:
             return None
-        return (time.monotonic() - self.start_time) / self.finished_here * left
+        remaining = left - (done_here - self.finished_here)
+        return (time.monotonic() - self.start_time) / done_here * remaining
 
     def close(self) -> None:
+        """Stop drawing. Trials still listed as running were stopped with the driver (Ctrl-C,
+        SIGTERM): they are reported as interrupted, not running."""
+        self.interrupted = len(self.running)
+        self.running.clear()
+        if self.enabled and self.interrupted and self.live is None:
+            print(self._header(), file=self.stream, flush=True)
         if self.live is not None:
             self.live.update(self._render())
             self.live.stop()
@@ -107,13 +134,18 @@ class StudyView:
         if self.live is not None:
             self.live.update(self._render())
 
+    def _header(self) -> str:
+        head = f"study: {self.done}/{self.total} trainings finished ({self.failed} failed), "
+        if self.interrupted:
+            return head + f"{self.interrupted} interrupted (rerun the same command to resume)"
+        eta = self.eta()
+        wait = "after the first epoch" if eta is None and self.done < self.total else ""
+        return head + f"{len(self.running)} running, ETA {wait or fmt_seconds(eta)}"
+
     def _render(self):
         from rich.text import Text
 
-        lines = [
-            f"study: {self.done}/{self.total} finished ({self.failed} failed), "
-            f"{len(self.running)} running, ETA {fmt_seconds(self.eta())}"
-        ]
+        lines = [self._header()]
         for key, r in self.running.items():
             ep = f"epoch {r['epoch']}/{r['epochs']}" if r["epochs"] else "starting"
             err = f"  val error {r['err']:.4f}" if r["err"] is not None else ""

@@ -1,0 +1,62 @@
+"""Progress displays: the in-epoch line of train/time, the study view's ETA, interruption and
+failure lines (real objects, an in-memory stream standing in for the terminal)."""
+
+from __future__ import annotations
+
+import io
+import time
+
+from trials.progress import Progress, fmt_seconds
+from trials.study.progress import StudyView, one_line
+
+
+def test_progress_line_rate_and_eta():
+    stream = io.StringIO()
+    bar = Progress("img", stream=stream, enabled=True)
+    bar.restart()
+    time.sleep(0.05)
+    bar.update(500, 1000, "epoch 1/2")
+    text = stream.getvalue()
+    assert text.startswith("\repoch 1/2  500/1000 img  ") and " img/s  ETA " in text
+    rate = float(text.split("img  ")[1].split(" img/s")[0])
+    assert 500 / 5 < rate < 500 / 0.05 + 1  # measured since restart, not since creation
+    bar.clear()
+    assert stream.getvalue().endswith("\r")
+
+
+def test_progress_is_silent_off_a_terminal():
+    stream = io.StringIO()  # StringIO is not a tty: enabled=None must draw nothing
+    bar = Progress("img", stream=stream)
+    bar.update(1, 2)
+    bar.note("evaluating")
+    bar.clear()
+    assert stream.getvalue() == ""
+
+
+def test_fmt_seconds():
+    assert [fmt_seconds(s) for s in (None, 3, 65, 3720)] == ["?", "3s", "1m05s", "1h02m"]
+
+
+def test_study_eta_after_the_first_epoch_and_interruption():
+    stream = io.StringIO()
+    view = StudyView(total=4, stream=stream)
+    view.start("a", "X d16", 1)
+    view.start("b", "X d20", 1)
+    assert view.eta() is None and "ETA after the first epoch" in view._header()
+    view.start_time -= 10  # 10 s into the run
+    view.epoch("a", {"epoch": 1, "epochs": 2})
+    # half a training done in 10 s: 3.5 trainings left -> 70 s
+    assert abs(view.eta() - 70) < 1
+    view.close()  # Ctrl-C: the running trials were stopped with the driver
+    last = stream.getvalue().splitlines()[-1]
+    assert "2 interrupted (rerun the same command to resume)" in last and "running" not in last
+
+
+def test_a_failure_is_one_line():
+    tb = "Traceback (most recent call last):\n  File 'x.py'\n    boom()\nValueError:   bad  thing\n"
+    assert one_line(tb) == "ValueError: bad thing"
+    assert one_line("TrainingDiverged: loss is nan\n  (lr 0.25)\n  more detail") == (
+        "TrainingDiverged: loss is nan"
+    )
+    assert one_line("RuntimeError: " + "x" * 400).endswith("…")
+    assert len(one_line("RuntimeError: " + "x" * 400)) == 160
