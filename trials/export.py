@@ -10,7 +10,7 @@ them). TorchScript is traced on one input of the spec's shape; ONNX goes through
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path  # noqa: F401  (type of `out`)
+from pathlib import Path
 
 from spaces.errors import FastscaleError
 
