@@ -72,7 +72,10 @@ def test_onnx_is_a_valid_model(tmp_path):
 
     out = tmp_path / "net.onnx"
     assert main(["export", *SMALL, "--format", "onnx", "--out", str(out)]) == 0
-    onnx.checker.check_model(onnx.load(str(out)))
+    model = onnx.load(str(out))
+    onnx.checker.check_model(model)
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["batch", 1, 32, 32]
 
 
 @pytest.mark.skipif(onnx_available(), reason="onnx is installed here")

@@ -9,7 +9,9 @@ them). TorchScript is traced on one input of the spec's shape; ONNX goes through
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import sys
 from pathlib import Path
 
 from spaces.errors import FastscaleError
@@ -73,15 +75,17 @@ def export_model(spec, fmt: str, out: str | Path, checkpoint: str | None = None)
             with open_for_write(out) as fh:
                 torch.jit.save(traced, fh)
         else:  # the exporter writes the path itself (external-data files beside it if large)
+            batch = torch.export.Dim("batch", min=1)
             try:
-                torch.onnx.export(
-                    model,
-                    (example,),
-                    str(out),
-                    input_names=["image"],
-                    output_names=["logits"],
-                    dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
-                )
+                with contextlib.redirect_stdout(sys.stderr):  # its progress lines, not --json's
+                    torch.onnx.export(
+                        model,
+                        (example,),
+                        str(out),
+                        input_names=["image"],
+                        output_names=["logits"],
+                        dynamic_shapes=({0: batch},),  # any batch size
+                    )
             except OSError as exc:
                 raise ExportError(f"cannot write {str(out)!r}: {exc.strerror}") from None
     return {"format": fmt, "out": str(out), "bytes": out.stat().st_size, "input_shape": shape}

@@ -22,7 +22,7 @@ METHOD_COLORS = {
     "hybrid": "tab:orange",
 }
 STRATEGY_MARKERS = {"": "o", "w": "s", "dwr": "D", "dWr": "^", "d": "v", "r": "<", "dw": ">"}
-FIGSIZE = (8.5, 5.5)
+FIGSIZE = (9.5, 5.5)  # with the legend beside the axes; 1140 px wide at DPI
 DPI = 120
 
 
@@ -34,13 +34,14 @@ def _marker(strategy: str) -> str:
     return STRATEGY_MARKERS.get(strategy, "P")
 
 
-def _log_ticks(axis) -> None:
-    """Log axis with labels at 1-2-5 steps in engineering notation (a short range would
-    otherwise get a single labelled tick)."""
-    from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
+def _log_ticks(axis, seconds: bool = False) -> None:
+    """Log axis with labels at 1-2-5 steps (a short range would otherwise get a single
+    labelled tick): counts in engineering notation (20k, 5M), seconds as plain numbers."""
+    from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter
 
     axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(EngFormatter(sep=""))
+    fmt = FuncFormatter(lambda v, _: f"{v:g}") if seconds else EngFormatter(sep="")
+    axis.set_major_formatter(fmt)
     axis.set_minor_formatter(NullFormatter())
 
 
@@ -83,10 +84,14 @@ def _mark_regimes(ax, meta: dict) -> None:
         ax.text(flops, 0.99, f" {label}", transform=trans, va="top", fontsize=9, color="0.35")
 
 
-def _legend(ax, **kw) -> None:
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(fontsize=9, **kw)
+def _legend(ax, outside: bool = True, **kw) -> None:
+    """The legend beside the axes (never over points or regime labels), or where told."""
+    handles, _ = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    if outside:
+        kw = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0}
+    ax.legend(fontsize=9, **kw)
 
 
 def _scatter_methods(ax, sub: pd.DataFrame, x: str, y: pd.Series) -> None:
@@ -141,7 +146,7 @@ def error_vs_flops(df: pd.DataFrame, path: Path, meta: dict) -> Path:
         ax.set_xlabel("flops (multiply-adds)")
         ax.set_ylabel("validation error (%)")
         ax.set_title(f"Error vs flops {space}".strip())
-        _legend(ax, loc="upper right")
+        _legend(ax)
     return _save(fig, path)
 
 
@@ -149,7 +154,7 @@ def runtime_vs_complexity(df: pd.DataFrame, path: Path, meta: dict) -> Path:
     """(c) the paper's Figure 2 on this hardware: epoch time vs acts and vs flops, with r."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(2 * FIGSIZE[0], FIGSIZE[1]))
+    fig, axes = plt.subplots(2, 1, figsize=(FIGSIZE[0], 2 * FIGSIZE[1]))  # full width each
     ok = df[np.isfinite(df["runtime"]) & (df["phase"] == "first")]
     for ax, col in zip(axes, ("acts", "flops"), strict=True):
         _scatter_methods(ax, ok, col, ok["runtime"])
@@ -158,11 +163,11 @@ def runtime_vs_complexity(df: pd.DataFrame, path: Path, meta: dict) -> Path:
         ax.set_xscale("log")
         ax.set_yscale("log")
         _log_ticks(ax.xaxis)
-        _log_ticks(ax.yaxis)
+        _log_ticks(ax.yaxis, seconds=True)
         ax.set_xlabel(col)
         ax.set_ylabel("epoch time (s)")
         ax.set_title(f"Epoch time vs {col}: Pearson r = {pearson(ok[col], ok['runtime']):.2f}")
-        _legend(ax, loc="upper left")
+        _legend(ax)
     return _save(fig, path)
 
 
@@ -191,7 +196,7 @@ def error_edf(df: pd.DataFrame, path: Path, meta: dict) -> Path:
     ax.set_ylabel("fraction of models with error ≤ x")
     ax.set_ylim(0, 1.02)
     ax.set_title("Error EDF of the searched populations (colour = regime)")
-    _legend(ax, loc="lower right")
+    _legend(ax, outside=False, loc="lower right")
     return _save(fig, path)
 
 
@@ -225,11 +230,11 @@ def error_vs_runtime(df: pd.DataFrame, path: Path, meta: dict) -> Path:
             label="Pareto front",
         )
     ax.set_xscale("log")
-    _log_ticks(ax.xaxis)
+    _log_ticks(ax.xaxis, seconds=True)
     ax.set_xlabel("epoch time (s)")
     ax.set_ylabel("validation error (%)")
     ax.set_title("Error vs epoch time")
-    _legend(ax, loc="upper right")
+    _legend(ax)
     return _save(fig, path)
 
 
@@ -241,11 +246,12 @@ def draw_figures(
     matplotlib.use("Agg")
     meta = meta or {}
     out_dir = Path(out_dir)
-    key = "Colour = method, marker = scaling strategy; dashed lines = the regimes."
+    key = "Colour = method, marker = scaling strategy"
+    regimes = "; dashed grey lines = the regimes."
     return [
         (
             error_vs_flops(df, out_dir / "error_vs_flops.png", meta),
-            f"Error vs flops of every first-round model. {key}",
+            f"Error vs flops of every first-round model. {key}{regimes}",
         ),
         (
             runtime_vs_complexity(df, out_dir / "runtime_vs_complexity.png", meta),
@@ -257,6 +263,6 @@ def draw_figures(
         ),
         (
             error_vs_runtime(df, out_dir / "error_vs_runtime.png", meta),
-            f"Error vs epoch time with the Pareto front. {key}",
+            f"Error vs epoch time with the Pareto front (dashed black). {key}.",
         ),
     ]

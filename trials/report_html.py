@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import math
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -101,10 +100,12 @@ def _relative(path: str, out_dir: Path) -> str:
     p = Path(path)
     if "trials/presets" in p.as_posix():
         return p.stem + " (shipped preset)"
-    try:
-        return os.path.relpath(p, Path.cwd()) if p.is_absolute() else path
-    except ValueError:
+    if not p.is_absolute():
         return path
+    try:  # inside the working directory: relative; elsewhere: its name (no host paths)
+        return p.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return p.name
 
 
 def run_table(meta: dict, out_dir: Path) -> str:

@@ -78,10 +78,15 @@ def headline(verdicts: list[dict], spread: dict) -> list[str]:
                 lines.append(f"{where}: {_name(first, picks[first])} (the only method trained).")
                 continue
             z = f", z = {v['z']:.1f}" if v.get("z") is not None else ""
+            biased = (
+                "; its error is a best-of-N single-seed value, biased low"
+                if first == "search" and picks[first]["score_n"] == 1
+                else ""
+            )
             lines.append(
                 f"{where}: {_name(first, picks[first])} — ahead of "
                 f"{_name(runner, picks[runner])} by {v['margin'] * 100:.2f} points "
-                f"({v['judgement']}{z}){_qualify(picks, (first, runner))}."
+                f"({v['judgement']}{z}){biased}{_qualify(picks, (first, runner))}."
             )
             continue
         names = " or ".join(_name(m, picks[m]) for m in tied)
