@@ -1,8 +1,8 @@
 """Study benchmarks, run by hand (not part of the tests):
 
 overhead  Ray Tune per-trial overhead against calling the same trainable directly.
-          The same K candidates train twice, one at a time: (a) `study_trial(config)`
-          called in this process, (b) `run_study` with one trial at a time on an embedded
+          The same K candidates train twice, one at a time: (a) the trial function
+          (`run_trial`, reports dropped) called in this process, (b) `run_study` with one trial at a time on an embedded
           Ray started beforehand (its start-up is reported apart). The per-trial overhead
           is ((b) - (a)) / K; as a fixed cost it is extrapolated to 60 s trials.
 resume    kill -9 of a `fastscale study run` driver mid-study, then a rerun: candidates
@@ -30,7 +30,8 @@ from trials.ray_reap import reap
 from trials.recipe import TrainConfig, available_cpus
 from trials.study import Candidate, StudyStore, run_study
 from trials.study.runner import normalize_train
-from trials.study.trainable import study_trial
+from trials.study.store import canonical
+from trials.study.trainable import run_trial
 
 
 def candidates(n: int, resolution: int, regime: float, seed: int = 0):
@@ -55,16 +56,25 @@ def overhead(args) -> dict:
     store.create({"source": "api"})
     train = normalize_train(cfg.to_dict())
     keys = [store.add(c.spec, train) for c in cands]
-    direct = []
+    direct, direct_recs = [], []
     for key in keys:
+        cand = store.candidate(key)
+        config = {
+            "key": key,
+            "candidate": canonical({"spec": cand["spec"], "train": cand["train"]}),
+            "attempt": 1,
+            "cpus": cpus,
+            "gpus": 0,
+        }
         t0 = time.perf_counter()
-        study_trial({"study": str(store.root), "key": key, "cpus": cpus, "gpus": 0})
+        rec = run_trial(config, lambda metrics, directory: None)
         direct.append(time.perf_counter() - t0)
+        direct_recs.append(rec)
         print(f"direct {key}: {direct[-1]:.1f}s", file=sys.stderr, flush=True)
-        assert store.status(key)["status"] == "done", store.status(key)
+        assert rec["status"] == "done", rec
     # (b) through Ray Tune: the same candidates, a fresh study directory
     t0 = time.perf_counter()
-    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     ray_init = time.perf_counter() - t0
     t0 = time.perf_counter()
     df = run_study(work / "ray", cands, cfg, cpus_per_trial=cpus, progress=False)
@@ -74,7 +84,6 @@ def overhead(args) -> dict:
     k = len(keys)
     ray_store = StudyStore(work / "ray")
     ray_recs = [ray_store.status(key) for key in ray_store.keys()]
-    direct_recs = [store.status(key) for key in keys]
     # Training compute (inside trials.train.train) is the same work either way but swings
     # with the machine's load; compare what each path spends *besides* training.
     direct_other = sum(d - r["train_s"] for d, r in zip(direct, direct_recs, strict=True)) / k

@@ -36,7 +36,7 @@ def tiny_specs(n: int, seed: int = 0):
 def snapshot(store: StudyStore, keys) -> dict:
     out = {}
     for k in keys:
-        files = [store.cdir(k) / "status.json", store.ckpt_dir(k) / "checkpoint.pt"]
+        files = [store.cdir(k) / "status.json", store.cdir(k) / "log.txt"]
         out[k] = [(f.read_bytes(), f.stat().st_mtime_ns) for f in files if f.exists()]
     return out
 
@@ -226,6 +226,9 @@ def test_spec_file_study_trains_each_spec_at_its_own_resolution(ray_cluster, tmp
     assert row["status"] == "done" and row["resolution"] == 16 and row["source"] == "scaled.yaml"
     assert row["infer_time"] > 0  # measured by trials.timing.time_model, s/image
     assert row["flops"] == complexity(spec).flops
+    definition = json.loads((out / "study.json").read_text())["definition"]
+    assert definition["train"]["threads"] == 1  # from --cpus-per-trial, part of the key
+    assert StudyStore(out).status(row["key"])["threads"] == 1
     code = main(["study", "run", "--out", str(out), "--space", "regnetx", "--regime", "5MF"])
     assert code == 2 and "conflict" in capsys.readouterr().err
 
@@ -251,8 +254,79 @@ def test_a_trial_larger_than_the_cluster_is_refused(ray_cluster, tmp_path, capsy
     code = main([*args, "--out", str(tmp_path / "s"), "--gpus-per-trial", "1"])
     err = capsys.readouterr().err
     assert code == 2 and "needs 1 CPU and 1 GPU but the cluster has 2 CPU and 0 GPU" in err
-    assert load_results(tmp_path / "s")["status"].tolist() == ["pending"]  # kept for later
+    assert not (tmp_path / "s").exists()  # refused before anything was created
     empty = tmp_path / "empty"
     StudyStore(empty).create({"source": "api"})
     assert main(["study", "show", str(empty)]) == 0
     assert "0 candidates" in capsys.readouterr().out
+
+
+def test_attaching_leaves_ray_authentication_alone(ray_cluster):
+    """runner.connect must not switch off a cluster's token authentication: attaching leaves
+    RAY_AUTH_MODE as the user had it (here unset), whether or not the attach succeeds."""
+    code = (
+        "import os, sys\n"
+        "from trials.study import runner\n"
+        "try:\n"
+        "    runner.connect(sys.argv[1])\n"
+        "except Exception as exc:\n"
+        "    print('refused', type(exc).__name__)\n"
+        "print('RAY_AUTH_MODE' in os.environ)\n"
+    )
+    env = {k: v for k, v in clean_env().items() if k != "RAY_AUTH_MODE"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, ray_cluster.address],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert proc.stdout.strip().splitlines()[-1] == "False", proc.stdout + proc.stderr[-1500:]
+
+
+def test_a_driver_racing_on_a_new_directory_is_told_another_driver_runs_it(
+    ray_cluster, tmp_path, capsys
+):
+    out = tmp_path / "new"
+    with StudyStore(out).lock(create=True):  # the other driver, between mkdir and study.json
+        code = main(["study", "run", "--space", "regnetx", "--regime", "5MF", *TINY, "--out",
+                     str(out)])  # fmt: skip
+        err = capsys.readouterr().err
+    assert code == 2 and "being run by another driver" in err and err.count("\n") == 1
+    assert [p.name for p in out.iterdir()] == [".lock"]
+
+
+def test_every_candidate_failed_exits_1_with_one_line(ray_cluster, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FASTSCALE_STUDY_FAULTS", "*:9")
+    out = tmp_path / "s"
+    code = main(["study", "run", "--space", "regnetx", "--regime", "5MF", "-n", "2", *TINY,
+                 "--out", str(out), "--json"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith("fastscale: error: every candidate failed (2 of 2); first failure: ")
+    assert "InjectedFault" in err
+
+
+def test_ctrl_c_says_what_was_kept_and_how_to_resume(ray_cluster, tmp_path):
+    out = tmp_path / "s"
+    args = ["study", "run", "--space", "regnetx", "--regime", "5MF", "-n", "2", "--epochs", "2"]
+    args += [*TINY, "--out", str(out), "--address", ray_cluster.address]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trials", *args],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=clean_env(),
+    )  # fmt: skip
+    store = StudyStore(out)
+
+    def running():
+        if not (out / "study.json").exists():
+            return False
+        return any(store.status(k)["status"] == "running" for k in store.keys())
+
+    try:
+        assert _wait_for(running, proc, timeout=180)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("fastscale: interrupted; ") and f"kept in {out}" in last, err[-2000:]
+    assert f"fastscale study run --out {out}" in last and "aborted" not in err

@@ -37,9 +37,16 @@ def test_key_depends_on_spec_and_recipe_but_not_on_execution(specs):
     assert candidate_key(a, base) != candidate_key(b, base)
     assert candidate_key(a, base) != candidate_key(a, train_dict(seed=1))
     assert candidate_key(a, base) != candidate_key(a, train_dict(base_lr=1.0))
-    runtime = {**base, "threads": 7, "device": "cuda", "num_workers": 3}
+    runtime = {**base, "device": "cuda", "num_workers": 3}
     assert candidate_key(a, base) == candidate_key(a, runtime)
     assert len(candidate_key(a, base)) == 12
+    # torch threads change a CPU run's result: a set thread count is part of the key
+    assert candidate_key(a, train_dict(threads=1)) != candidate_key(a, train_dict(threads=2))
+    assert candidate_key(a, train_dict(threads=1)) != candidate_key(a, base)
+    assert base["threads"] is None  # unset (older studies): their keys are unchanged
+    assert candidate_key(a, base) == candidate_key(
+        a, {k: v for k, v in base.items() if k != "threads"}
+    )
 
 
 def test_add_is_idempotent_and_never_rewrites(tmp_path, specs):
@@ -116,7 +123,7 @@ def test_one_driver_at_a_time(tmp_path):
     store = StudyStore(tmp_path)
     store.create({"source": "api"})
     with store.lock():
-        with pytest.raises(StudyBusy, match="another process"):
+        with pytest.raises(StudyBusy, match="another driver"):
             with StudyStore(tmp_path).lock():
                 pass
     with store.lock():  # released

@@ -33,7 +33,8 @@ def one_line(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input prints one line on stderr and exits 2, never a traceback."""
     try:
-        cli.main(args=argv, prog_name="fastscale", standalone_mode=False)
+        # a command's click.exceptions.Exit(code) comes back as the return value here
+        code = cli.main(args=argv, prog_name="fastscale", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help())
         return 0
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("fastscale: interrupted; completed work is kept", err=True)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

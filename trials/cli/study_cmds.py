@@ -11,6 +11,11 @@ from trials.study.search import SAMPLERS
 
 MAX_CANDIDATES = 10_000  # models one study trains (the paper's searches train 32 per regime)
 
+# Exit status of `study run` (docs/studies.md): 0 done (failures may be among the results),
+# 1 every candidate failed, 2 bad input (nothing written), 130 interrupted (work kept).
+EXIT_ALL_FAILED = 1
+EXIT_INTERRUPTED = 130
+
 # The options that define a study (stored in study.json; a resume must agree with them).
 DEFINING = [
     click.option(
@@ -117,6 +122,19 @@ RUNNING = [
         default=None,
         help="Also time inference at this batch size (infer_time, s/image).",
     ),
+    click.option(
+        "--checkpoint-storage",
+        default=None,
+        help="Where trials' checkpoints go (Ray Tune's storage_path): a directory every node "
+        "can reach, or a URI such as s3://bucket/prefix. Default: DIR/ray.",
+    ),
+    click.option(
+        "--keep-weights",
+        is_flag=True,
+        default=False,
+        help="Keep each finished candidate's final weights (weights.pt) in the checkpoint "
+        "storage; by default a finished candidate keeps only its record.",
+    ),
 ]
 DEFINING_NAMES = (
     "space",
@@ -135,7 +153,14 @@ DEFINING_NAMES = (
     "batch_size",
     "base_lr",
 )
-RUNNING_NAMES = ("max_failures", "cpus_per_trial", "gpus_per_trial", "time_batch")
+RUNNING_NAMES = (
+    "max_failures",
+    "cpus_per_trial",
+    "gpus_per_trial",
+    "time_batch",
+    "checkpoint_storage",
+    "keep_weights",
+)
 SHOW_COLUMNS = (
     "key",
     "status",
@@ -193,6 +218,21 @@ def show_rows(df) -> tuple[list[dict], list[str]]:
     return records, cols
 
 
+def kept(out) -> str:
+    """What an interrupted run leaves, and how to go on."""
+    from trials.study.results import load_results
+
+    try:
+        df = load_results(out)
+    except Exception:
+        return "nothing was recorded yet"
+    done = int((df["status"] == "done").sum()) if len(df) else 0
+    return (
+        f"{done} of {len(df)} candidates done are kept in {out}; interrupted ones resume from "
+        f"their last checkpoint with `fastscale study run --out {out}`"
+    )
+
+
 def summary(df) -> str:
     counts = df["status"].value_counts().to_dict() if len(df) else {}
     parts = [f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "running", "pending")]
@@ -233,10 +273,28 @@ def register(group: click.Group) -> None:
         from trials.study.results import load_results
 
         opts = {k: kw[k] for k in DEFINING_NAMES}
-        run_defined(
-            out, opts, address=address, progress=not as_json, **{k: kw[k] for k in RUNNING_NAMES}
-        )
-        _print(load_results(out), as_json, out)
+        try:
+            run_defined(
+                out,
+                opts,
+                address=address,
+                progress=not as_json,
+                **{k: kw[k] for k in RUNNING_NAMES},
+            )
+        except KeyboardInterrupt:
+            click.echo(f"fastscale: interrupted; {kept(out)}", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        df = load_results(out)
+        _print(df, as_json, out)
+        if len(df) and (df["status"] == "failed").all():
+            first = df["failure"].dropna()
+            why = f"; first failure: {first.iloc[0]}" if len(first) else ""
+            click.echo(
+                f"fastscale: error: every candidate failed ({len(df)} of {len(df)}){why}; "
+                f"see `fastscale study show {out}`",
+                err=True,
+            )
+            raise click.exceptions.Exit(EXIT_ALL_FAILED)
 
     @study.command("show")
     @click.argument("directory", type=click.Path(file_okay=False))
@@ -246,6 +304,29 @@ def register(group: click.Group) -> None:
         from trials.study.results import load_results
 
         _print(load_results(directory), as_json, directory)
+
+    @study.command("repair")
+    @click.argument("directory", type=click.Path(file_okay=False))
+    @_apply(DEFINING)
+    @click.option(
+        "--checkpoint-storage",
+        default=None,
+        help="Where the study's trials put their checkpoints, if not DIR/ray.",
+    )
+    @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+    def repair_cmd(directory, checkpoint_storage, as_json, **kw):
+        """Rebuild a damaged study: study.json from the restated options, statuses from the
+        checkpoint storage, results.parquet; damaged candidates go to DIR/quarantine/.
+        Nothing is deleted."""
+        from trials.study.repair import repair, summary
+
+        opts = {k: kw[k] for k in DEFINING_NAMES}
+        done = repair(directory, opts, checkpoint_storage)
+        if as_json:
+            echo_json(done)
+        else:
+            for line in summary(done):
+                click.echo(line)
 
     @study.command("submit")
     @_apply(DEFINING)
@@ -270,6 +351,9 @@ def register(group: click.Group) -> None:
         options = {k: kw[k] for k in DEFINING_NAMES + RUNNING_NAMES}
         if options.get("specs"):
             options["specs"] = os.path.abspath(options["specs"])
+        storage = options.get("checkpoint_storage")
+        if storage and "://" not in storage:
+            options["checkpoint_storage"] = os.path.abspath(storage)
         options["out"] = os.path.abspath(out)
         job_id = jobs.submit(address, options, options["out"])
         if as_json:

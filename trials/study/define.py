@@ -7,12 +7,17 @@ with the option, both values and no change on disk.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
 from pathlib import Path
 
 from spaces.units import format_quantity
-from trials.study.runner import KeyProposer, drive, normalize_train, probe
+from trials.study.checks import check_dataset, check_trial_resources
+from trials.study.records import recover
+from trials.study.repair import usable_keys
+from trials.study.runner import KeyProposer, drive, normalize_train, probe, ray_session
 from trials.study.search import (
     SAMPLERS,
     OptunaProposer,
@@ -21,6 +26,7 @@ from trials.study.search import (
     pool_size,
     random_candidates,
 )
+from trials.study.storage import check_writable, redact, storage_location
 from trials.study.store import Candidate, StudyError, StudyStore, canonical
 
 # option -> where it lives in the definition
@@ -28,6 +34,8 @@ TOP = ("space", "regime", "n", "tolerance", "seed", "sampler", "storage")
 TRAIN = ("dataset", "resolution", "epochs", "train_size", "val_size", "batch_size", "base_lr")
 DEFAULTS = {"n": 32, "tolerance": 0.01, "seed": 0, "sampler": "random", "dataset": "fashion-mnist"}
 SEARCH_RESOLUTION = 32  # default for a search (CPU-sized); --specs keep each spec's own
+STORAGE_ENV = "FASTSCALE_OPTUNA_STORAGE"  # the full --storage URL when it has a password
+RUN_DEFAULTS = {"cpus_per_trial": 1, "gpus_per_trial": 0, "max_failures": 1, "progress": True}
 
 
 def _show(option: str, value) -> str:
@@ -73,7 +81,7 @@ def build_definition(opts: dict, out_dir: Path) -> dict:
     if d["sampler"] == "random" and d.get("storage"):
         raise StudyError("--storage holds an Optuna study; use it with --sampler tpe|nsga2")
     if d.get("storage"):
-        check_storage(d["storage"])
+        d["storage"] = redact(d["storage"])  # a password is never stored (storage_url)
     if d["sampler"] != "random":
         tag = hashlib.sha256(canonical([str(out_dir), d["space"], d["regime"]]).encode())
         d["optuna_study"] = f"fastscale-{Path(out_dir).name}-{tag.hexdigest()[:8]}"
@@ -90,6 +98,8 @@ def reconcile(stored: dict, opts: dict, out_dir: Path) -> dict:
         )
     for k in TOP:
         given, have = opts.get(k), stored.get(k)
+        if k == "storage" and given is not None:
+            given = redact(given)
         if given is not None and given != have:
             raise StudyError(
                 f"--{k} {_show(k, given)} conflicts with the study in {out_dir} "
@@ -115,61 +125,95 @@ def reconcile(stored: dict, opts: dict, out_dir: Path) -> dict:
     return stored
 
 
+def storage_url(d: dict, opts: dict) -> str | None:
+    """The Optuna storage URL of this run: the stored one, or — when the stored one was
+    redacted (it had a password) — the full URL restated with --storage or taken from
+    $FASTSCALE_OPTUNA_STORAGE, which must match it."""
+    stored = d.get("storage")
+    if not stored or "***" not in stored:
+        return stored
+    given = opts.get("storage") or os.environ.get(STORAGE_ENV)
+    if not given:
+        raise StudyError(
+            f"the study's --storage {stored} needs its password, which is never stored; "
+            f"restate --storage or set {STORAGE_ENV} to the full URL"
+        )
+    if redact(given) != stored:
+        raise StudyError(f"{STORAGE_ENV} or --storage does not match the study's {stored}")
+    return given
+
+
 def open_study(out_dir: str | Path, opts: dict) -> tuple[StudyStore, dict, bool]:
     """(store, definition, created). Nothing is written when the options are refused."""
     store = StudyStore(out_dir)
     root = store.root
-    if store.exists() or (root.is_dir() and any(root.iterdir())):
+    if store.exists() or not store.is_blank():
         return store, reconcile(store.check(), opts, root), False
     definition = build_definition(opts, root)
     return store, definition, True
 
 
-def run_defined(
-    out_dir: str | Path,
-    opts: dict,
-    *,
-    cpus_per_trial: float = 1,
-    gpus_per_trial: float = 0,
-    address: str | None = None,
-    max_failures: int = 1,
-    progress: bool = True,
-    time_batch: int | None = None,
-) -> StudyStore:
-    """`fastscale study run`: create or resume the study in out_dir and run it to the end."""
+def _sources(d: dict):
+    """(candidates, None) for a fixed list, (None, pool) for an Optuna search."""
     from spaces.specs import spec_from_dict
 
-    if max_failures < 1:
-        raise StudyError(f"--max-failures must be >= 1, got {max_failures}")
-    if address:
-        probe(address)  # before anything is created
-    store, d, created = open_study(out_dir, opts)
-    candidates = pool = None
     if d["source"] == "specs":
         name = Path(d.get("specs_file", "specs")).name
-        candidates = [
-            Candidate(spec_from_dict(s), {"method": "specs", "source": name}) for s in d["specs"]
-        ]
-    elif d["sampler"] == "random":
-        candidates = random_candidates(d)  # a regime that cannot be filled fails before mkdir
-    else:
-        pool = RegimePool(d, size=pool_size(int(d["n"])))
-    if created:
-        store.create(d)
-    with store.lock():
+        tags = {"method": "specs", "source": name}
+        return [Candidate(spec_from_dict(s), tags) for s in d["specs"]], None
+    if d["sampler"] == "random":
+        return random_candidates(d), None  # a regime that cannot be filled fails before mkdir
+    return None, RegimePool(d, size=pool_size(int(d["n"])))
+
+
+def preflight(store: StudyStore, d: dict, opts: dict, run: dict, address: str | None) -> None:
+    """Every check that needs no Ray, before anything is created or Ray starts."""
+    if run["max_failures"] < 1:
+        raise StudyError(f"--max-failures must be >= 1, got {run['max_failures']}")
+    check_trial_resources(run["cpus_per_trial"], run["gpus_per_trial"])
+    check_dataset(d["train"])
+    if d.get("sampler") not in (None, "random") and storage_url(d, opts):
+        check_storage(storage_url(d, opts))
+    if run.get("checkpoint_storage"):
+        check_writable(storage_location(run["checkpoint_storage"], store.root))
+    if address:
+        probe(address)
+
+
+def run_defined(
+    out_dir: str | Path, opts: dict, *, address: str | None = None, **run
+) -> StudyStore:
+    """`fastscale study run`: create or resume the study in out_dir and run it to the end.
+
+    `run`: cpus_per_trial, gpus_per_trial, max_failures, progress, time_batch,
+    checkpoint_storage, keep_weights (runner.execute). Every option is checked before
+    anything is written or Ray starts; a new study is created under its lock.
+    """
+    run = {**RUN_DEFAULTS, **run}
+    store, d, created = open_study(out_dir, opts)
+    preflight(store, d, opts, run, address)
+    if created:  # torch threads change a CPU run's result: fixed by the definition
+        d["train"]["threads"] = max(1, round(run["cpus_per_trial"]))
+    candidates, pool = _sources(d)
+    with contextlib.ExitStack() as stack:
+        if created:  # Ray first (it may refuse the resources), then the directory
+            stack.enter_context(ray_session(address, run["cpus_per_trial"], run["gpus_per_trial"]))
+            stack.enter_context(store.lock(create=True))
+            if store.exists():  # a racing driver created it first and has finished
+                d = reconcile(store.check(), opts, store.root)
+                candidates, pool = _sources(d)
+            else:
+                store.create(d)
+        else:  # a busy study is refused before Ray starts
+            stack.enter_context(store.lock())
+            stack.enter_context(ray_session(address, run["cpus_per_trial"], run["gpus_per_trial"]))
+        recover(store)
+        max_failures = run.pop("max_failures")
         if candidates is not None:
             keys = [store.add(c.spec, d["train"], c.tags) for c in candidates]
-            proposer = KeyProposer(store, keys, max_failures)
+            proposer = KeyProposer(store, usable_keys(store, keys), max_failures)
         else:
-            storage = d.get("storage") or store.optuna_url
+            storage = storage_url(d, opts) or store.optuna_url
             proposer = OptunaProposer(store, d, d["train"], max_failures, storage, pool)
-        drive(
-            store,
-            proposer,
-            cpus_per_trial=cpus_per_trial,
-            gpus_per_trial=gpus_per_trial,
-            address=address,
-            progress=progress,
-            time_batch=time_batch,
-        )
+        drive(store, proposer, address=address, **run)
     return store

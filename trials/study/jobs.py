@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 
 from trials.study.runner import probe
+from trials.study.storage import redact
 from trials.study.store import StudyError
 
 ENTRYPOINT = ("fastscale", "study", "run")
@@ -25,6 +26,8 @@ def run_argv(options: dict) -> list[str]:
     for name, value in options.items():
         if value is None or value is False:
             continue
+        if name in ("storage", "checkpoint_storage"):
+            value = redact(str(value))  # the job's nodes take the secret from their env
         flag = f"-{name}" if len(name) == 1 else "--" + name.replace("_", "-")
         if value is True:
             argv.append(flag)

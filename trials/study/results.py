@@ -90,9 +90,11 @@ def rows_frame(rows: list[dict]):
 
 def load_results(out_dir: str | Path):
     """One row per candidate of the study in `out_dir` (see COLUMNS, spec fields, tags)."""
+    from trials.study.repair import usable_keys
+
     store = StudyStore(out_dir)
     store.check()
-    return rows_frame([candidate_row(store, k) for k in store.keys()])
+    return rows_frame([candidate_row(store, k) for k in usable_keys(store, store.keys())])
 
 
 def write_results(store: StudyStore) -> Path:

@@ -1,14 +1,17 @@
 """Run a study's candidates as Ray Tune trials, driven by our own record.
 
-Each `execute` is a fresh Tune experiment (its dir under <study>/ray/ is scratch): a custom
-Searcher hands Tune the key of the next candidate to run (a pending one, an interrupted one,
-a failed one with attempts left, or a new Optuna suggestion), and hears when it ends.
-Nothing is restored from Tune's state (ray-project/ray#16891, #30950, #40652).
+Each `execute` is a fresh Tune experiment in the checkpoint storage: a custom Searcher hands
+Tune the next candidate to run (a pending one, an interrupted one, a failed one with attempts
+left, or a new Optuna suggestion) with everything its trial needs, and hears when it ends.
+Tune's experiment restore is never used (ray-project/ray#16891, #30950, #40652): our record
+says what to run, and an interrupted attempt's newest checkpoint is found through it
+(trials.study.records).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import socket
@@ -16,8 +19,12 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from trials.study.checks import check_fits, check_trial_resources, local_resources
 from trials.study.progress import StudyView
+from trials.study.records import recover
+from trials.study.repair import usable_keys
 from trials.study.results import candidate_row, rows_frame, write_results
+from trials.study.storage import join, storage_location
 from trials.study.store import Candidate, StudyError, StudyStore
 from trials.study.trainable import FAULT_ENV, study_trial
 
@@ -98,7 +105,10 @@ def probe(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
 
 
 def connect(address: str | None) -> bool:
-    """Attach to `address`, or start an embedded local Ray. True if we started/attached."""
+    """Attach to `address`, or start an embedded local Ray. True if we started/attached.
+
+    Ray's authentication is left as the cluster and the user's environment have it.
+    """
     import ray
 
     if ray.is_initialized():
@@ -108,7 +118,6 @@ def connect(address: str | None) -> bool:
         probe(address)
     from trials.recipe import available_cpus
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     try:
         if address:
@@ -121,41 +130,33 @@ def connect(address: str | None) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def ray_session(address: str | None, cpus_per_trial: float, gpus_per_trial: float):
+    """Ray for a study: the one already connected, a cluster to attach to, or an embedded one
+    (started only once a trial is known to fit this machine). Yields how many trials fit at
+    once; stops what it started."""
+    import ray
+
+    check_trial_resources(cpus_per_trial, gpus_per_trial)
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if not ray.is_initialized() and not address:
+        check_fits(cpus_per_trial, gpus_per_trial, *local_resources(gpus_per_trial > 0))
+    started = connect(address)
+    try:
+        yield concurrency(cpus_per_trial, gpus_per_trial)
+    finally:
+        if started:
+            ray.shutdown()
+
+
 def concurrency(cpus_per_trial: float, gpus_per_trial: float) -> int:
     """How many trials fit at once in the cluster's resources (Tune queues the rest)."""
     import ray
 
     res = ray.cluster_resources()
-    cpus, gpus = float(res.get("CPU", 0)), float(res.get("GPU", 0))
-    if cpus_per_trial > cpus or gpus_per_trial > gpus:
-        raise StudyError(
-            f"a trial needs {cpus_per_trial:g} CPU and {gpus_per_trial:g} GPU but the cluster "
-            f"has {cpus:g} CPU and {gpus:g} GPU in all"
-        )
-    n = int(cpus // cpus_per_trial) if cpus_per_trial > 0 else 10**6
-    if gpus_per_trial > 0:
-        n = min(n, int(round(gpus / gpus_per_trial, 6)))
-    return max(1, n)
-
-
-def settle(store: StudyStore, key: str, before: int, result: dict | None, error: bool) -> dict:
-    """Make the record final for an attempt that ended: the trial's own, or a crash."""
-    import json
-
-    rec = store.status(key)
-    reported = (result or {}).get("record")
-    if reported and (rec["status"] == "running" or rec["attempts"] == before):
-        reported = json.loads(reported)  # a node without the shared study dir
-        if reported.get("status") in ("done", "failed"):
-            store.write_status(key, reported)
-            return reported
-    if rec["attempts"] == before:  # the trial never started (actor could not be created)
-        rec = {**rec, "status": "running", "attempts": before + 1}
-        store.write_status(key, rec)
-    if rec["status"] == "running":
-        why = "trial process died" if error else "trial ended without a record"
-        rec = store.record_crash(key, f"{why} (worker killed, out of memory or node lost)")
-    return rec
+    return check_fits(
+        cpus_per_trial, gpus_per_trial, float(res.get("CPU", 0)), float(res.get("GPU", 0))
+    )
 
 
 def execute(
@@ -167,46 +168,28 @@ def execute(
     address: str | None = None,
     progress: bool = True,
     time_batch: int | None = None,
+    checkpoint_storage: str | None = None,
+    keep_weights: bool = False,
+    callbacks: tuple = (),
+    scheduler=None,
 ) -> None:
-    """Run the proposer's candidates to the end on Ray Tune; the caller holds the lock."""
-    from ray import tune
+    """Run the proposer's candidates to the end on Ray Tune; the caller holds the lock.
 
-    if cpus_per_trial <= 0 or gpus_per_trial < 0:
-        raise StudyError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
-    air_output = os.environ.get("RAY_AIR_NEW_OUTPUT")
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # the legacy engine is silent at verbose=0
-    started = connect(address)
-    try:
-        limit = concurrency(cpus_per_trial, gpus_per_trial)
+    `checkpoint_storage`: Tune's storage_path (docs/studies.md), default <study>/ray.
+    `callbacks`, `scheduler`: extra Tune callbacks (per-epoch results reach them as Tune
+    results) and a trial scheduler, passed to Tune as they are.
+    """
+    static = {
+        "cpus": cpus_per_trial,
+        "gpus": gpus_per_trial,
+        "time_batch": time_batch,
+        "faults": os.environ.get(FAULT_ENV),
+        "keep_weights": keep_weights,
+    }
+    location = storage_location(checkpoint_storage, store.root)
+    with _legacy_output(), ray_session(address, cpus_per_trial, gpus_per_trial) as limit:
         view = StudyView(proposer.total, proposer.finished_count(), enabled=progress)
-        static = {
-            "study": str(store.root),
-            "cpus": cpus_per_trial,
-            "gpus": gpus_per_trial,
-            "time_batch": time_batch,
-            "faults": os.environ.get(FAULT_ENV),
-        }
-        from trials.study.tune_glue import EpochView, ErrorDetail, StudySearcher
-
-        searcher = StudySearcher(store, proposer, static, view)
-        resources = {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
-        tuner = tune.Tuner(
-            tune.with_resources(study_trial, resources),
-            tune_config=tune.TuneConfig(
-                search_alg=searcher,
-                num_samples=-1,
-                max_concurrent_trials=limit,
-                reuse_actors=True,  # no new process (torch import) per trial
-                trial_dirname_creator=lambda t: f"{t.config.get('key', 'trial')}-{t.trial_id}",
-            ),
-            run_config=tune.RunConfig(
-                name=time.strftime("run-%Y%m%d-%H%M%S") + f"-{os.getpid()}",
-                storage_path=str(store.ray_dir),
-                verbose=0,
-                callbacks=[ErrorDetail(store), EpochView(view)],
-                failure_config=tune.FailureConfig(max_failures=0),
-            ),
-        )
+        tuner = _tuner(store, proposer, view, static, location, limit, callbacks, scheduler)
         tune_logger = logging.getLogger("ray.tune")
         level = tune_logger.level
         tune_logger.setLevel(logging.CRITICAL)  # our view and records say what failed
@@ -217,20 +200,57 @@ def execute(
             view.close()
         if proposer.has_work() or proposer.active:  # Tune stopped early: Ctrl-C / SIGTERM
             raise KeyboardInterrupt("study interrupted; rerun the same command to resume")
+
+
+def _tuner(store, proposer, view, static, location, limit, callbacks, scheduler):
+    """One fresh Tune experiment in the checkpoint storage, fed by our searcher."""
+    from ray import tune
+
+    from trials.study.tune_glue import EpochResults, ErrorDetail, StudySearcher, trial_dirname
+
+    name = time.strftime("run-%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+    searcher = StudySearcher(store, proposer, static, view, join(location, name))
+    resources = {"cpu": static["cpus"], "gpu": static["gpus"]}
+    return tune.Tuner(
+        tune.with_resources(study_trial, resources),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=-1,
+            max_concurrent_trials=limit,
+            reuse_actors=True,  # no new process (torch import) per trial
+            trial_dirname_creator=lambda t: trial_dirname(t.config["key"], t.trial_id),
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=location,
+            verbose=0,
+            callbacks=[ErrorDetail(store), EpochResults(store, view), *callbacks],
+            failure_config=tune.FailureConfig(max_failures=0),
+            # while a trial runs, only its newest checkpoint is needed to resume it
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        ),
+    )
+
+
+@contextlib.contextmanager
+def _legacy_output():
+    """Tune's legacy output engine, which is silent at verbose=0 (restored afterwards)."""
+    before = os.environ.get("RAY_AIR_NEW_OUTPUT")
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    try:
+        yield
     finally:
-        if air_output is None:
+        if before is None:
             os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
         else:
-            os.environ["RAY_AIR_NEW_OUTPUT"] = air_output
-        if started:
-            import ray
-
-            ray.shutdown()
+            os.environ["RAY_AIR_NEW_OUTPUT"] = before
 
 
 def drive(store: StudyStore, proposer, **resources) -> None:
     """Run the proposer's remaining trials, if any; the results table is rewritten from the
-    per-candidate records whatever happens, so an interrupted run leaves it current."""
+    per-candidate records whatever happens, so an interrupted run leaves it current.
+    The caller has run `recover(store)` before building the proposer."""
     try:
         if proposer.has_work():
             execute(store, proposer, **resources)
@@ -249,6 +269,8 @@ def run_study(
     max_failures: int = 1,
     progress: bool = True,
     time_batch: int | None = None,
+    checkpoint_storage: str | None = None,
+    keep_weights: bool = False,
 ):
     """Train every candidate not already finished, one Tune trial each; resumable.
 
@@ -261,8 +283,9 @@ def run_study(
     store.open({"source": "api"})
     train = normalize_train(train_config.to_dict())
     with store.lock():
+        recover(store)
         keys = [store.add(c.spec, train, c.tags) for c in candidates]
-        proposer = KeyProposer(store, keys, max_failures)
+        proposer = KeyProposer(store, usable_keys(store, keys), max_failures)
         drive(
             store,
             proposer,
@@ -271,9 +294,16 @@ def run_study(
             address=address,
             progress=progress,
             time_batch=time_batch,
+            checkpoint_storage=checkpoint_storage,
+            keep_weights=keep_weights,
         )
+    usable = set(usable_keys(store, keys, warn=lambda line: None))
     return rows_frame(
-        [candidate_row(store, k, c.tags or None) for k, c in zip(keys, candidates, strict=True)]
+        [
+            candidate_row(store, k, c.tags or None)
+            for k, c in zip(keys, candidates, strict=True)
+            if k in usable
+        ]
     )
 
 

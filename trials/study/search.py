@@ -12,6 +12,7 @@ NSGA-II minimises (validation error, measured epoch time).
 from __future__ import annotations
 
 import collections
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -31,13 +32,17 @@ def check_storage(url: str) -> None:
     import sqlalchemy
     from sqlalchemy.engine import make_url
 
-    shown = url if len(url) <= 80 else url[:77] + "..."
+    from trials.study.storage import redact
+
+    secret = urlsplit(url).password if "://" in url else None
+    shown = redact(url)  # never print a password
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
     try:
         parsed = make_url(url)
         parsed.get_dialect()
     except Exception as exc:  # noqa: BLE001 - ArgumentError, NoSuchModuleError, ImportError
         raise StudyError(
-            f"--storage {shown!r} is not a usable database URL ({_first(exc)}); "
+            f"--storage {shown!r} is not a usable database URL ({_first(exc, secret)}); "
             "e.g. sqlite:////abs/path/optuna.db or postgresql://user@host/db"
         ) from None
     try:
@@ -46,13 +51,14 @@ def check_storage(url: str) -> None:
             pass
         engine.dispose()
     except Exception as exc:  # noqa: BLE001 - any driver's connection error
-        raise StudyError(f"cannot connect to --storage {shown!r}: {_first(exc)}") from None
+        raise StudyError(f"cannot connect to --storage {shown!r}: {_first(exc, secret)}") from None
 
 
-def _first(exc: BaseException) -> str:
+def _first(exc: BaseException, secret: str | None = None) -> str:
     from spaces.io import first_line
 
-    return first_line(exc)
+    text = first_line(exc)
+    return text.replace(secret, "***") if secret else text
 
 
 def design_space(definition: dict):

@@ -5,14 +5,15 @@ Layout (docs/studies.md)::
     study.json                      definition + magic/version (a foreign dir is refused)
     candidates/<key>/candidate.json spec + train config, written once, never changed
     candidates/<key>/tags.json      label sets (first one names the result columns)
-    candidates/<key>/status.json    pending|running|done|failed, attempts, result (atomic)
-    candidates/<key>/ckpt/          trials.train's out_dir: per-epoch checkpoint, resume
-    candidates/<key>/log.txt        the trial's own log (epochs, tracebacks)
+    candidates/<key>/status.json    pending|running|done|failed, attempts, result, and where
+                                    the attempt's trial and newest checkpoint live (atomic)
+    candidates/<key>/log.txt        the candidate's log (attempts, epochs, tracebacks)
     results.parquet                 derived from the per-candidate files; rebuilt at will
-    optuna.db, ray/, logs/          Optuna storage, Ray Tune's execution dir, driver logs
+    optuna.db, ray/, logs/          Optuna storage, the default checkpoint storage, driver logs
 
-Ray Tune's experiment state is never read back: its restore has known holes, so resuming a
-study means "run every candidate whose status.json is not done", nothing more.
+Only the driver writes here; trials hand their results and checkpoints to Ray Tune, whose
+storage (ray/ or --checkpoint-storage) holds the checkpoints (trials.study.records). Tune's
+experiment state is never read back: its restore has known holes.
 """
 
 from __future__ import annotations
@@ -31,8 +32,12 @@ from spaces.errors import FastscaleError
 MAGIC = "fastscale-study"
 VERSION = 1
 # TrainConfig fields that change how a run executes, not what it computes: not in the key.
-RUNTIME_KEYS = ("device", "threads", "num_workers")
+# `threads` changes a CPU run's arithmetic (reduction order), so a study fixes it in its
+# definition and it is part of the key; only an unset one (None, studies made before this
+# rule, or API callers leaving it to --cpus-per-trial) is left out, keeping their keys.
+RUNTIME_KEYS = ("device", "num_workers")
 STATUSES = ("pending", "running", "done", "failed")
+LOCK = ".lock"
 
 
 class StudyError(FastscaleError):
@@ -41,6 +46,10 @@ class StudyError(FastscaleError):
 
 class StudyBusy(StudyError):
     """Another driver holds the study's lock."""
+
+
+class DamagedRecord(StudyError):
+    """A candidate's record holds values no fastscale wrote (`study repair` rebuilds it)."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,11 @@ def canonical(obj) -> str:
 
 
 def keyed_config(train: dict) -> dict:
-    return {k: v for k, v in train.items() if k not in RUNTIME_KEYS}
+    return {
+        k: v
+        for k, v in train.items()
+        if k not in RUNTIME_KEYS and not (k == "threads" and v is None)
+    }
 
 
 def candidate_key(spec_dict: dict, train: dict) -> str:
@@ -92,7 +105,7 @@ def read_json(path: Path):
 
 
 class StudyStore:
-    """Read and write one study directory. Cheap to construct; workers build their own."""
+    """Read and write one study directory (the driver's; trials never open it)."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root).resolve()
@@ -104,9 +117,6 @@ class StudyStore:
 
     def cdir(self, key: str) -> Path:
         return self.root / "candidates" / key
-
-    def ckpt_dir(self, key: str) -> Path:
-        return self.cdir(key) / "ckpt"
 
     def log_path(self, key: str) -> Path:
         return self.cdir(key) / "log.txt"
@@ -146,11 +156,17 @@ class StudyStore:
             )
         return data.get("definition", {})
 
+    def is_blank(self) -> bool:
+        """No directory yet, or an empty one (a lock file left by a driver counts as empty)."""
+        if not self.root.exists():
+            return True
+        return self.root.is_dir() and all(p.name == LOCK for p in self.root.iterdir())
+
     def create(self, definition: dict) -> None:
         """Start a study in an empty (or new) directory; never adopts a non-empty foreign dir."""
         if self.root.exists() and not self.root.is_dir():
             raise StudyError(f"{self.root} exists and is not a directory")
-        if self.root.is_dir() and any(self.root.iterdir()):
+        if not self.is_blank():
             raise StudyError(
                 f"{self.root} is not empty and holds no study.json; use a new or empty --out"
             )
@@ -160,6 +176,9 @@ class StudyStore:
             (self.root / "logs").mkdir(exist_ok=True)
         except OSError as exc:
             raise StudyError(f"cannot create study directory {self.root}: {exc.strerror}") from None
+        self.create_definition(definition)
+
+    def create_definition(self, definition: dict) -> None:
         write_json_atomic(
             self.definition_path,
             {"magic": MAGIC, "version": VERSION, "created": now(), "definition": definition},
@@ -167,7 +186,7 @@ class StudyStore:
 
     def open(self, definition: dict | None = None) -> dict:
         """The stored definition, creating the study first when the directory is new/empty."""
-        if self.exists() or (self.root.is_dir() and any(self.root.iterdir())):
+        if self.exists() or not self.is_blank():
             return self.check()
         self.create(definition or {"source": "api"})
         return self.check()
@@ -179,12 +198,21 @@ class StudyStore:
 
     # -- lock -----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self):
-        """One driver per study at a time (flock: released by the kernel if the driver dies)."""
+    def lock(self, create: bool = False):
+        """One driver per study at a time (flock: released by the kernel if the driver dies).
+
+        `create`: make the directory first (a new study is created under its lock, so a
+        second driver racing on the same new directory is told that another driver runs it).
+        """
         import fcntl
 
-        path = self.root / ".lock"
-        fh = open(path, "a+")
+        path = self.root / LOCK
+        try:
+            if create:
+                self.root.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "a+")
+        except OSError as exc:
+            raise StudyError(f"cannot open study directory {self.root}: {exc.strerror}") from None
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -192,7 +220,7 @@ class StudyStore:
             holder = fh.read().strip() or "?"
             fh.close()
             raise StudyBusy(
-                f"study {self.root} is being run by another process ({holder}); "
+                f"study {self.root} is being run by another driver ({holder}); "
                 "wait for it or stop it first"
             ) from None
         fh.seek(0)
@@ -244,16 +272,24 @@ class StudyStore:
         return sets if isinstance(sets, list) else []
 
     def status(self, key: str) -> dict:
-        """The candidate's record; a missing or torn file reads as pending (never as done)."""
+        """The candidate's record; a missing or torn file reads as pending (never as done).
+
+        A readable record with values no fastscale wrote raises DamagedRecord.
+        """
         try:
             rec = read_json(self.cdir(key) / "status.json")
         except (OSError, json.JSONDecodeError):
             rec = None
-        if not isinstance(rec, dict) or rec.get("status") not in STATUSES:
+        if rec is None:
             rec = {"status": "pending", "attempts": 0, "failures": 0, "epochs_done": 0}
-        rec.setdefault("attempts", 0)
-        rec.setdefault("failures", 0)
-        rec.setdefault("epochs_done", 0)
+        if not isinstance(rec, dict) or rec.get("status") not in STATUSES:
+            raise DamagedRecord(f"status.json of candidate {key} has no valid status")
+        for name in ("attempts", "failures", "epochs_done"):
+            value = rec.setdefault(name, 0)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise DamagedRecord(
+                    f"status.json of candidate {key}: {name} is {value!r}, not a count"
+                )
         return rec
 
     def write_status(self, key: str, record: dict) -> None:

@@ -1,23 +1,41 @@
-"""The Ray Tune trial: train one candidate, time it, and write its own final record.
+"""The Ray Tune trial: train one candidate and hand everything back through Tune.
 
-The trial, not the driver, writes `status.json` when it ends, so a result survives a driver
-killed a moment later. Every Python exception (NaN loss, CUDA out of memory, a bad spec) is
-caught and recorded as a failed attempt; a trial whose process dies is recorded by the
-driver (runner.StudySearcher). Fault injection for tests and drills: the driver passes
-FASTSCALE_STUDY_FAULTS (see docs/studies.md) to each trial through its config.
+A trial never opens the study directory (on a real cluster it runs on a node that cannot
+see it). Its config carries what it needs — the candidate (spec and recipe), the attempt
+number, the checkpoint to resume from (a storage location), resources — and it returns:
+
+- after every epoch, `tune.report(metrics, checkpoint=...)`: the epoch's metrics and a
+  checkpoint directory (trials.train's resumable state plus `record.json`, the trial's
+  record so far), which Tune copies to the checkpoint storage before `report` returns;
+- at the end, one last report marked `final` whose checkpoint holds the final record
+  (`done` or `failed`, with the result or the one-line failure) and, with `keep_weights`,
+  the final weights; a failed attempt's last checkpoint also keeps the resumable state.
+
+So a result is durable in the storage before the driver hears of it, and a driver killed a
+moment later finds it there on resume (trials.study.records.recover). The driver is the only
+writer of the study store. Every Python exception (NaN loss, CUDA out of memory, a bad spec)
+becomes a failed record; a trial whose process dies is recorded by the driver.
+Fault injection for tests and drills: FASTSCALE_STUDY_FAULTS (docs/studies.md) travels in
+the config.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import socket
+import tempfile
 import time
 import traceback
+from pathlib import Path
 
-from trials.study.store import StudyStore, canonical, now
+from trials.study.storage import RECORD, STATE, WEIGHTS
+from trials.study.store import now
 
 FAULT_ENV = "FASTSCALE_STUDY_FAULTS"
+TRACEBACK_LINES = 40  # of a failure, sent to the driver for the candidate's log
 
 
 class InjectedFault(RuntimeError):
@@ -64,128 +82,180 @@ def _node_id() -> str | None:
         return None
 
 
-def _report(metrics: dict) -> None:
+def tune_report(metrics: dict, directory: Path | None) -> None:
+    """tune.report with the directory as the checkpoint (persisted before this returns)."""
     import warnings
 
     from ray import tune
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # called directly, outside a Tune session
-        tune.report(metrics)
+        checkpoint = tune.Checkpoint.from_directory(str(directory)) if directory else None
+        tune.report(metrics, checkpoint=checkpoint)
+
+
+def write_record(directory: Path, record: dict) -> None:
+    tmp = directory / f".{RECORD}.tmp"
+    tmp.write_text(json.dumps(record, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, directory / RECORD)
+
+
+def fetch_checkpoint(location: str, into: Path) -> None:
+    """Download a reported checkpoint (any storage Tune supports) into a local directory."""
+    from ray import tune
+
+    tune.Checkpoint(location).to_directory(str(into))
+
+
+def final_weights(state_dir: Path, into: Path) -> None:
+    """The averaged (else raw) model weights of the last epoch, without optimizer state."""
+    import torch
+
+    state = torch.load(state_dir / STATE, map_location="cpu", weights_only=True)
+    weights = state.get("ema") or state["model"]
+    torch.save(weights, into / WEIGHTS)
+
+
+def trial_threads(config: dict) -> int:
+    """The study's fixed thread count (part of the candidate's recipe), else --cpus-per-trial."""
+    train = json.loads(config["candidate"])["train"]
+    return int(train.get("threads") or max(1, round(float(config.get("cpus") or 1))))
 
 
 def study_trial(config: dict) -> None:
-    """Tune function trainable. config: study, key, cpus, gpus, time_batch, faults."""
-    from spaces.specs import spec_from_dict
-    from trials.recipe import TrainConfig
-    from trials.study.results import trained_spec
+    """Tune function trainable; see run_trial for the config."""
+    run_trial(config, tune_report)
 
+
+def run_trial(config: dict, report) -> dict:
+    """Train config's candidate; `report(metrics, directory)` hands results to the driver.
+
+    config: key, candidate (canonical JSON of {"spec", "train"}), attempt, resume (a
+    checkpoint location or None), cpus, gpus, time_batch, faults, keep_weights.
+    Returns the final record (also sent as the last report).
+    """
     t_start = time.perf_counter()
-    store = StudyStore(config["study"])
-    key = config["key"]
-    prev = store.status(key)
-    if prev["status"] == "done":  # never train a finished candidate twice
-        _report({"final": True, "status": "done", "record": canonical(prev)})
-        return
-    cand = store.candidate(key)
-    threads = max(1, int(round(float(config.get("cpus") or 1))))
-    gpus = float(config.get("gpus") or 0)
-    attempt = int(prev["attempts"]) + 1
+    key, attempt = config["key"], int(config["attempt"])
+    threads = trial_threads(config)
     rec = {
-        **{k: v for k, v in prev.items() if k in ("failures", "failure", "epochs_done")},
         "status": "running",
-        "attempts": attempt,
+        "attempt": attempt,
         "hostname": socket.gethostname(),
         "node": _node_id(),
         "pid": os.getpid(),
         "threads": threads,
         "started": now(),
+        "epochs_done": 0,
     }
-    rec.setdefault("epochs_done", 0)
-    store.write_status(key, rec)
-    store.log(key, f"attempt {attempt} starts on {rec['hostname']} node {rec['node']}")
+    work = Path(tempfile.mkdtemp(prefix=f"fastscale-trial-{key}-"))
+    state_dir, final_dir = work / "state", work / "final"
+    final_dir.mkdir()
+    metrics = {"final": True}
     try:
-        import torch
-
-        torch.set_num_threads(threads)
-        fault = injected_failure(parse_faults(config.get("faults")), key, attempt)
-        if fault == "exit":
-            os._exit(137)
-        if fault:
-            raise InjectedFault(f"injected failure of attempt {attempt} ({FAULT_ENV})")
-        from trials.timing import time_model
-        from trials.train import train
-
-        cfg = TrainConfig.from_dict(cand["train"]).replace(
-            threads=threads, device="cuda" if gpus > 0 else cand["train"].get("device", "cpu")
-        )
-        spec = spec_from_dict(dict(cand["spec"]))
-        first_epoch = None
-
-        def on_epoch(r: dict) -> None:
-            nonlocal first_epoch
-            first_epoch = r["epoch"] if first_epoch is None else first_epoch
-            rec.update(epochs_done=int(r["epoch"]), last_val_error=r["error"])
-            store.write_status(key, rec)
-            store.log(key, "epoch " + json.dumps(r, default=str))
-            _report(
-                {
-                    "epoch": int(r["epoch"]),
-                    "epochs": cfg.epochs,
-                    "val_error": float(r["error"]),
-                    "train_loss": float(r["train_loss"]),
-                    "epoch_time": float(r["epoch_time"]),
-                    "attempt": attempt,
-                }
-            )
-
-        t_train = time.perf_counter()
-        res = train(spec, cfg, out_dir=store.ckpt_dir(key), on_epoch=on_epoch)
-        t_train = time.perf_counter() - t_train
-        infer = None
-        if config.get("time_batch"):
-            t = time_model(
-                trained_spec(spec, cand["train"]),
-                batch_size=int(config["time_batch"]),
-                device=cfg.device,
-                mode="infer",
-                threads=threads,
-            )
-            infer = t["seconds_per_image"]
-        rec.update(
-            status="done",
-            error=res["error"],
-            best_epoch=res.get("best_epoch"),
-            final_error=res.get("final_error"),
-            flops=res["flops"],
-            params=res["params"],
-            acts=res["acts"],
-            epoch_time=res["epoch_time"],
-            images_per_s=res.get("images_per_s"),
-            infer_time=infer,
-            epochs_done=len(res["epochs"]),
-            resumed_at_epoch=(first_epoch - 1) if first_epoch else len(res["epochs"]),
-            failure=None,
-            finished=now(),
-            train_s=t_train,  # inside trials.train.train
-            wall_s=time.perf_counter() - t_start,  # the whole trial function
-        )
-        store.write_status(key, rec)
-        store.log(key, f"attempt {attempt} done: error {res['error']}")
+        if config.get("resume"):
+            fetch_checkpoint(config["resume"], state_dir)
+        state_dir.mkdir(exist_ok=True)
+        result = _train(config, rec, threads, state_dir, report)
+        rec.update(result, status="done", failure=None, finished=now())
+        rec["wall_s"] = time.perf_counter() - t_start  # the whole trial function
+        if config.get("keep_weights"):
+            final_weights(state_dir, final_dir)
+        write_record(final_dir, rec)
+        report_dir = final_dir
     except Exception as exc:
-        rec.update(
-            status="failed",
-            failures=int(rec.get("failures", 0)) + 1,
-            failure=one_line(exc),
-            finished=now(),
+        rec.update(status="failed", failure=one_line(exc), finished=now())
+        lines = traceback.format_exc().rstrip().splitlines()[-TRACEBACK_LINES:]
+        metrics["traceback"] = "\n".join(lines)
+        _release_gpu_memory(exc)
+        # keep the last resumable state with the failure, so a retry continues from it
+        report_dir = state_dir if (state_dir / STATE).exists() else final_dir
+        metrics["resumable"] = report_dir is state_dir
+        write_record(report_dir, rec)
+    try:
+        report(
+            {**metrics, "status": rec["status"], "record": json.dumps(rec, default=str)}, report_dir
         )
-        store.write_status(key, rec)
-        store.log(key, f"attempt {attempt} failed:\n{traceback.format_exc()}")
-        if "out of memory" in str(exc).lower():
-            try:
-                import torch
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return rec
 
-                torch.cuda.empty_cache()
-            except Exception:
-                pass
-    _report({"final": True, "status": rec["status"], "record": canonical(rec)})
+
+def _train(config: dict, rec: dict, threads: int, state_dir: Path, report) -> dict:
+    """Train (resuming from state_dir's checkpoint when there is one); the result fields."""
+    from spaces.specs import spec_from_dict
+    from trials.recipe import TrainConfig
+    from trials.study.results import trained_spec
+
+    key, attempt = config["key"], int(config["attempt"])
+    cand = json.loads(config["candidate"])
+    gpus = float(config.get("gpus") or 0)
+    import torch
+
+    torch.set_num_threads(threads)
+    fault = injected_failure(parse_faults(config.get("faults")), key, attempt)
+    if fault == "exit":
+        os._exit(137)
+    if fault:
+        raise InjectedFault(f"injected failure of attempt {attempt} ({FAULT_ENV})")
+    from trials.timing import time_model
+    from trials.train import train
+
+    cfg = TrainConfig.from_dict(cand["train"]).replace(
+        threads=threads, device="cuda" if gpus > 0 else cand["train"].get("device", "cpu")
+    )
+    spec = spec_from_dict(dict(cand["spec"]))
+    first_epoch = None
+
+    def on_epoch(r: dict) -> None:
+        nonlocal first_epoch
+        first_epoch = r["epoch"] if first_epoch is None else first_epoch
+        rec.update(epochs_done=int(r["epoch"]), last_val_error=r["error"])
+        write_record(state_dir, rec)
+        report(
+            {
+                "epoch": int(r["epoch"]),
+                "epochs": cfg.epochs,
+                "val_error": float(r["error"]),
+                "train_loss": float(r["train_loss"]),
+                "epoch_time": float(r["epoch_time"]),
+                "attempt": attempt,
+                "epoch_record": json.dumps(r, default=str),
+            },
+            state_dir,
+        )
+
+    t_train = time.perf_counter()
+    res = train(spec, cfg, out_dir=state_dir, on_epoch=on_epoch)
+    t_train = time.perf_counter() - t_train
+    infer = None
+    if config.get("time_batch"):
+        t = time_model(
+            trained_spec(spec, cand["train"]),
+            batch_size=int(config["time_batch"]),
+            device=cfg.device,
+            mode="infer",
+            threads=threads,
+        )
+        infer = t["seconds_per_image"]
+    return {
+        "error": res["error"],
+        "best_epoch": res.get("best_epoch"),
+        "final_error": res.get("final_error"),
+        "flops": res["flops"],
+        "params": res["params"],
+        "acts": res["acts"],
+        "epoch_time": res["epoch_time"],
+        "images_per_s": res.get("images_per_s"),
+        "infer_time": infer,
+        "epochs_done": len(res["epochs"]),
+        "resumed_at_epoch": (first_epoch - 1) if first_epoch else len(res["epochs"]),
+        "train_s": t_train,  # inside trials.train.train
+    }
+
+
+def _release_gpu_memory(exc: BaseException) -> None:
+    if "out of memory" in str(exc).lower():
+        with contextlib.suppress(Exception):
+            import torch
+
+            torch.cuda.empty_cache()

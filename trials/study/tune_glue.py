@@ -1,7 +1,8 @@
 """The Ray Tune side of the runner: a Searcher fed by our proposer, and two callbacks.
 
 Module-level classes (Tune pickles its config; these never travel: __getstate__ is empty,
-since everything they know lives in the study store).
+since everything they know lives in the study store). They run in the driver only; every
+record they write goes through trials.study.records.
 """
 
 from __future__ import annotations
@@ -9,17 +10,21 @@ from __future__ import annotations
 from ray.tune import Callback
 from ray.tune.search import Searcher
 
+from trials.study import records
 from trials.study.progress import short_name
-from trials.study.runner import FINISHED, settle
+from trials.study.runner import FINISHED
+from trials.study.storage import join
+from trials.study.store import canonical
 
 
 class StudySearcher(Searcher):
-    """Feeds Tune the next candidate key; records crashes and decides retries."""
+    """Feeds Tune the next candidate (its whole config); records ends and decides retries."""
 
-    def __init__(self, store, proposer, static: dict, view):
+    def __init__(self, store, proposer, static: dict, view, experiment: str):
         super().__init__()
         self.store, self.proposer, self.static, self.view = store, proposer, static, view
-        self.live: dict[str, tuple[str, int]] = {}
+        self.experiment = experiment  # storage location of this run's Tune experiment
+        self.live: dict[str, str] = {}
 
     def __getstate__(self):
         return {}
@@ -36,19 +41,54 @@ class StudySearcher(Searcher):
             return Searcher.FINISHED
         if key is None:
             return None
-        attempts = self.store.status(key)["attempts"]
-        self.live[trial_id] = (key, attempts)
-        self.view.start(key, short_name(self.store.candidate(key)["spec"]), attempts + 1)
-        return {**self.static, "key": key}
+        cand = self.store.candidate(key)
+        resume = records.resume_point(self.store.status(key))
+        rec = records.begin(self.store, key, join(self.experiment, trial_dirname(key, trial_id)))
+        self.live[trial_id] = key
+        self.view.start(key, short_name(cand["spec"]), rec["attempts"])
+        candidate = canonical({"spec": cand["spec"], "train": cand["train"]})
+        return {
+            **self.static,
+            "key": key,
+            "candidate": candidate,
+            "attempt": rec["attempts"],
+            "resume": resume,
+        }
 
     def on_trial_complete(self, trial_id, result=None, error=False):
-        key, before = self.live.pop(trial_id, (None, 0))
+        key = self.live.pop(trial_id, None)
         if key is None:
             return
-        rec = settle(self.store, key, before, result, error)
+        rec = records.settle(self.store, key, result, error)
         final = self.store.is_finished(key, self.proposer.max_failures)
         self.view.finish(key, short_name(self.store.candidate(key)["spec"]), rec, final)
         self.proposer.done(key, rec)
+
+
+def trial_dirname(key: str, trial_id: str) -> str:
+    """The trial's directory in the storage (Tune's trial_dirname_creator uses this too)."""
+    return f"{key}-{trial_id}"
+
+
+class EpochResults(Callback):
+    """Where per-epoch results arrive in the driver: the record, then the live view.
+
+    Tune calls on_trial_result for every report (also for the one a scheduler stops on);
+    the final report (`final` in the result) is settled by StudySearcher.on_trial_complete.
+    """
+
+    def __init__(self, store, view):
+        self.store, self.view = store, view
+
+    def __getstate__(self):
+        return {}
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if "epoch" not in result or result.get("final"):
+            return
+        key = trial.config.get("key")
+        records.epoch(self.store, key, result)
+        self.view.epoch(key, result)
 
 
 class ErrorDetail(Callback):
@@ -72,17 +112,3 @@ class ErrorDetail(Callback):
             if lines:
                 rec["failure"] = f"trial process died: {lines[-1][:240]}"
                 self.store.write_status(key, rec)
-
-
-class EpochView(Callback):
-    """Per-epoch results of running trials to the live view."""
-
-    def __init__(self, view):
-        self.view = view
-
-    def __getstate__(self):
-        return {}
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        if "epoch" in result and "final" not in result:
-            self.view.epoch(trial.config.get("key"), result)
