@@ -8,11 +8,8 @@ cluster's resources against one trial's.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from trials.study.store import StudyError
-
-FASHION_NAMES = ("fashion-mnist", "fashion_mnist", "fmnist")
 
 
 def check_trial_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:
@@ -54,27 +51,8 @@ def check_fits(cpus_per_trial: float, gpus_per_trial: float, cpus: float, gpus: 
 
 
 def check_dataset(train: dict) -> None:
-    """The study's dataset is where the driver can read it (on a cluster the nodes need the
-    same path; the driver's check catches typos before any trial runs)."""
-    dataset = str(train.get("dataset") or "fashion-mnist")
-    if dataset.lower() in FASHION_NAMES:
-        from trials.data import FASHION_FILES, INSTALL_HINT, fashion_mnist_root
+    """The study's dataset is where the driver can read it (trials.data's catalogue; on a
+    cluster the nodes need the same path, and this check catches typos before any trial)."""
+    from trials.data import dataset_info
 
-        root = fashion_mnist_root()
-        names = [n for pair in FASHION_FILES.values() for n in pair]
-        missing = [n for n in names if not (root / n).is_file()]
-        if missing:
-            raise StudyError(
-                f"Fashion-MNIST not found in {root} (missing {', '.join(missing)}); "
-                f"install it with `{INSTALL_HINT}`"
-            )
-        return
-    path = Path(dataset)
-    if not path.is_dir():
-        raise StudyError(
-            f"--dataset {dataset}: no such directory; use fashion-mnist or an ImageFolder "
-            "directory holding train/ and val/"
-        )
-    missing = [s for s in ("train", "val") if not (path / s).is_dir()]
-    if missing:
-        raise StudyError(f"--dataset {dataset} has no {' or '.join(missing)}/ subdirectory")
+    dataset_info(str(train.get("dataset") or "fashion-mnist"), check=True)
