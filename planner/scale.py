@@ -6,7 +6,6 @@ by `spaces.build`, saveable with `spaces.io.save_specs`.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -15,6 +14,7 @@ from planner.batch import scale_arrays
 from planner.strategies import Strategy, get_strategy
 from spaces.errors import FastscaleError
 from spaces.specs import StageSpec
+from spaces.validate import check_positive
 
 # Fine-tune knobs accepted by `scale_spec` (see planner.solve for how they are chosen).
 FINETUNE_KNOBS = ("width_scale", "group_scale", "resolution_steps", "depth_steps")
@@ -34,14 +34,8 @@ class Factors(NamedTuple):
 
 
 def check_factor(s, what: str = "scale factor", error: type[Exception] = ScaleError) -> float:
-    """A positive finite number, or `error` naming `what` (also used for plan budgets)."""
-    try:
-        v = float(s)
-    except (TypeError, ValueError):
-        raise error(f"{what} must be a positive number, got {s!r}") from None
-    if not (v > 0 and math.isfinite(v)):
-        raise error(f"{what} must be a positive number, got {s!r}")
-    return v
+    """A positive finite number (spaces.validate.check_positive), ScaleError by default."""
+    return check_positive(s, what, error)
 
 
 # The flop factors a plan may ask for: beyond a million-fold the rounded network is either a

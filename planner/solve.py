@@ -32,6 +32,7 @@ from planner.strategies import Strategy
 from spaces.complexity import INT64_SAFE, complexity
 from spaces.errors import FastscaleError
 from spaces.specs import StageSpec
+from spaces.validate import check_positive
 
 DEFAULT_TOLERANCE = 0.01
 GRID_STEP = 0.05  # coarse grid: s grows by e^0.05 per point ...
@@ -140,12 +141,7 @@ def _plain(v):
 
 
 def _check_target(target, tolerance):
-    try:
-        target = float(target)
-    except (TypeError, ValueError):
-        raise SolveError(f"target must be a positive number of flops, got {target!r}") from None
-    if not (target > 0 and math.isfinite(target)):
-        raise SolveError(f"target must be a positive number of flops, got {target!r}")
+    target = check_positive(target, "target (flops)", SolveError)
     if not (0 <= float(tolerance) < 1):  # NaN fails too
         raise SolveError(f"tolerance must be in [0, 1), got {tolerance!r}")
     return int(round(target)), float(tolerance)

@@ -1,4 +1,4 @@
-"""Scaling strategies (REFERENCE §6): how a flop factor s splits over depth, width, group
+"""Scaling strategies (the paper's §3-5; docs/planner.md): how a flop factor s splits over depth, width, group
 width and resolution.
 
 Every strategy is a weight vector (d, w, g, r). With S = d + w + r the factors are

@@ -1,4 +1,4 @@
-"""RegNet generation (REFERENCE §3): quantized linear widths, stage merging, compatibility.
+"""RegNet generation (the RegNet paper's quantized linear rule; docs/models.md): quantized linear widths, stage merging, compatibility.
 
 Each rule is written once with numpy ufuncs so it works on a scalar config and on a batch
 of configs alike; the scalar path and the vectorized sampler both call these functions.

@@ -1,4 +1,4 @@
-"""Seeded regime sampler (REFERENCE §3): draw RegNets in large numpy batches, count them all
+"""Seeded regime sampler (the RegNet paper's design space; docs/models.md): draw RegNets in large numpy batches, count them all
 at once, keep the valid, distinct, 4-stage ones whose flops fall inside the regime window."""
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from spaces.blocks import BLOCKS, STEMS, Block
 from spaces.errors import FastscaleError
+from spaces.validate import dataclass_from_mapping
 
 # The blocks a RegNet may use (its family's design space); every block's facts are in BLOCKS.
 REGNET_BLOCKS = ("X", "Y", "Z")
@@ -335,21 +336,9 @@ def spec_from_dict(data: dict) -> Spec:
     if family not in FAMILIES:
         raise SpecError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
     cls = FAMILIES[family]
-    allowed = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise SpecError(
-            f"unknown {family} field(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}"
-        )
-    required = [
-        f.name
-        for f in dataclasses.fields(cls)
-        if f.default is dataclasses.MISSING and f.name not in data
-    ]
-    if required:
-        raise SpecError(f"{family} spec is missing field(s): {', '.join(required)}")
+    data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     try:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        return dataclass_from_mapping(cls, data, f"{family} spec", SpecError)
     except (TypeError, ValueError) as exc:
         if isinstance(exc, SpecError):
             raise

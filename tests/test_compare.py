@@ -66,7 +66,7 @@ def test_preset_from_file_and_errors_name_the_allowed_values(tmp_path):
         "bogus": ("unknown field\\(s\\) bogus; allowed: name, description, dataset", 1),
         "regimes": ("regimes must grow", {"base": "4MF", "intermediate": "1MF", "top": "16MF"}),
         "strategies": ("strategies: .*allowed|strategies: .*one of", ["w", "zz"]),
-        "train": ("train: unknown train config key\\(s\\) lr", {"lr": 1}),
+        "train": ("train: train config: unknown field\\(s\\) lr", {"lr": 1}),
         "spaces": ("spaces must be a list drawn from regnetx, regnety, regnetz", ["resnet"]),
         "finalists": (
             "finalists.select must be one of",

@@ -1,4 +1,4 @@
-"""Exponents (REFERENCE §6): scaling with α grows params as s^((1+α)/2) and acts as
+"""Exponents (the paper's §3-5, docs/planner.md): scaling with α grows params as s^((1+α)/2) and acts as
 s^((2-α)/2). Measured as log-log slopes against the REALISED flops factor, s from 2 to 32."""
 
 import numpy as np

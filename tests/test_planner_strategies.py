@@ -1,4 +1,4 @@
-"""Strategies (REFERENCE §6): factor exponents, the α family, names, weight strings, effnet."""
+"""Strategies (the paper's §3-5, docs/planner.md): factor exponents, the α family, names, weight strings, effnet."""
 
 import math
 

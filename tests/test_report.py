@@ -173,7 +173,7 @@ def test_build_report_is_self_contained(tmp_path):
 
 def test_pearson_and_pareto():
     assert pearson([1, 2, 3, 4], [2, 4, 6, 8]) == pytest.approx(1.0)
-    assert np.isnan(pearson([1, 2], [1, 2]))
+    assert pearson([1, 2], [1, 2]) is None  # undefined below 3 models: JSON null, not NaN
     front = pareto_front([1.0, 2.0, 3.0, 4.0], [0.5, 0.6, 0.3, 0.3])
     assert list(front) == [0, 2]
 
@@ -222,3 +222,24 @@ def test_a_tie_goes_to_the_model_that_was_scaled():
     df.loc[df["method"] == "scaling", "source"] = "twin"
     rows = analyze(df, META)["rows"]
     assert next(r for r in rows if r["level"] == "base")["model"] == "twin"
+
+
+def test_report_on_a_study_whose_trials_all_failed_is_one_line(tmp_path, capsys):
+    from spaces.sampler import DesignSpace, sample
+    from trials.cli import main
+    from trials.recipe import TrainConfig
+    from trials.study import StudyStore
+    from trials.study.results import write_results
+
+    store = StudyStore(tmp_path)
+    store.create({"source": "api"})
+    train = TrainConfig(epochs=1, train_size=64, resolution=16).to_dict()
+    space = DesignSpace.named("regnetx", resolution=16)
+    for d in sample(space, 5e6, n=2, seed=0):
+        key = store.add(d["spec"], train, {"method": "search", "level": "base"})
+        store.write_status(key, {"status": "failed", "attempts": 1, "failures": 1,
+                                 "failure": "TrainingDiverged: nan"})  # fmt: skip
+    write_results(store)
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fastscale: error: no completed trials") and err.count("\n") == 1

@@ -1,4 +1,4 @@
-"""Golden complexity: every value of REFERENCE §5, digit for digit, over the whole registry."""
+"""Golden complexity: every published pycls value, digit for digit, over the whole registry."""
 
 import re
 from pathlib import Path

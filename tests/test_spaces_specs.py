@@ -103,7 +103,7 @@ def test_spec_file_defaults_and_errors(tmp_path):
     path.write_text(
         '{"family": "regnet", "block": "Y", "depth": 22, "w0": 96, "wa": 31.41, "wm": 2.24, "group_width": 64, "colour": 1}'
     )
-    with pytest.raises(SpecError, match="unknown regnet field.*colour.*allowed"):
+    with pytest.raises(SpecError, match="regnet spec: unknown field.*colour.*allowed"):
         load_specs(path)
     path.write_text("{not json")
     with pytest.raises(SpecError, match="not valid JSON"):

@@ -155,7 +155,7 @@ def test_config_round_trips_and_rejects_bad_values():
 
     c = TrainConfig(epochs=3, train_size=100, device="cpu")
     assert TrainConfig.from_dict(c.to_dict()) == c
-    with pytest.raises(ConfigError, match="unknown train config key"):
+    with pytest.raises(ConfigError, match="train config: unknown field"):
         TrainConfig.from_dict({"epoch": 3})
     with pytest.raises(ConfigError, match="resolution"):
         TrainConfig(resolution=4)

@@ -1,4 +1,4 @@
-"""Calibrate a runtime profile on this machine (REFERENCE §7, the paper's Figure 2).
+"""Calibrate a runtime profile on this machine (the paper's §4 and Figure 2; docs/planner.md).
 
 Scale one model with several strategies and flop factors (planner), time every scaled model
 one at a time (`trials.timing`), and fit time ≈ c0 + c_a·acts + c_f·flops
@@ -13,8 +13,6 @@ import os
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from spaces.errors import FastscaleError
 from trials.recipe import check_memory
@@ -98,13 +96,6 @@ def scaled_models(base, strategies, factors) -> list[tuple[str, float, object]]:
             seen[key] = True
             out.append((name, s, spec))
     return out
-
-
-def pearson(x, y) -> float | None:
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if len(x) < 2 or x.std() == 0 or y.std() == 0:
-        return None
-    return float(np.corrcoef(x, y)[0, 1])
 
 
 @dataclass

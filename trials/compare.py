@@ -1,4 +1,4 @@
-"""Scaling vs search vs hybrid (the paper's §6.4 / REFERENCE §9) as ONE resumable study.
+"""Scaling vs search vs hybrid (the paper's §6.4; docs/compare.md) as ONE resumable study.
 
 Round A trains, per design space: the base model (a fixed spec, or the best of a small
 search at the base regime) and N random samples at the intermediate and at the top regime.

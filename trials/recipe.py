@@ -1,4 +1,4 @@
-"""The training recipe (REFERENCE §8) as one frozen config, plus its schedule arithmetic.
+"""The training recipe (the paper's §6.1; docs/training.md) as one frozen config, plus its schedule arithmetic.
 
 Every field has the paper's value where the paper gives one; the few that must differ for
 short CPU runs (batch size, warm-up length) are derived from the schedule length so that a
@@ -160,13 +160,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
         """Inverse of to_dict; unknown keys are an error so a typo never trains silently."""
-        allowed = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise ConfigError(
-                f"unknown train config key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
-            )
-        return cls(**data)
+        from spaces.validate import dataclass_from_mapping
+
+        return dataclass_from_mapping(cls, data, "train config", ConfigError)
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from spaces.errors import FastscaleError
+
 METHODS = ("base", "search", "scaling", "hybrid")
 LEVELS = ("base", "intermediate", "top")
 # Seed-noise thresholds: a margin of >= 2 standard errors is "clear", >= 1 "marginal".
@@ -305,12 +307,15 @@ def verdict(rows: list[dict], spread: dict) -> list[dict]:
     return out
 
 
-def pearson(x, y) -> float:
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
-        return float("nan")
-    return float(np.corrcoef(x[ok], y[ok])[0, 1])
+def pearson(x, y) -> float | None:
+    """Pearson r of a comparison's columns (planner.profiles.pearson, at least 3 models)."""
+    from planner.profiles import pearson as r
+
+    return r(x, y, min_points=3)
+
+
+def format_r(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def correlations(df: pd.DataFrame) -> dict:
@@ -323,11 +328,19 @@ def correlations(df: pd.DataFrame) -> dict:
     return out
 
 
+class ReportError(FastscaleError):
+    """Nothing to report: no trial of the comparison completed."""
+
+
 def analyze(results: pd.DataFrame, meta: dict | None = None) -> dict:
     """Everything the report shows, as plain data (also written to summary.json)."""
     df = normalize(results, meta)
     if df.empty:
-        raise ValueError("no completed trials to report on")
+        failed = int((results.get("status") == "failed").sum()) if "status" in results else 0
+        raise ReportError(
+            f"no completed trials to report on ({len(results)} trials, {failed} failed); "
+            "`fastscale study show DIR` lists each failure"
+        )
     from trials.report_text import headline, paper_agreement, verdict_sentences
 
     rows = contenders(df)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from spaces.safe_write import open_for_write
-from trials.report import pearson, pick_best
+from trials.report import format_r, pearson, pick_best
 
 METHOD_COLORS = {
     "base": "black",
@@ -166,7 +166,8 @@ def runtime_vs_complexity(df: pd.DataFrame, path: Path, meta: dict) -> Path:
         _log_ticks(ax.yaxis, seconds=True)
         ax.set_xlabel(col)
         ax.set_ylabel("epoch time (s)")
-        ax.set_title(f"Epoch time vs {col}: Pearson r = {pearson(ok[col], ok['runtime']):.2f}")
+        r = format_r(pearson(ok[col], ok["runtime"]))
+        ax.set_title(f"Epoch time vs {col}: Pearson r = {r}")
         _legend(ax)
     return _save(fig, path)
 

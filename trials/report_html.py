@@ -159,7 +159,7 @@ def write_report(results: pd.DataFrame, out_dir: str | Path, meta: dict | None =
     """Write report.html, the PNG figures and summary.json into out_dir; return the HTML path."""
     from spaces.io import dumps_json
     from spaces.safe_write import prepare_dir, write_file
-    from trials.report import CLEAR_Z, MARGINAL_Z, PAPER_FINDINGS, analyze, normalize
+    from trials.report import CLEAR_Z, MARGINAL_Z, PAPER_FINDINGS, analyze, format_r, normalize
     from trials.report_figures import draw_figures
 
     meta = dict(meta or {})
@@ -172,8 +172,8 @@ def write_report(results: pd.DataFrame, out_dir: str | Path, meta: dict | None =
     spread = analysis["spread"]
     sigma = spread["std"]
     r_line = ", ".join(
-        f"{name} (n={c['n']}): r(acts) = {c['acts']:.2f}, r(flops) = {c['flops']:.2f}, "
-        f"r(params) = {c['params']:.2f}"
+        f"{name} (n={c['n']}): r(acts) = {format_r(c['acts'])}, "
+        f"r(flops) = {format_r(c['flops'])}, r(params) = {format_r(c['params'])}"
         for name, c in analysis["correlations"].items()
     )
     bullets = lambda lines: "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in lines) + "</ul>"  # noqa: E731

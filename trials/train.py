@@ -1,4 +1,4 @@
-"""One training run under the fixed recipe (REFERENCE §8), checkpointed every epoch.
+"""One training run under the fixed recipe (the paper's §6.1; docs/training.md), checkpointed every epoch.
 
 The reported `error` of a run is the BEST validation top-1 error (a fraction) of the
 averaged-weights (EMA) model over all epochs, as pycls reports its best top-1; with `ema`

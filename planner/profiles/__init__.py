@@ -1,5 +1,5 @@
 """Runtime profiles: time ≈ c0 + c_acts·acts + c_flops·flops for one hardware, precision,
-batch and mode (REFERENCE §7).
+batch and mode (the paper's §4 and Figure 2; docs/planner.md).
 
 Activations drive runtime on memory-bound accelerators and flops take over for large
 models, so the model keeps both with non-negative coefficients, fitted by non-negative least
@@ -21,6 +21,7 @@ import numpy as np
 
 from spaces.errors import FastscaleError
 from spaces.io import dumps_json
+from spaces.validate import check_positive, dataclass_from_mapping
 
 PROFILE_DIR = Path(__file__).parent
 TIME_KEYS = ("time", "seconds", "minutes")
@@ -95,8 +96,13 @@ def nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return best / scale
 
 
-def _pearson(x, y) -> float | None:
-    if len(x) < 2 or np.std(x) == 0 or np.std(y) == 0:
+def pearson(x, y, min_points: int = 2) -> float | None:
+    """Pearson r over the pairs where both are finite; None (JSON null) when fewer than
+    `min_points` pairs remain or either side is constant (r is undefined, not NaN)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(x) < max(2, min_points) or np.std(x) == 0 or np.std(y) == 0:
         return None
     return float(np.corrcoef(x, y)[0, 1])
 
@@ -143,13 +149,7 @@ def _time_of(row: dict) -> float:
     key = next((k for k in TIME_KEYS if k in row and row[k] not in (None, "")), None)
     if key is None:
         raise ProfileError(f"a timings row has no time column (one of {', '.join(TIME_KEYS)})")
-    try:
-        t = float(row[key])
-    except (TypeError, ValueError):
-        raise ProfileError(f"time must be a positive number, got {row[key]!r}") from None
-    if not (t > 0 and math.isfinite(t)):
-        raise ProfileError(f"time must be a positive number, got {row[key]!r}")
-    return t
+    return check_positive(row[key], "time", ProfileError)
 
 
 def fit_profile(
@@ -210,9 +210,9 @@ def fit_profile(
         mode=mode,
         source=source,
         n=len(time),
-        pearson_acts=_pearson(acts, time),
-        pearson_flops=_pearson(flops, time),
-        pearson_params=_pearson(np.array(params, float), time) if has_params else None,
+        pearson_acts=pearson(acts, time),
+        pearson_flops=pearson(flops, time),
+        pearson_params=pearson(np.array(params, float), time) if has_params else None,
         mean_rel_error=float(rel.mean()),
         max_rel_error=float(rel.max()),
         loo_mean_rel_error=float(np.mean(loo)),
@@ -227,19 +227,19 @@ def save(profile: RuntimeProfile, path: str | Path) -> None:
     write_file(path, dumps_json(profile.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
-_FIELDS = {f for f in RuntimeProfile.__dataclass_fields__}
 _NUMBERS = ("c0", "c_acts", "c_flops")
 
 
 def from_dict(data, where: str = "profile") -> RuntimeProfile:
     if not isinstance(data, dict):
         raise ProfileError(f"{where} is not a JSON object of profile fields")
-    missing = [k for k in ("name", *_NUMBERS) if k not in data]
-    if missing:
-        raise ProfileError(f"{where} is missing field(s) {', '.join(missing)}")
-    unknown = sorted(set(data) - _FIELDS)
-    if unknown:
-        raise ProfileError(f"{where} has unknown field(s) {', '.join(unknown)}")
+    rows = data.get("rows") or ()
+    if not isinstance(rows, list | tuple) or not all(isinstance(r, dict) for r in rows):
+        raise ProfileError(f"{where}: rows must be a list of objects")
+    profile = dataclass_from_mapping(
+        RuntimeProfile, {**data, "rows": tuple(rows)}, where, ProfileError,
+        required=("name", *_NUMBERS),
+    )  # fmt: skip
     for k in _NUMBERS:
         v = data[k]
         if (
@@ -248,13 +248,7 @@ def from_dict(data, where: str = "profile") -> RuntimeProfile:
             or not (v >= 0 and math.isfinite(v))
         ):
             raise ProfileError(f"{where}: {k} must be a number >= 0, got {v!r}")
-    rows = data.get("rows") or ()
-    if not isinstance(rows, list | tuple) or not all(isinstance(r, dict) for r in rows):
-        raise ProfileError(f"{where}: rows must be a list of objects")
-    try:
-        return RuntimeProfile(**{**data, "rows": tuple(rows)})
-    except TypeError as exc:
-        raise ProfileError(f"{where}: {exc}") from None
+    return profile
 
 
 def load(path: str | Path) -> RuntimeProfile:

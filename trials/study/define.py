@@ -101,8 +101,9 @@ def reconcile(stored: dict, opts: dict, out_dir: Path) -> dict:
         if k == "storage" and given is not None:
             given = redact(given)
         if given is not None and given != have:
+            flag = "-n" if k == "n" else f"--{k}"
             raise StudyError(
-                f"--{k} {_show(k, given)} conflicts with the study in {out_dir} "
+                f"{flag} {_show(k, given)} conflicts with the study in {out_dir} "
                 f"(stored: {_show(k, have)}); leave it out to resume, or use a new --out"
             )
     train = stored["train"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 
+from spaces.io import first_line
 from trials.study.runner import probe
 from trials.study.storage import redact
 from trials.study.store import StudyError
@@ -52,7 +53,7 @@ def client(address: str):
     try:
         return JobSubmissionClient(address)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise StudyError(f"cannot use Ray Jobs at {address}: {first}") from None
 
 
@@ -68,7 +69,7 @@ def submit(address: str, options: dict, study_dir: str, retry_s: float = 60) -> 
                 entrypoint=entrypoint(options), metadata={"fastscale_study": study_dir}
             )
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             if "try again later" in first and time.monotonic() < deadline:
                 time.sleep(2)
                 continue
@@ -80,7 +81,7 @@ def status(address: str, job_id: str) -> dict:
     try:
         info = c.get_job_info(job_id)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise StudyError(f"no job {job_id!r} at {address}: {first}") from None
     return {
         "job_id": job_id,
@@ -120,5 +121,5 @@ def logs(address: str, job_id: str, follow: bool = False, echo=print) -> None:
     except StudyError:
         raise
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise StudyError(f"cannot read logs of job {job_id!r} at {address}: {first}") from None

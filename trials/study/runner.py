@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from spaces.io import first_line
 from trials.study.checks import check_fits, check_trial_resources, local_resources
 from trials.study.progress import StudyView
 from trials.study.records import recover
@@ -125,7 +126,7 @@ def connect(address: str | None) -> bool:
         else:
             ray.init(address="local", num_cpus=available_cpus(), **kwargs)
     except Exception as exc:  # ConnectionError, RuntimeError, version mismatch...
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise StudyError(f"cannot start or attach to Ray ({address or 'local'}): {first}") from None
     return True
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from spaces.errors import FastscaleError
+from spaces.io import first_line
 from spaces.units import format_quantity
 from trials.study.runner import FINISHED
 from trials.study.store import Candidate, StudyError, StudyStore
@@ -55,7 +56,6 @@ def check_storage(url: str) -> None:
 
 
 def _first(exc: BaseException, secret: str | None = None) -> str:
-    from spaces.io import first_line
 
     text = first_line(exc)
     return text.replace(secret, "***") if secret else text

@@ -191,11 +191,6 @@ class StudyStore:
         self.create(definition or {"source": "api"})
         return self.check()
 
-    def update_definition(self, definition: dict) -> None:
-        data = read_json(self.definition_path)
-        data["definition"] = definition
-        write_json_atomic(self.definition_path, data)
-
     # -- lock -----------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, create: bool = False):
