@@ -599,6 +599,16 @@ def cases() -> list[Case]:
         _c("study", "logs", "raysubmit_x", "--address", "::1:8265"),
         _c("study", "logs", "raysubmit_x", "--address", "http://127.0.0.1:9"),
     ]
+    out += [
+        _c("study", "repair", "{dir}/absent17"),
+        _c("study", "repair", "{good}", note="a file, not a study directory"),
+        _c("study", "repair", "{dir}/emptydir"),
+        _c("study", "repair", LONG),
+        _c("study", "repair", "{dir}/r1", "--storage", "garbage://", "--sampler", "tpe"),
+        _c("study", "repair", "{dir}/r2", "--specs", "{fifo}"),
+        _c("study", "repair", "{dir}/r3", "--regime", "nan"),
+        _c("study", "repair", "{dir}/r4", "--seed", "-1"),
+    ]
     # --- compare / report ----------------------------------------------------------------
     out += [
         _c("compare", "--preset", "nope"),
@@ -724,6 +734,7 @@ def make_inputs(root: Path) -> dict[str, str]:
          .read_text().replace("samples: 5", "samples: five"))  # fmt: skip
     text("preset_list_field", (Path(__file__).parents[1] / "trials/presets/cpu-quick.yaml")
          .read_text().replace("tolerance: 0.02", "tolerance: [0.02]"))  # fmt: skip
+    (root / "emptydir").mkdir()
     # an ImageFolder tree without a val/ split
     (root / "imagefolder_bad" / "train" / "a").mkdir(parents=True)
     files["imagefolder_bad"] = str(root / "imagefolder_bad")
