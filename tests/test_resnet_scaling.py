@@ -122,3 +122,12 @@ def test_compare_scales_a_resnet_base():
         assert c.spec.block == "RB" and c.spec.stem == "resnet"
         flops = complexity(c.spec).flops
         assert abs(flops / preset.regimes[c.tags["level"]] - 1) <= preset.tolerance
+
+
+@pytest.mark.parametrize("epochs", ["0", "-3", "nan", "inf"])
+def test_plan_refuses_a_bad_epochs_in_one_line(capsys, epochs):
+    from trials.cli import main
+
+    code = main(["plan", "ResNet-RS-50", "--target", "16GF", "--epochs", epochs])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "epochs must be a positive number" in err
