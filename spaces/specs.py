@@ -333,7 +333,7 @@ def spec_from_dict(data: dict) -> Spec:
         raise SpecError(f"a spec must be a mapping of fields, got {type(data).__name__}")
     data = {k: v for k, v in data.items() if k not in INFO_KEYS}
     family = data.pop("family", "regnet" if "w0" in data else None)
-    if family not in FAMILIES:
+    if not isinstance(family, str) or family not in FAMILIES:
         raise SpecError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
     cls = FAMILIES[family]
     data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}

@@ -39,6 +39,8 @@ def parse_quantity(text: str | int | float, what: str = "value") -> int:
         raise UnitError(f"{what} {text!r} must be a positive quantity; use {UNITS_HELP}")
     if value > MAX_QUANTITY:
         raise UnitError(f"{what} {text!r} is above the largest allowed quantity, 1e18")
+    if round(value) < 1:
+        raise UnitError(f"{what} {text!r} rounds to 0; a count is at least 1")
     return int(round(value))
 
 
