@@ -8,6 +8,7 @@ from spaces.sampler import SPACES
 from trials.cli.common import QUANTITY, SEED, Finite, echo_json, print_table
 from trials.recipe import MAX_BATCH, MAX_EPOCHS, MAX_RESOLUTION
 from trials.study.search import SAMPLERS
+from trials.study.store import StudyError
 
 MAX_CANDIDATES = 10_000  # models one study trains (the paper's searches train 32 per regime)
 
@@ -218,6 +219,21 @@ def show_rows(df) -> tuple[list[dict], list[str]]:
     return records, cols
 
 
+def no_space(exc: BaseException) -> str | None:
+    """' (PATH)' (or '') when a full disk caused `exc` (also wrapped by Ray), else None."""
+    import errno
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return f" ({exc.filename})" if exc.filename else ""
+        if "No space left on device" in str(exc):
+            return ""
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def kept(out) -> str:
     """What an interrupted run leaves, and how to go on."""
     from trials.study.results import load_results
@@ -284,6 +300,13 @@ def register(group: click.Group) -> None:
         except KeyboardInterrupt:
             click.echo(f"fastscale: interrupted; {kept(out)}", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            where = no_space(exc)
+            if where is None:
+                raise
+            raise StudyError(
+                f"no space left on device{where}; {kept(out)} once space is freed"
+            ) from None
         df = load_results(out)
         _print(df, as_json, out)
         if len(df) and (df["status"] == "failed").all():
@@ -393,4 +416,22 @@ def _print(df, as_json: bool, directory) -> None:
     if as_json:
         echo_json(records)
     else:
-        print_table(records, cols, title=f"{directory}: {summary(df)}")
+        print_table(records, cols, title=f"{directory}: {summary(df)}; {disk_use(directory)}")
+
+
+def disk_use(directory) -> str:
+    """The study's size on disk (and its checkpoints kept in another storage)."""
+    from trials.study.results import study_size
+    from trials.study.store import StudyStore
+
+    inside, outside = study_size(StudyStore(directory))
+    text = f"{human_bytes(inside)} on disk"
+    return text + (f" + {human_bytes(outside)} of checkpoints elsewhere" if outside else "")
+
+
+def human_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"

@@ -94,7 +94,12 @@ def load_results(out_dir: str | Path):
 
     store = StudyStore(out_dir)
     store.check()
-    return rows_frame([candidate_row(store, k) for k in usable_keys(store, store.keys())])
+    rows = [candidate_row(store, k) for k in usable_keys(store, store.keys())]
+    if any(r["status"] == "running" for r in rows) and not store.driver_running():
+        for r in rows:  # its driver is gone (killed, disk full): it resumes on the next run
+            if r["status"] == "running":
+                r["status"] = "pending"
+    return rows_frame(rows)
 
 
 def write_results(store: StudyStore) -> Path:
@@ -114,3 +119,22 @@ def write_results(store: StudyStore) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
     return path
+
+
+def study_size(store: StudyStore) -> tuple[int, int]:
+    """(bytes in the study directory, bytes of its trials' checkpoints stored elsewhere)."""
+    from trials.study import storage
+
+    inside = 0
+    for dirpath, _, files in os.walk(store.root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                inside += os.lstat(os.path.join(dirpath, name)).st_size
+    outside, seen = 0, set()
+    for key in store.keys():
+        with contextlib.suppress(Exception):
+            trial = store.status(key).get("trial")
+            if trial and trial not in seen and not trial.startswith(str(store.root) + os.sep):
+                seen.add(trial)
+                outside += storage.size_bytes(trial)
+    return inside, outside

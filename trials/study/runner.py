@@ -251,12 +251,22 @@ def _legacy_output():
 def drive(store: StudyStore, proposer, **resources) -> None:
     """Run the proposer's remaining trials, if any; the results table is rewritten from the
     per-candidate records whatever happens, so an interrupted run leaves it current.
-    The caller has run `recover(store)` before building the proposer."""
+    The caller has run `recover(store)` before building the proposer; it runs again at the
+    end, so a stopped run (Ctrl-C, a full disk) leaves no record `running`."""
     try:
         if proposer.has_work():
             execute(store, proposer, **resources)
-    finally:
-        write_results(store)
+    except BaseException:
+        _settle_quietly(store)  # the error in flight is the one to report
+        raise
+    recover(store)
+    write_results(store)
+
+
+def _settle_quietly(store: StudyStore) -> None:
+    for step in (recover, write_results):
+        with contextlib.suppress(Exception):
+            step(store)
 
 
 def run_study(

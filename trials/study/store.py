@@ -228,6 +228,22 @@ class StudyStore:
             fcntl.flock(fh, fcntl.LOCK_UN)
             fh.close()
 
+    def driver_running(self) -> bool:
+        """Whether a driver holds the study's lock now (a read-only probe)."""
+        import fcntl
+
+        try:
+            fh = open(self.root / LOCK)
+        except OSError:
+            return False
+        with fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return False
+
     # -- candidates -----------------------------------------------------------------------
     def add(self, spec, train: dict, tags: dict | None = None) -> str:
         """Register a candidate (idempotent); returns its key. Existing files are kept."""

@@ -192,11 +192,7 @@ def _train(config: dict, rec: dict, threads: int, state_dir: Path, report) -> di
     import torch
 
     torch.set_num_threads(threads)
-    fault = injected_failure(parse_faults(config.get("faults")), key, attempt)
-    if fault == "exit":
-        os._exit(137)
-    if fault:
-        raise InjectedFault(f"injected failure of attempt {attempt} ({FAULT_ENV})")
+    _inject(config, key, attempt)
     from trials.timing import time_model
     from trials.train import train
 
@@ -204,25 +200,8 @@ def _train(config: dict, rec: dict, threads: int, state_dir: Path, report) -> di
         threads=threads, device="cuda" if gpus > 0 else cand["train"].get("device", "cpu")
     )
     spec = spec_from_dict(dict(cand["spec"]))
-    first_epoch = None
-
-    def on_epoch(r: dict) -> None:
-        nonlocal first_epoch
-        first_epoch = r["epoch"] if first_epoch is None else first_epoch
-        rec.update(epochs_done=int(r["epoch"]), last_val_error=r["error"])
-        write_record(state_dir, rec)
-        report(
-            {
-                "epoch": int(r["epoch"]),
-                "epochs": cfg.epochs,
-                "val_error": float(r["error"]),
-                "train_loss": float(r["train_loss"]),
-                "epoch_time": float(r["epoch_time"]),
-                "attempt": attempt,
-                "epoch_record": json.dumps(r, default=str),
-            },
-            state_dir,
-        )
+    epochs_seen: list[int] = []
+    on_epoch = _epoch_reporter(rec, state_dir, report, cfg.epochs, attempt, epochs_seen)
 
     t_train = time.perf_counter()
     res = train(spec, cfg, out_dir=state_dir, on_epoch=on_epoch)
@@ -248,9 +227,42 @@ def _train(config: dict, rec: dict, threads: int, state_dir: Path, report) -> di
         "images_per_s": res.get("images_per_s"),
         "infer_time": infer,
         "epochs_done": len(res["epochs"]),
-        "resumed_at_epoch": (first_epoch - 1) if first_epoch else len(res["epochs"]),
+        "resumed_at_epoch": epochs_seen[0] - 1 if epochs_seen else len(res["epochs"]),
         "train_s": t_train,  # inside trials.train.train
     }
+
+
+def _epoch_reporter(rec: dict, state_dir: Path, report, epochs: int, attempt: int, seen: list):
+    """trials.train's on_epoch: the record so far into the state, then one Tune report with
+    the state as its checkpoint (persisted before the report returns)."""
+
+    def on_epoch(r: dict) -> None:
+        seen.append(int(r["epoch"]))
+        rec.update(epochs_done=int(r["epoch"]), last_val_error=r["error"])
+        write_record(state_dir, rec)
+        report(
+            {
+                "epoch": int(r["epoch"]),
+                "epochs": epochs,
+                "val_error": float(r["error"]),
+                "train_loss": float(r["train_loss"]),
+                "epoch_time": float(r["epoch_time"]),
+                "attempt": attempt,
+                "epoch_record": json.dumps(r, default=str),  # for the candidate's log
+            },
+            state_dir,
+        )
+
+    return on_epoch
+
+
+def _inject(config: dict, key: str, attempt: int) -> None:
+    """Fail this attempt on purpose when FASTSCALE_STUDY_FAULTS says so (tests, drills)."""
+    fault = injected_failure(parse_faults(config.get("faults")), key, attempt)
+    if fault == "exit":
+        os._exit(137)
+    if fault:
+        raise InjectedFault(f"injected failure of attempt {attempt} ({FAULT_ENV})")
 
 
 def _release_gpu_memory(exc: BaseException) -> None:
