@@ -136,6 +136,8 @@ BAD = [
     (["plan", "RegNetY-4.0GF", "--target", "16GF", "--max-runtime", "5"], "profile"),
     (["plan", "RegNetY-4.0GF", "--target", "16GF", "--alphas", "0,2"], "[0, 1]"),
     (["plan", "RegNetY-4.0GF", "--target", "16GF", "--alphas", "a:b"], "--alphas"),
+    (["plan", "RegNetY-4.0GF", "--target", "16GF", "--alphas", "0:1:1e-9"], "at most 1001"),
+    (["scale", "RegNetY-4.0GF", "--strategy", "w", "--factor", "1e9"], "[1e-06, 1e+06]"),
     (["plan", "RegNetY-4.0GF", "--target", "16GF", "--strategies", "fast"], "unknown strategy"),
     (["plan", "NoSuchNet", "--target", "16GF"], "unknown model"),
     (["profile", "show", "nope"], "unknown profile"),

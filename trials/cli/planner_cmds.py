@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from trials.cli.common import QUANTITY, Finite, echo_json, fail, print_table
+from trials.cli.common import QUANTITY, CliError, Finite, echo_json, fail, print_table
 from trials.recipe import MODES
 
 
@@ -186,7 +186,9 @@ def _parse_alphas(text: str | None):
         if not values or not all(0 <= v <= 1 for v in values):
             raise ValueError
         return values
-    except ValueError:
+    except ValueError as exc:
+        if isinstance(exc, CliError):  # already says what is wrong (too many values)
+            raise
         fail(f"--alphas {shown!r} must be {allowed}")
 
 
