@@ -204,11 +204,18 @@ def _apply(options):
     return deco
 
 
+# A comparison's study (trials.compare) tags every candidate with these: its table shows them
+# and one compact spec column instead of ~15 spec-field and hash columns.
+COMPARE_TAGS = ("method", "level", "regime", "strategy", "phase", "seed")
+
+
 def show_rows(df) -> tuple[list[dict], list[str]]:
     """Records (NaN as None) and the table's columns: results, spec fields, tags, failure."""
     import pandas as pd
 
     records = df.astype(object).where(pd.notna(df), None).to_dict("records")
+    if "method" in df.columns and "phase" in df.columns:
+        return _compact_rows(records, df)
     cols = [c for c in SHOW_COLUMNS if c in df.columns]
     cols += [c for c in df.columns if c not in cols and c not in NOT_SHOWN]
     if df["failure"].notna().any():
@@ -247,6 +254,30 @@ def kept(out) -> str:
         f"{done} of {len(df)} candidates done are kept in {out}; interrupted ones resume from "
         f"their last checkpoint with `fastscale study run --out {out}`"
     )
+
+
+def _compact_rows(records: list[dict], df) -> tuple[list[dict], list[str]]:
+    """A comparison directory: key, status, error %, complexity in units, epoch time, the
+    comparison's tags and the network in one short column."""
+    from spaces.units import format_quantity
+    from trials.study.progress import one_line, short_name
+
+    rows = []
+    for r in records:
+        row = {k: r.get(k) for k in ("key", "status")}
+        row["error %"] = None if r.get("error") is None else round(100 * float(r["error"]), 2)
+        for k in ("flops", "params", "acts"):
+            row[k] = None if r.get(k) is None else format_quantity(r[k])
+        row["epoch s"] = None if r.get("epoch_time") is None else round(r["epoch_time"], 1)
+        row.update({k: r.get(k) for k in COMPARE_TAGS if k in df.columns})
+        row["network"] = short_name(r) if r.get("block") or r.get("family") else None
+        if r.get("failure"):
+            row["failure"] = one_line(r["failure"], 60)
+        rows.append(row)
+    cols = list(rows[0]) if rows else []
+    if any("failure" in r for r in rows) and "failure" not in cols:
+        cols.append("failure")
+    return rows, cols
 
 
 def summary(df) -> str:

@@ -14,7 +14,7 @@ from trials.progress import fmt_seconds
 
 def short_name(spec: dict) -> str:
     """RegNet parameters at a glance: 'X d16 w0=32 wa=41.3 wm=2.569 g=112 r32'."""
-    if "w0" in spec:
+    if spec.get("w0") is not None:
         return (
             f"{spec.get('block')} d{spec['depth']} w0={spec['w0']} wa={spec['wa']:g} "
             f"wm={spec['wm']:g} g={spec['group_width']} r{spec.get('resolution')}"

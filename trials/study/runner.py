@@ -128,6 +128,7 @@ def connect(address: str | None) -> bool:
     except Exception as exc:  # ConnectionError, RuntimeError, version mismatch...
         first = first_line(exc)
         raise StudyError(f"cannot start or attach to Ray ({address or 'local'}): {first}") from None
+    sigterm_as_interrupt()
     return True
 
 
@@ -148,6 +149,22 @@ def ray_session(address: str | None, cpus_per_trial: float, gpus_per_trial: floa
     finally:
         if started:
             ray.shutdown()
+
+
+def sigterm_as_interrupt() -> None:
+    """Make SIGTERM stop the driver the way Ctrl-C does: Tune stops, completed work is kept,
+    one line and exit 130. Without this, the handler `ray.init` installs prints a C++ stack
+    dump and aborts (exit 134); a Python handler set after `ray.init` replaces it."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def concurrency(cpus_per_trial: float, gpus_per_trial: float) -> int:

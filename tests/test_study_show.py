@@ -1,0 +1,32 @@
+"""`fastscale study show` on a comparison's directory: a compact table that fits a terminal
+(the tags that matter, one network column), not 29 columns cut to 4 characters."""
+
+from __future__ import annotations
+
+from trials.cli.study_cmds import show_rows
+from trials.study.progress import short_name
+
+from .test_report import make_results
+
+
+def test_compare_rows_are_compact():
+    df = make_results()
+    spec = {"block": "Y", "depth": 13, "w0": 24, "wa": 36.44, "wm": 2.49, "group_width": 8}
+    for k, v in {**spec, "resolution": 28, "source": "abcdef0123", "failure": None}.items():
+        df[k] = [v] * len(df)
+    df.loc[df["status"] == "failed", "failure"] = (
+        "Traceback (most recent call last):\n  x\nValueError: bad"
+    )
+    records, cols = show_rows(df)
+    assert cols[:8] == ["key", "status", "error %", "flops", "params", "acts", "epoch s", "method"]
+    assert {"regime", "strategy", "phase", "seed", "network", "failure"} <= set(cols)
+    assert "w0" not in cols and "source" not in cols and "model" not in cols
+    assert len(cols) <= 16
+    first = records[0]
+    assert first["flops"] == "5.0M" and first["error %"] == 20.0
+    assert (
+        first["network"]
+        == short_name({**spec, "resolution": 28})
+        == ("Y d13 w0=24 wa=36.44 wm=2.49 g=8 r28")
+    )
+    assert next(r for r in records if r["status"] == "failed")["failure"] == "ValueError: bad"
