@@ -330,3 +330,20 @@ def test_ctrl_c_says_what_was_kept_and_how_to_resume(ray_cluster, tmp_path):
     last = err.strip().splitlines()[-1]
     assert last.startswith("fastscale: interrupted; ") and f"kept in {out}" in last, err[-2000:]
     assert f"fastscale study run --out {out}" in last and "aborted" not in err
+
+
+def test_epoch_metrics_reach_tensorboard(ray_cluster, tmp_path):
+    """The driver writes every epoch's metrics under DIR/tensorboard/<key>; TensorBoard's
+    own reader gets back the values the study recorded."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    spec = tiny_specs(1, seed=5)[0]
+    df = run_study(tmp_path, [Candidate(spec)], tiny_config(epochs=2), progress=False)
+    key = df["key"].iloc[0]
+    acc = EventAccumulator(str(tmp_path / "tensorboard" / key))
+    acc.Reload()
+    assert {"val_error", "train_loss", "epoch_time"} <= set(acc.Tags()["scalars"])
+    errors = acc.Scalars("val_error")
+    assert [e.step for e in errors] == [1, 2]
+    # the study's error is the best epoch's validation error
+    assert min(e.value for e in errors) == pytest.approx(df["error"].iloc[0], abs=1e-6)

@@ -224,6 +224,7 @@ def _tuner(store, proposer, view, static, location, limit, callbacks, scheduler)
     """One fresh Tune experiment in the checkpoint storage, fed by our searcher."""
     from ray import tune
 
+    from trials.study.metrics_log import MetricsLog
     from trials.study.tune_glue import EpochResults, ErrorDetail, StudySearcher, trial_dirname
 
     name = time.strftime("run-%Y%m%d-%H%M%S") + f"-{os.getpid()}"
@@ -243,7 +244,12 @@ def _tuner(store, proposer, view, static, location, limit, callbacks, scheduler)
             name=name,
             storage_path=location,
             verbose=0,
-            callbacks=[ErrorDetail(store), EpochResults(store, view), *callbacks],
+            callbacks=[
+                ErrorDetail(store),
+                EpochResults(store, view),
+                MetricsLog(store.root),  # TensorBoard scalars in the study dir (driver-side)
+                *callbacks,
+            ],
             failure_config=tune.FailureConfig(max_failures=0),
             # while a trial runs, only its newest checkpoint is needed to resume it
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
