@@ -209,3 +209,15 @@ def test_compare_refuses_a_directory_made_by_study_run(tmp_path, capsys):
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "study run" in lines[0], err
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # untouched
+
+
+def test_planned_work_is_announced_for_cpu_quick():
+    """The total announced before round A: cpu-quick is 34 trainings (docs/compare.md)."""
+    from trials.compare import planned_work, round_a
+    from trials.compare_preset import load_preset
+    from trials.recipe import TrainConfig
+
+    preset = load_preset("cpu-quick")
+    config = TrainConfig.from_dict({**preset.train, "dataset": "fashion-mnist"})
+    work = planned_work(preset, len(round_a(preset, (1, 10))), config)
+    assert work == {"A": 15, "B": 9, "C": 10}

@@ -262,7 +262,7 @@ def run_compare(
 
     started = connect(address)  # one Ray for every round (run_study reuses it)
     try:
-        results, candidates = _rounds(preset, shape, n, config, study)
+        results, candidates = _rounds(preset, shape, n, config, study, progress)
     finally:
         if started:
             import ray
@@ -297,10 +297,34 @@ def _timing(out_dir: Path, results, candidates: list, config, progress: bool) ->
     return timing_pass(specs, config, old, progress=progress)
 
 
-def _rounds(preset: Preset, shape, n, config, study):
+def planned_work(preset: Preset, round_a_count: int, config) -> dict:
+    """Trainings per round, announced before any runs: A exactly, B and C as upper bounds
+    (rounds B and C depend on A's results; duplicates are trained once)."""
+    spaces, strategies = len(preset.spaces), len(preset.strategies)
+    fin = preset.finalists
+    per_seed = 0
+    if fin is not None:
+        for level in fin.levels:
+            methods = 2 + (level == "top")  # search, scaling, and hybrid at the top regime
+            per_seed += 1 + (methods - 1) * strategies if fin.select == "all" else methods
+        seeds = [s for s in fin.seeds if config.replace(epochs=fin.epochs, seed=s) != config]
+    return {
+        "A": round_a_count,
+        "B": spaces * strategies * 3,  # scaling to 2 regimes + hybrid to the top, per strategy
+        "C": spaces * per_seed * len(seeds) if fin is not None else 0,
+    }
+
+
+def _rounds(preset: Preset, shape, n, config, study, progress: bool = True):
     """Rounds A, B and C in order; each one's candidates depend on the previous results.
     Returns the results and every first-round candidate."""
     cand_a = round_a(preset, shape, n)
+    work = planned_work(preset, len(_dedupe(cand_a)), config)
+    _say(
+        progress,
+        f"{preset.name}: about {sum(work.values())} trainings in 3 rounds (A {work['A']}, "
+        f"B up to {work['B']}, C up to {work['C']}); each round shows its own ETA",
+    )
     results = study(cand_a, config, "round A (base + search)")
     cand_b = round_b(preset, shape, results, cand_a)
     results = study(cand_b, config, "round B (scaling + hybrid)")
