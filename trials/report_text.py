@@ -146,7 +146,10 @@ def _versus(v: dict, a: str, b: str, sigma: float | None) -> tuple[str, str]:
     lead, trail = (a, b) if d >= 0 else (b, a)
     noise = f"{sigma * 100:.2f}%" if sigma else "unknown"
     zs = f", z = {z:.1f}" if z is not None else ""
-    if judgement in (TIE, "spread unknown"):
+    if judgement == "spread unknown":
+        agree = "inconclusive"
+        text = f"{lead} ahead of {trail} by {abs(d) * 100:.2f} points (not judged: {judgement})"
+    elif judgement == TIE:
         agree = "inconclusive"
         text = f"{a} and {b} tie ({abs(d) * 100:.2f} points apart, {judgement}{zs})"
     else:
