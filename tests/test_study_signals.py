@@ -1,5 +1,6 @@
 """SIGTERM to a running `fastscale study run` stops it like Ctrl-C: one line, exit 130, no
-C++ stack dump from Ray's signal handler, and the study resumable (a real embedded Ray)."""
+C++ stack dump from Ray's signal handler, and the study resumable (the driver attaches to
+the shared test cluster, tests/fixtures_ray.py; `ray.init` installs the handler either way)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ import pytest
 
 
 @pytest.mark.slow
-def test_sigterm_is_a_clean_interrupt(tmp_path):
+def test_sigterm_is_a_clean_interrupt(ray_cluster, tmp_path):
     out = tmp_path / "s"
     argv = [sys.executable, "-m", "trials", "study", "run", "--space", "regnetx", "--regime",
             "5e6", "-n", "2", "--resolution", "16", "--epochs", "3", "--train-size", "512",
-            "--val-size", "128", "--out", str(out)]  # fmt: skip
+            "--val-size", "128", "--out", str(out), "--address", ray_cluster.address]  # fmt: skip
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     err_path = tmp_path / "err.txt"
     with open(err_path, "w") as err:
