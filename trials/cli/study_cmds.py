@@ -313,8 +313,8 @@ def register(group: click.Group) -> None:
 
         \b
         fastscale study run --space regnetx --regime 20MF -n 8 --dataset fashion-mnist \\
-            --resolution 32 --epochs 2 --out runs/x20
-        fastscale study run --out runs/x20          # resume after a crash or Ctrl-C
+            --resolution 32 --epochs 2 --out runs/x20mf
+        fastscale study run --out runs/x20mf        # resume after a crash or Ctrl-C
         """
         from trials.study.define import run_defined
         from trials.study.results import load_results
