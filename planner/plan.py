@@ -2,7 +2,7 @@
 
 Ranking (docs/planner.md explains it from the paper), deterministic, best first:
 
-1. plans that fit every budget (max_acts, max_params, max_runtime), then the rest;
+1. plans that fit every budget (max_acts, max_params, max_runtime, max_memory), then the rest;
 2. on-target plans (within tolerance), then misses;
 3. accuracy tier: 0 = compound strategies that scale depth and resolution and put at most
    80 % of the flop growth into width (α ≤ 0.8, dwr, dr, effnet: the paper's accurate
@@ -29,7 +29,7 @@ from planner.scale import check_factor
 from planner.solve import DEFAULT_TOLERANCE, Solution, solve_many
 from planner.strategies import Strategy, StrategyError, alpha_grid, alpha_strategy, get_strategy
 from spaces.errors import FastscaleError
-from spaces.units import format_quantity, parse_quantity
+from spaces.units import format_bytes, format_quantity, parse_bytes, parse_quantity
 
 DEFAULT_STRATEGIES = ("d", "w", "r", "dw", "dr", "wr", "dwr", "dWr", "effnet")
 # ResNet-RS tested 10, 100 and 350 epochs: width won at 10, depth at 350.
@@ -39,7 +39,8 @@ PLATEAU_ALPHA = 0.8  # the paper: α up to ~0.8 keeps dwr-level accuracy
 COLUMNS = [
     "rank", "strategy", "alpha", "s", "factor", "depth_factor", "width_factor",
     "group_width_factor", "resolution_factor", "depths", "widths", "group_widths",
-    "resolution", "flops", "params", "acts", "predicted_runtime", "on_target", "miss",
+    "resolution", "flops", "params", "acts", "predicted_runtime", "predicted_memory",
+    "on_target", "miss",
     "fits", "tier", "finetuned", "spec",
 ]  # fmt: skip
 
@@ -96,7 +97,33 @@ def _budget(value, what: str) -> float | None:
     )
 
 
-def _row(sol: Solution, profile: RuntimeProfile | None) -> dict:
+def predictions(sols: list[Solution], profile: RuntimeProfile | None):
+    """(runtime in the profile's unit, peak memory bytes) arrays of the solutions; NaN where
+    the profile has no such model. An `ops` profile prices all of them in one vectorized
+    op walk (`spaces.ops.stages_ops_batch`): they share one base."""
+    n = len(sols)
+    nan = np.full(n, np.nan)
+    if profile is None:
+        return nan, nan
+    if profile.kind == "linear":
+        acts = np.array([s.acts for s in sols], dtype=np.float64)
+        flops = np.array([s.flops for s in sols], dtype=np.float64)
+        return np.asarray(profile.predict(acts, flops), dtype=np.float64).reshape(n), nan
+    from spaces.ops import stages_ops_batch
+
+    def column(key):
+        return np.array([s.changes[key] for s in sols], dtype=np.int64)
+
+    ops = stages_ops_batch(
+        sols[0].base, column("depths"), column("widths"), column("group_widths"),
+        column("resolution"), column("stem_width"), column("head_width"),
+    )  # fmt: skip
+    priced = profile.price(ops)
+    memory = priced["memory_bytes"]
+    return priced["runtime"], nan if memory is None else memory
+
+
+def _row(sol: Solution, runtime: float, memory: float) -> dict:
     spec = sol.changes
     return {
         "strategy": sol.strategy.name,
@@ -114,7 +141,8 @@ def _row(sol: Solution, profile: RuntimeProfile | None) -> dict:
         "flops": sol.flops,
         "params": sol.params,
         "acts": sol.acts,
-        "predicted_runtime": profile.predict(sol.acts, sol.flops) if profile else np.nan,
+        "predicted_runtime": runtime,
+        "predicted_memory": memory,
         "on_target": sol.on_target,
         "miss": sol.miss,
         "tier": accuracy_tier(sol.strategy),
@@ -137,6 +165,7 @@ def plan(
     tolerance: float = DEFAULT_TOLERANCE,
     include_all: bool = False,
     epochs=None,
+    max_memory=None,
 ):
     """Ranked plans (a pandas DataFrame) for reaching `target_flops` from `spec`.
 
@@ -144,7 +173,9 @@ def plan(
     ranking to the ResNet-RS schedule guidance (module docstring).
     By default only on-target plans that fit every budget; `include_all` keeps every
     candidate with its `miss` and `fits`. Raises PlanError naming the binding budget when
-    nothing qualifies (unless `include_all`).
+    nothing qualifies (unless `include_all`). `max_runtime` is in the profile's unit;
+    `max_memory` (bytes, or '12GB') is the peak training memory per step at the profile's
+    batch and needs a profile with a memory model (kind `ops`, from `fastscale calibrate`).
     """
     import pandas as pd
 
@@ -156,11 +187,18 @@ def plan(
         "max_runtime": None
         if max_runtime is None
         else check_factor(max_runtime, "max_runtime", PlanError),
+        "max_memory": None if max_memory is None else parse_bytes(max_memory, "max_memory"),
     }
     if profile is not None:
         profile = load_profile(profile)
     if budgets["max_runtime"] is not None and profile is None:
         raise PlanError("max_runtime needs a runtime profile (e.g. profile='v100x8-paper')")
+    if budgets["max_memory"] is not None and (profile is None or not profile.memory):
+        given = "no profile" if profile is None else f"profile {profile.name!r} ({profile.kind})"
+        raise PlanError(
+            f"max_memory needs a profile with a memory model, and {given} has none; make one "
+            "with `fastscale calibrate --out PROFILE` and pass --profile PROFILE"
+        )
     lean = schedule_lean(epochs)
     if strategies is None:
         strategies = default_strategies(spec)
@@ -170,13 +208,10 @@ def plan(
             raise PlanError("nothing to plan: give at least one alpha or strategy")
     strats = candidate_strategies(alphas, strategies)
     sols = solve_many(spec, strats, target_flops, tolerance)
-    df = pd.DataFrame([_row(s, profile) for s in sols])
+    runtime, memory = predictions(sols, profile)
+    df = pd.DataFrame([_row(s, t, m) for s, t, m in zip(sols, runtime, memory, strict=True)])
     fits = np.ones(len(df), bool)
-    for key, col in (
-        ("max_acts", "acts"),
-        ("max_params", "params"),
-        ("max_runtime", "predicted_runtime"),
-    ):
+    for key, col in _BUDGET_COLUMNS.items():
         if budgets[key] is not None:
             fits &= df[col].to_numpy() <= budgets[key]
     df["fits"] = fits
@@ -197,6 +232,7 @@ def plan(
         profile=None if profile is None else profile.name,
         lean=lean,
         unit=None if profile is None else profile.unit,
+        batch=None if profile is None else profile.batch,
     )
     if include_all:
         return df
@@ -215,9 +251,19 @@ def _alpha(a) -> float:
         raise PlanError(f"alpha must be in [0, 1], got {a!r}") from None
 
 
+_BUDGET_COLUMNS = {
+    "max_acts": "acts",
+    "max_params": "params",
+    "max_runtime": "predicted_runtime",
+    "max_memory": "predicted_memory",
+}
+
+
 def _fmt(key, value, profile) -> str:
     if key == "max_runtime":
         return f"{value:.3g} {profile.unit}"
+    if key == "max_memory":
+        return format_bytes(value)
     return format_quantity(value)
 
 
@@ -232,8 +278,9 @@ def _nothing_fits(df, budgets, profile, tolerance) -> str:
             f"the nearest is {best['strategy']} at {format_quantity(best['flops'], 'F')} "
             f"({best['miss']:+.2%}); use --all (include_all) to see every candidate"
         )
-    col = {"max_acts": "acts", "max_params": "params", "max_runtime": "predicted_runtime"}
+    col = _BUDGET_COLUMNS
     what = {"max_acts": "acts", "max_params": "params", "max_runtime": "runtime"}
+    what["max_memory"] = f"per step at batch {profile.batch}" if profile else "memory"
     binding = []
     for key, limit in budgets.items():
         if limit is None:

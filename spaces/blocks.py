@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from spaces import ops as op_counters
 from spaces.errors import FastscaleError
 from spaces.layers import Cx, _iround, _itrunc
 
@@ -50,6 +51,9 @@ class Block:
     strategies: tuple[str, ...] = ()  # named scaling rules derived for it, planned by default
     pycls_se: bool = True  # pycls's SE_ON (SE after the 3x3, from the input width) is this SE
     timm_args: dict = field(default_factory=dict)  # timm constructor keywords selecting it
+    # per-operation counter for the runtime/memory model (spaces.ops): `count`'s arguments
+    # plus (act, shortcut); None = the runtime model cannot price this block
+    ops: Callable | None = None
 
     @property
     def depthwise(self) -> bool:
@@ -70,6 +74,7 @@ class Stem:
     count: Callable
     module: str
     pycls: str | None = None  # pycls STEM_TYPE, None where pycls has no such stem
+    ops: Callable | None = None  # (resolution, in_channels, width, act) -> spaces.layers.Ops
 
 
 def _bottleneck(h, w_in, w_out, stride, g, b, se_ratio, linear: bool) -> Cx:
@@ -190,6 +195,7 @@ BLOCKS: dict[str, Block] = {
             "relu",
             "grouped",
             count=count_xy,
+            ops=op_counters.ops_xy,
             module="Bottleneck",
             pycls="res_bottleneck_block",
             timm="timm.models.regnet.Bottleneck",
@@ -204,6 +210,7 @@ BLOCKS: dict[str, Block] = {
             "relu",
             "grouped",
             count=count_xy,
+            ops=op_counters.ops_xy,
             module="Bottleneck",
             pycls="res_bottleneck_block",
             timm="timm.models.regnet.Bottleneck",
@@ -218,6 +225,7 @@ BLOCKS: dict[str, Block] = {
             "silu",
             "grouped",
             count=count_z,
+            ops=op_counters.ops_z,
             module="LinearBottleneck",
             timm_args={"linear_out": True, "downsample": None},
             pycls="res_bottleneck_linear_block",
@@ -237,6 +245,7 @@ BLOCKS: dict[str, Block] = {
             scales_stem_head=True,
             weight_decay=1e-5,
             count=count_mbconv,
+            ops=op_counters.ops_mbconv,
             module="MBConv",
             pycls=None,  # pycls builds MBConv only as MODEL.TYPE effnet
             timm="timm.models._efficientnet_blocks.InvertedResidual",
@@ -246,6 +255,7 @@ BLOCKS: dict[str, Block] = {
             "ResNet bottleneck: 1x1, 3x3 (group) conv with the stride, 1x1; SE on the output",
             0.25,
             count=count_resnet_bottleneck,
+            ops=op_counters.ops_resnet_bottleneck,
             module="ResBottleneck",
             pycls="res_bottleneck_block",
             timm="timm.models.resnet.Bottleneck",
@@ -259,6 +269,7 @@ BLOCKS: dict[str, Block] = {
             "ResNet basic block: two 3x3 convs, the first with the stride; SE on the output",
             1.0,
             count=count_resnet_basic,
+            ops=op_counters.ops_resnet_basic,
             module="ResBasic",
             pycls="res_basic_block",
             timm="timm.models.resnet.BasicBlock",
@@ -279,6 +290,7 @@ STEMS: dict[str, Stem] = {
             count_simple_stem,
             "SimpleStem",
             "simple_stem_in",
+            op_counters.ops_simple_stem,
         ),
         Stem(
             "resnet",
@@ -286,12 +298,14 @@ STEMS: dict[str, Stem] = {
             count_resnet_stem,
             "ResStem",
             "res_stem_in",
+            op_counters.ops_resnet_stem,
         ),
         Stem(
             "deep",
             "ResNet-D: 3x3 convs to w/2 (stride 2), w/2, w, each BN+ReLU; 3x3 max-pool stride 2",
             count_deep_stem,
             "DeepStem",
+            ops=op_counters.ops_deep_stem,
         ),
         Stem(
             "deep-conv",
@@ -299,6 +313,7 @@ STEMS: dict[str, Stem] = {
             "max-pool (timm's replace_stem_pool)",
             count_deep_conv_stem,
             "DeepConvStem",
+            ops=op_counters.ops_deep_conv_stem,
         ),
     )
 }

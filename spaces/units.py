@@ -51,3 +51,30 @@ def format_quantity(value: float, unit: str = "", digits: int = 1) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.{digits}f}{suffix}{unit}"
     return f"{value:.0f}{unit}"
+
+
+_BYTES = re.compile(r"^\s*([+-]?[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([KMGT]?)(i?)(B?)\s*$", re.I)
+BYTES_HELP = "bytes as a number with an optional unit, e.g. 12GB, 800MB, 1.5GiB, 1.5e10"
+
+
+def parse_bytes(text: str | int | float, what: str = "memory") -> int:
+    """Bytes from `12GB` (10^9), `1.5GiB` (2^30), `800MB`, `1.5e10` or a plain number."""
+    if isinstance(text, bool):
+        raise UnitError(f"{what} {text!r} is not a size; use {BYTES_HELP}")
+    if isinstance(text, int | float):
+        value = float(text)
+    else:
+        match = _BYTES.match(str(text))
+        if not match or (match.group(3) and not (match.group(2) and match.group(4))):
+            raise UnitError(f"{what} {text!r} is not a size; use {BYTES_HELP}")
+        prefix = match.group(2).upper()
+        base = 1024 ** "KMGT".index(prefix) * 1024 if match.group(3) and prefix else None
+        value = float(match.group(1)) * (base or _SCALE[prefix])
+    if not value > 0 or value != value or value == float("inf"):
+        raise UnitError(f"{what} {text!r} must be a positive size; use {BYTES_HELP}")
+    return int(round(value))
+
+
+def format_bytes(value: float, digits: int = 1) -> str:
+    """Short human form in powers of 1000: 12_345_678_901 -> '12.3GB'."""
+    return format_quantity(value, "B", digits)

@@ -315,6 +315,34 @@ def cases() -> list[Case]:
     ]
     # --- profile -------------------------------------------------------------------------
     out += [
+        _c("profile", "predict", "nope", "RegNetX-200MF"),
+        _c("profile", "predict", "{profile_typo}", "RegNetX-200MF"),
+        _c("profile", "predict", "v100x8-paper", "NoSuchNet"),
+        _c("profile", "predict", "v100x8-paper", "RegNetX-200MF", "-r", "-1"),
+        _c("profile", "predict", "v100x8-paper", "RegNetX-200MF", "--batch-size", "0"),
+        _c(
+            "profile",
+            "predict",
+            "v100x8-paper",
+            "RegNetX-200MF",
+            "--json",
+            expect="ok",
+            check="json",
+        ),  # fmt: skip
+        _c("plan", "RegNetX-200MF", "--target", "4GF", "--max-memory", "12XB"),
+        _c("plan", "RegNetX-200MF", "--target", "4GF", "--max-memory", "nan"),
+        _c("plan", "RegNetX-200MF", "--target", "4GF", "--max-memory", "-1GB"),
+        _c("plan", "RegNetX-200MF", "--target", "4GF", "--max-memory", "12GB"),
+        _c(
+            "plan",
+            "RegNetX-200MF",
+            "--target",
+            "4GF",
+            "--max-memory",
+            "12GB",
+            "--profile",
+            "v100x8-paper",
+        ),  # fmt: skip
         _c("profile", "show", "nope"),
         _c("profile", "show", "{profile_typo}"),
         _c("profile", "show", "{profile_strings}"),
@@ -431,7 +459,15 @@ def cases() -> list[Case]:
         _c("calibrate", "RegNetX-200MF", "--out", "{dir}/c5.json", "--strategies", "zz"),
         _c("calibrate", "RegNetX-200MF", "--out", "{dir}/c6.json", "--strategies", ""),
         _c("calibrate", "RegNetX-200MF", "--out", "{dir}/c7.json", "-r", "-1"),
-        _c("calibrate", "RegNetX-200MF", "--out", "{dir}/absent9/x/c.json", "--factors", "1"),
+        _c(
+            "calibrate",
+            "RegNetX-200MF",
+            "--out",
+            "{dir}/absent9/x/c.json",
+            "--factors",
+            "1",
+            "--spec-only",
+        ),  # fmt: skip
         _c("calibrate", "RegNetX-200MF", "--out", "{dir}/c8.json", "--device", "cuda"),
     ]
     # --- study ---------------------------------------------------------------------------

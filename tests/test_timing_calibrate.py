@@ -1,4 +1,5 @@
-"""Calibration: scaled models timed one at a time, a profile that the planner loads back."""
+"""Calibration: models timed one at a time (the diverse set, or one model's scaled copies),
+an `ops` profile with a memory model that the planner and `profile predict` load back."""
 
 import json
 
@@ -21,13 +22,18 @@ def test_calibrate_writes_a_profile_the_planner_loads(tmp_path):
         repeats=2,
         warmup=1,
         threads=1,
+        diverse=False,
         out=out,
         progress=lines.append,
     )
-    assert len(result.rows) == 4 and len(lines) == 4 and lines[0].startswith("[1/4] w x2")
+    assert len(result.rows) == 4 and len(lines) == 4 and lines[0].startswith("[1/4] regnet w x2")
     profile = load_profile(out)
     assert profile.n == 4 and profile.unit == "s/img" and profile.mode == "train"
-    assert profile.batch == 4
+    assert profile.batch == 4 and profile.kind == "ops" and profile.clock == "wall"
+    assert all(r["memory_bytes"] > 0 for r in result.rows)
+    # the profile prices the models it was fitted on within a sane factor
+    priced = profile.price(get_model("RegNetY-200MF").with_resolution(32))
+    assert priced["seconds_per_step"] > 0 and priced["memory_bytes"] > 0
     assert all(r["time"] > 0 for r in result.rows)
     # flops grow with s, and the fitted profile predicts positive times of the right size
     assert result.rows[1]["flops"] > result.rows[0]["flops"]
@@ -50,6 +56,7 @@ def test_calibrate_minutes_per_epoch_fastest_of_rounds(tmp_path):
         threads=1,
         epoch_images=60000,
         rounds=2,
+        diverse=False,
         progress=lines.append,
     )
     assert result.profile.unit == "min/epoch" and result.path is None
@@ -67,6 +74,7 @@ def test_calibrate_cli_json_and_bad_input(tmp_path, capsys):
             "RegNetX-200MF",
             "-r",
             "16",
+            "--spec-only",
             "--strategies",
             "w,dWr",
             "--factors",
@@ -96,7 +104,7 @@ def test_calibrate_cli_json_and_bad_input(tmp_path, capsys):
     for argv, needle in (
         (["--strategies", "zz"], "unknown strategy"),
         (["--factors", "2,x"], "--factors"),
-        (["--factors", "1"], "at least 3"),
+        (["--factors", "1", "--spec-only"], "at least 3"),
         (["--out", str(tmp_path)], "directory"),
         (["--out", str(tmp_path / "file" / "p.json")], "not writable"),
     ):

@@ -1,17 +1,20 @@
 """Calibrate a runtime profile on this machine (the paper's §4 and Figure 2; docs/planner.md).
 
-Scale one model with several strategies and flop factors (planner), time every scaled model
-one at a time (`trials.timing`), and fit time ≈ c0 + c_a·acts + c_f·flops
-(`planner.profiles.fit_profile`). The profile's time is seconds per image of a training step
-(or inference) at the timed batch size, or minutes per epoch of `epoch_images` images when
-given (the unit of the shipped V100 profile), so `fastscale plan --profile FILE` can use it.
+Time a diverse set of networks one at a time (`trials.calibration_set`: random RegNets X/Y/Z
+at several resolutions, EfficientNets, scaled models of several strategies; plus the user's
+model and its scaled copies when given), measure each one's peak training-step memory
+(`trials.memory`), and fit an `ops` profile (`planner.profiles.opmodel`): per-operation
+costs for time and memory, with the linear acts + flops fit of the same rows beside it.
+Every model is also predicted by a fit on all the others (leave-one-out), the held-out
+check `calibrate` prints. The profile's time is seconds per image of a training step (or
+inference) at the timed batch size, or minutes per epoch of `epoch_images` images when given.
 """
 
 from __future__ import annotations
 
 import os
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from spaces.errors import FastscaleError
@@ -82,28 +85,15 @@ def check_writable(path: str | Path) -> Path:
     return check_target(path)
 
 
-def scaled_models(base, strategies, factors) -> list[tuple[str, float, object]]:
-    """(strategy, factor, spec) for every pair; identical networks appear once."""
-    from planner.scale import scale_spec
-
-    seen, out = {}, []
-    for name in strategies:
-        for s in factors:
-            spec = base.stages() if s == 1 else scale_spec(base, name, s)
-            key = repr(spec.to_dict())
-            if key in seen:
-                continue
-            seen[key] = True
-            out.append((name, s, spec))
-    return out
-
-
 @dataclass
 class Calibration:
     rows: list[dict]
-    profile: object  # planner.profiles.RuntimeProfile
-    loo_errors: list[float] = field(default_factory=list)
+    profile: object  # planner.profiles.RuntimeProfile of kind "ops"
     path: str | None = None
+
+    @property
+    def loo_errors(self) -> list[float]:
+        return self.profile.fit["time"]["loo_rel_errors"]
 
     def within(self, tol: float = 0.10) -> int:
         return sum(e <= tol for e in self.loo_errors)
@@ -112,6 +102,7 @@ class Calibration:
         p = self.profile
         return {
             "profile": self.path,
+            "kind": p.kind,
             "rows": self.rows,
             "pearson": {
                 "acts": p.pearson_acts,
@@ -119,6 +110,9 @@ class Calibration:
                 "params": p.pearson_params,
             },
             "coefficients": {"c0": p.c0, "c_acts": p.c_acts, "c_flops": p.c_flops},
+            "costs": p.costs,
+            "memory": p.memory,
+            "fit": p.fit,
             "unit": p.unit,
             "mean_rel_error": p.mean_rel_error,
             "loo_rel_errors": self.loo_errors,
@@ -129,41 +123,72 @@ class Calibration:
         }
 
     def table(self) -> list[dict]:
+        mem = (self.profile.fit.get("memory") or {}).get("loo_rel_errors")
         return [
             {
-                "strategy": r["strategy"],
-                "s": r["factor"],
+                "model": r["name"],
                 "res": r["resolution"],
                 "flops": r["flops"],
-                "params": r["params"],
                 "acts": r["acts"],
-                f"time ({self.profile.unit})": r["time"],
+                "ms/step": r["seconds_per_step"] * 1e3,
                 "spread": f"{r['spread']:.1%}",
-                "loo err": f"{self.loo_errors[i]:.1%}" if self.loo_errors else None,
+                "MiB/step": None if r.get("memory_bytes") is None else r["memory_bytes"] / 2**20,
+                "time held-out err": f"{self.loo_errors[i]:.1%}",
+                "memory held-out err": None if mem is None else f"{mem[i]:.1%}",
             }
             for i, r in enumerate(self.rows)
         ]
 
     def summary_lines(self) -> list[str]:
-        p = self.profile
+        p, n = self.profile, len(self.rows)
 
         def fmt(v, pct=False):
             return "n/a" if v is None else f"{v:.1%}" if pct else f"{v:.3f}"
 
-        return [
+        lin, mem = p.fit["linear"], p.fit.get("memory")
+        lines = [
             f"Pearson r of time vs acts {fmt(p.pearson_acts)}, vs flops {fmt(p.pearson_flops)}, "
-            f"vs params {fmt(p.pearson_params)} ({len(self.rows)} models)",
-            f"fit: time = {p.c0:.4g} + {p.c_acts:.4g}·acts + {p.c_flops:.4g}·flops [{p.unit}]; "
-            f"in-sample mean error {p.mean_rel_error:.1%}",
-            f"leave-one-out error: mean {fmt(p.loo_mean_rel_error, True)}, max "
-            f"{fmt(p.loo_max_rel_error, True)}; {self.within(0.10)}/{len(self.loo_errors)} held-out "
-            "models within ±10%",
-            f"profile written to {self.path}" if self.path else "profile not saved",
+            f"vs params {fmt(p.pearson_params)} ({n} models)",
+            f"operation model: {sum(v > 0 for v in p.costs.values())} non-zero costs of "
+            f"{len(p.costs)}; in-sample mean error {p.mean_rel_error:.1%}",
+            f"held-out (each model left out of the fit): time error mean "
+            f"{fmt(p.loo_mean_rel_error, True)}, max {fmt(p.loo_max_rel_error, True)}; "
+            f"{self.within(0.10)}/{n} within ±10%",
+            f"linear acts+flops fit of the same rows, held out: mean "
+            f"{fmt(lin['loo_mean_rel_error'], True)}, max {fmt(lin['loo_max_rel_error'], True)}",
         ]
+        if mem:
+            lines.append(
+                f"memory, held out: mean {fmt(mem['loo_mean_rel_error'], True)}, max "
+                f"{fmt(mem['loo_max_rel_error'], True)}; "
+                f"{sum(e <= 0.10 for e in mem['loo_rel_errors'])}/{n} within ±10%"
+            )
+        lines.append(f"profile written to {self.path}" if self.path else "profile not saved")
+        return lines
+
+
+def _time_rounds(models, rounds, progress, **timing) -> list[list[dict]]:
+    """Every model timed once per round (models one at a time, rounds in turn)."""
+    timed = [[] for _ in models]
+    for rnd in range(rounds):
+        for i, m in enumerate(models):
+            t = time_model(m.spec, memory=timing["mode"] == "train" and rnd == 0, **timing)
+            timed[i].append(t)
+            if progress:
+                where = f"{i + 1}/{len(models)}" + (
+                    f" round {rnd + 1}/{rounds}" if rounds > 1 else ""
+                )
+                mem = t.get("memory_bytes")
+                progress(
+                    f"[{where}] {m.name}: {t['flops'] / 1e6:.0f} MF, {t['acts'] / 1e6:.2f} M acts, "
+                    f"{t['seconds_per_batch'] * 1e3:.1f} ms/batch (spread {t['spread']:.1%})"
+                    + (f", {mem / 2**20:.0f} MiB" if mem else "")
+                )
+    return timed
 
 
 def calibrate(
-    base,
+    base=None,
     strategies=("w", "dwr", "dWr"),
     factors=(1, 2, 4, 8),
     *,
@@ -176,97 +201,83 @@ def calibrate(
     rounds: int = 1,
     clock: str = "wall",
     epoch_images: int | None = None,
+    resolution: int | None = None,
+    diverse: bool = True,
+    seed: int = 0,
     out: str | Path | None = None,
     name: str | None = None,
     progress=None,
 ) -> Calibration:
-    """Time `base` scaled by every strategy × factor and fit a runtime profile (module doc).
+    """Time the diverse calibration set (up to `resolution`, default 64 px) and, when `base`
+    is given, `base` scaled by every strategy × factor; fit an `ops` profile (module doc).
 
-    With `rounds` > 1 every model is timed once per round (models one at a time, rounds
-    in turn) and the fastest round's median is kept: on a shared machine, load from other
-    processes only adds time, and spreading rounds apart keeps one burst from hitting one model.
+    `diverse=False` times only `base`'s scaled copies. With `rounds` > 1 every model is
+    timed once per round and the fastest round is kept: on a shared machine, load from other
+    processes only adds time, and spreading rounds apart keeps one burst off one model.
     """
-    from planner.profiles import MIN_ROWS, fit_profile
+    from planner.profiles.opmodel import fit_ops_profile
+    from trials.calibration_set import calibration_set, scaled_copies
     from trials.train import check_device
 
     check_device(device)
     if rounds < 1:
         raise CalibrationError(f"rounds must be >= 1, got {rounds}")
     path = check_writable(out) if out is not None else None
-    strategies, factors = list(strategies), list(factors)
-    models = scaled_models(base, strategies, factors)
+    models = calibration_set(resolution, seed) if diverse or base is None else []
+    if base is not None:
+        label = getattr(base, "family", "spec")
+        models += scaled_copies(base, list(strategies), list(factors), label)
     if len(models) < 3:
         raise CalibrationError(
             f"only {len(models)} distinct models from these strategies and factors; "
             "a profile needs at least 3 (add factors)"
         )
-    for _, _, spec in models:  # the largest first fails fast, before any timing
-        check_memory(spec, batch_size, train=mode == "train", device=device)
-    scale = epoch_images / 60.0 if epoch_images else 1.0
-    unit = "min/epoch" if epoch_images else "s/img"
-    timed = [[] for _ in models]  # per model: one timing per round
-    for rnd in range(rounds):
-        for i, (strategy, s, spec) in enumerate(models):
-            t = time_model(
-                spec,
-                batch_size=batch_size,
-                device=device,
-                mode=mode,
-                repeats=repeats,
-                warmup=warmup,
-                threads=threads,
-                clock=clock,
-            )
-            timed[i].append(t)
-            if progress:
-                where = f"{i + 1}/{len(models)}" + (
-                    f" round {rnd + 1}/{rounds}" if rounds > 1 else ""
-                )
-                progress(
-                    f"[{where}] {strategy} x{s:g}: {t['flops'] / 1e6:.0f} MF, "
-                    f"{t['acts'] / 1e6:.2f} M acts, {t['seconds_per_batch'] * 1e3:.1f} ms/batch "
-                    f"(spread {t['spread']:.1%})"
-                )
+    for m in models:  # a model too large for this machine fails fast, before any timing
+        check_memory(m.spec, batch_size, train=mode == "train", device=device)
+    timing = dict(batch_size=batch_size, device=device, mode=mode, repeats=repeats)
+    timing.update(warmup=warmup, threads=threads, clock=clock)
+    timed = _time_rounds(models, rounds, progress, **timing)
     rows = []
-    for (strategy, s, spec), runs in zip(models, timed, strict=True):
+    for m, runs in zip(models, timed, strict=True):
         # Other processes only ever add time: keep the least disturbed round.
         t = min(runs, key=lambda r: r["seconds_per_batch"])
         rows.append(
             {
-                "name": f"{strategy} x{s:g}",
-                "strategy": strategy,
-                "factor": s,
-                "resolution": spec.resolution,
-                "flops": t["flops"],
-                "params": t["params"],
-                "acts": t["acts"],
-                "time": t["seconds_per_image"] * scale,
-                "seconds_per_batch": t["seconds_per_batch"],
-                "spread": t["spread"],
+                "name": m.name,
+                "family": m.family,
+                "resolution": m.spec.resolution,
+                **{k: t[k] for k in ("flops", "params", "acts", "seconds_per_batch", "spread")},
+                "seconds_per_step": t["seconds_per_batch"],
+                "memory_bytes": runs[0].get("memory_bytes"),
                 "rounds": [r["seconds_per_batch"] for r in runs],
-                "spec": spec.to_dict(),
+                "spec": m.spec.to_dict(),
             }
+        )
+    what = "the diverse set" if diverse or base is None else ""
+    if base is not None:
+        what += (
+            (" + " if what else "")
+            + f"{getattr(base, 'family', '')} base at "
+            + (
+                f"{base.resolution}px scaled by {','.join(strategies)} x "
+                f"{','.join(f'{f:g}' for f in factors)}"
+            )
         )
     meta = {
         "name": name or f"{device}-{mode}-b{batch_size}",
-        "unit": unit,
+        "unit": "min/epoch" if epoch_images else "s/img",
+        "epoch_images": epoch_images,
         "hardware": hardware_name(device),
         "precision": "amp" if device == "cuda" else "fp32",
-        "batch": batch_size,
         "mode": mode,
-        "source": f"fastscale calibrate {getattr(base, 'family', '')} base at "
-        f"{base.resolution}px, strategies {','.join(strategies)}, factors "
-        f"{','.join(f'{f:g}' for f in factors)}, threads {t['threads']}, rounds {rounds}, {clock} clock",
+        "device": device,
+        "clock": clock,
+        "threads": t["threads"],
+        "source": f"fastscale calibrate: {what}; threads {t['threads']}, rounds {rounds}, "
+        f"{clock} clock",
     }
-    fit_rows = [{k: r[k] for k in ("name", "flops", "params", "acts", "time")} for r in rows]
-    profile = fit_profile(fit_rows, **meta)
-    loo = []
-    for i in range(len(fit_rows) if len(fit_rows) > MIN_ROWS else 0):
-        held = fit_rows[:i] + fit_rows[i + 1 :]
-        p = fit_profile(held, **meta)
-        r = fit_rows[i]
-        loo.append(abs(p.predict(r["acts"], r["flops"]) - r["time"]) / r["time"])
-    result = Calibration(rows, profile, loo)
+    profile = fit_ops_profile(rows, batch=batch_size, **meta)
+    result = Calibration(list(profile.rows), profile)
     if path is not None:
         profile.save(path)
         result.path = str(path)

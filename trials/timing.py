@@ -74,6 +74,7 @@ def time_model(
     model: torch.nn.Module | None = None,
     clock: str = "wall",
     on_step=None,
+    memory: bool = False,
 ) -> dict:
     """Seconds per batch (median over `repeats`, after `warmup` untimed steps) of `spec`.
 
@@ -86,6 +87,9 @@ def time_model(
     a machine shared with other work, time spent descheduled is not counted, so with one
     thread it reads what a quiet machine's wall clock would. `on_step(done, total)` is
     called after every step, warm-up included (progress displays).
+
+    `memory=True` (train mode) also measures the peak bytes of one training step
+    (`trials.memory.measure_step_memory`) and reports it as `memory_bytes`.
     """
     if clock not in CLOCKS:
         raise FastscaleError(f"clock must be wall or cpu, got {clock!r}")
@@ -93,6 +97,8 @@ def time_model(
         raise FastscaleError("clock 'cpu' measures CPU work; use the wall clock on cuda")
     if mode not in MODES:
         raise FastscaleError(f"mode must be train or infer, got {mode!r}")
+    if memory and mode != "train":
+        raise FastscaleError("memory is measured for training steps (mode 'train')")
     if batch_size < 1 or repeats < 1 or warmup < 0:
         raise FastscaleError("batch_size and repeats must be >= 1, warmup >= 0")
     dev = check_device(device)
@@ -109,7 +115,9 @@ def time_model(
             torch.manual_seed(0)
             model = build_model(spec)
         clock_fn = time.process_time if clock == "cpu" else time.perf_counter
-        times = _measure(model, spec, batch_size, dev, mode, repeats, warmup, clock_fn, on_step)
+        times, peak = _measure(
+            model, spec, batch_size, dev, mode, repeats, warmup, clock_fn, on_step, memory
+        )
     q1, median, q3 = _quartiles(times)
     return {
         **complexity(spec).as_dict(),
@@ -123,12 +131,13 @@ def time_model(
         "spread": (q3 - q1) / median if median > 0 else 0.0,
         "times": times,
         "clock": clock,
+        **({"memory_bytes": peak} if memory else {}),
     }
 
 
 def _measure(
-    model, spec, batch_size, dev, mode, repeats, warmup, clock_fn, on_step=None
-) -> list[float]:
+    model, spec, batch_size, dev, mode, repeats, warmup, clock_fn, on_step=None, memory=False
+):
     cuda = dev.type == "cuda"
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
     was_training = model.training
@@ -179,10 +188,15 @@ def _measure(
                 times.append(clock_fn() - tic)
             if on_step is not None:
                 on_step(i + 1, warmup + repeats)
+        peak = None
+        if memory:
+            from trials.memory import measure_step_memory
+
+            peak = measure_step_memory(model, x, y, dev, amp)
     finally:
         for p in model.parameters():
             p.grad = None
         model.to(orig_device)
         model.load_state_dict(saved)
         model.train(was_training)
-    return times
+    return times, peak

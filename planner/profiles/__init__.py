@@ -1,14 +1,24 @@
-"""Runtime profiles: time ≈ c0 + c_acts·acts + c_flops·flops for one hardware, precision,
-batch and mode (the paper's §4 and Figure 2; docs/planner.md).
+"""Runtime profiles for one hardware, precision, batch, mode and clock (the paper's §4 and
+Figure 2; docs/planner.md).
 
-Activations drive runtime on memory-bound accelerators and flops take over for large
-models, so the model keeps both with non-negative coefficients, fitted by non-negative least
-squares on relative error (a 3 min epoch matters as much as a 40 min one). A profile stores
-its fit quality — Pearson r of time against acts, flops and params, in-sample and
-leave-one-out relative errors — and the rows it was fitted on, so it can be re-checked.
+Two kinds:
+
+- `linear`: time ≈ c0 + c_acts·acts + c_flops·flops. Activations drive runtime on
+  memory-bound accelerators and flops take over for large models, so the model keeps both
+  with non-negative coefficients, fitted by non-negative least squares on relative error (a
+  3 min epoch matters as much as a 40 min one). The shipped `v100x8-paper` profile is of
+  this kind: published epoch times support nothing finer.
+- `ops`: step time and peak training memory as sums of per-operation costs
+  (`planner.profiles.opmodel`), fitted on timings of a diverse calibration set. It also
+  carries the linear fit of the same rows, for comparison.
+
+A profile stores its fit quality — Pearson r of time against acts, flops and params,
+in-sample and leave-one-out relative errors — and the rows it was fitted on.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import csv
 import itertools
@@ -55,14 +65,33 @@ class RuntimeProfile:
     loo_mean_rel_error: float | None = None  # leave-one-out
     loo_max_rel_error: float | None = None
     rows: tuple = field(default=(), repr=False)
+    kind: str = "linear"  # "linear" or "ops"; files without it are linear
+    device: str = ""
+    clock: str = ""
+    threads: int | None = None
+    epoch_images: int | None = None  # images per epoch, for unit "min/epoch"
+    kinds: tuple = ()  # ops: operation kinds the calibration covered
+    costs: dict = field(default_factory=dict)  # ops: time feature -> seconds per unit, per step
+    memory: dict = field(default_factory=dict)  # ops: memory feature -> bytes per unit
+    fit: dict = field(default_factory=dict)  # ops: {"time"|"memory"|"linear": statistics}
 
     def predict(self, acts, flops):
-        """Predicted time (in `unit`) for scalars or arrays of acts and flops."""
+        """The linear model's time (in `unit`) for scalars or arrays of acts and flops (an
+        `ops` profile carries the linear fit of its calibration rows too)."""
         return predict(self, acts, flops)
+
+    def price(self, what, batch: int | None = None) -> dict:
+        """Time and peak memory of a spec or of `spaces.ops` counts (arrays for a batch):
+        seconds_per_step, seconds_per_image, runtime (in `unit`), memory_bytes (None when
+        the profile has no memory model). `batch` defaults to the profile's."""
+        from planner.profiles.opmodel import price
+
+        return price(self, what, batch)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["rows"] = [dict(r) for r in self.rows]
+        d["kinds"] = list(self.kinds)
         return d
 
     def save(self, path: str | Path) -> None:
@@ -228,6 +257,7 @@ def save(profile: RuntimeProfile, path: str | Path) -> None:
 
 
 _NUMBERS = ("c0", "c_acts", "c_flops")
+KINDS = ("linear", "ops")
 
 
 def from_dict(data, where: str = "profile") -> RuntimeProfile:
@@ -248,7 +278,14 @@ def from_dict(data, where: str = "profile") -> RuntimeProfile:
             or not (v >= 0 and math.isfinite(v))
         ):
             raise ProfileError(f"{where}: {k} must be a number >= 0, got {v!r}")
-    return profile
+    kind = data.get("kind", "linear")
+    if kind not in KINDS:
+        raise ProfileError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind == "ops":
+        from planner.profiles.opmodel import check_ops_fields
+
+        check_ops_fields(data, where)
+    return dataclasses.replace(profile, kinds=tuple(data.get("kinds", ())))
 
 
 def load(path: str | Path) -> RuntimeProfile:

@@ -12,7 +12,14 @@ from spaces.errors import FastscaleError
 from spaces.io import first_line, short_path
 
 # Modules that add commands to the group; each defines `register(group)`.
-COMMAND_MODULES = ("spaces_cmds", "planner_cmds", "train_cmds", "study_cmds", "compare_cmds")
+COMMAND_MODULES = (
+    "spaces_cmds",
+    "planner_cmds",
+    "profile_cmds",
+    "train_cmds",
+    "study_cmds",
+    "compare_cmds",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -29,14 +29,22 @@ def _preset_help() -> str:
 @click.option(
     "--dataset", default=None, help="fashion-mnist or an ImageFolder path (overrides the preset)."
 )
+@click.option(
+    "--profile",
+    help="Runtime profile (NAME or FILE): also report predicted vs measured epoch times.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
-def compare_cmd(preset_ref, out_dir, address, n, dataset, as_json):
+def compare_cmd(preset_ref, out_dir, address, n, dataset, profile, as_json):
     """Search vs scaling vs hybrid at the preset's regimes as one resumable study; writes
     DIR/report.html (tables, figures, verdict)."""
     from trials.compare import run_compare
     from trials.compare_preset import load_preset
 
     preset = load_preset(preset_ref)
+    if profile is not None:
+        from planner.profiles import load_profile
+
+        load_profile(profile)  # an unknown profile fails now, not after the training
     if not (dataset or preset.dataset):
         fail(f"preset {preset.name!r} needs a dataset: pass --dataset PATH (an ImageFolder tree)")
     if out_dir is None:
@@ -46,6 +54,8 @@ def compare_cmd(preset_ref, out_dir, address, n, dataset, as_json):
     outcome = run_compare(
         preset, out_dir, address=address, n=n, dataset=dataset, progress=not as_json
     )
+    if profile is not None:
+        outcome["epoch_time_check"] = _runtime_check(out_dir, profile)
     if as_json:
         echo_json(outcome)
         return
@@ -53,7 +63,48 @@ def compare_cmd(preset_ref, out_dir, address, n, dataset, as_json):
     for line in outcome["sentences"]:
         click.echo(line)
     click.echo(f"{outcome['trials']} trials, {outcome['wall_s'] / 60:.1f} min this run")
+    if profile is not None:
+        _show_check(outcome["epoch_time_check"])
     click.echo(f"open {outcome['report']}")
+
+
+def _runtime_check(out_dir, profile) -> dict:
+    """Predicted vs measured epoch time of the comparison's own models (trials.runtime_check)."""
+    import json
+    from pathlib import Path
+
+    from trials.compare import META_FILE
+    from trials.runtime_check import epoch_time_check
+    from trials.study import load_results
+
+    meta_path = Path(out_dir) / META_FILE
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    config = meta.get("config") or {}
+    train = {**(config.get("train") or {}), "dataset": meta.get("dataset")}
+    train.setdefault("resolution", config.get("resolution"))
+    results = load_results(out_dir)
+    if meta.get("keys"):
+        results = results[results["key"].isin(meta["keys"])]
+    return epoch_time_check(results, profile, train)
+
+
+def _show_check(check: dict) -> None:
+    rows = [
+        {"model": r["model"], "method": r["method"], "strategy": r["strategy"] or "-",
+         "regime": r["regime"], "measured s": r["measured_s"], "predicted s": r["predicted_s"],
+         "error": f"{r['error']:+.1%}"}
+        for r in check["rows"]
+    ]  # fmt: skip
+    if rows:
+        print_table(rows, title=f"epoch time: measured vs predicted by {check['profile']}")
+    s = check["summary"]
+    if s["n"]:
+        r = "-" if s["pearson_r"] is None else f"{s['pearson_r']:.3f}"
+        click.echo(
+            f"epoch time predicted by {check['profile']}: median error {s['median_abs_error']:.1%}, "
+            f"max {s['max_abs_error']:.1%}, {s['within_10pct']:.0%} within ±10%, r {r} "
+            f"({s['n']} models, {check['images']} images per epoch, batch {check['batch']})"
+        )
 
 
 def _show(verdicts: list[dict]) -> None:
@@ -75,8 +126,12 @@ def _show(verdicts: list[dict]) -> None:
 
 @click.command("report")
 @click.argument("study_dir", type=click.Path())
+@click.option(
+    "--profile",
+    help="Runtime profile (NAME or FILE): also report predicted vs measured epoch times.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
-def report_cmd(study_dir, as_json):
+def report_cmd(study_dir, profile, as_json):
     """Rebuild DIR/report.html from a comparison's stored results (no training)."""
     import json
     from pathlib import Path
@@ -85,12 +140,16 @@ def report_cmd(study_dir, as_json):
 
     path = rebuild_report(study_dir)
     summary = json.loads((Path(path).parent / "summary.json").read_text())
+    check = None if profile is None else _runtime_check(study_dir, profile)
     if as_json:
-        echo_json({"report": str(path), "verdict": summary["verdict"]})
+        out = {"report": str(path), "verdict": summary["verdict"]}
+        echo_json(out if check is None else {**out, "epoch_time_check": check})
         return
     _show(summary["verdict"])
     for line in summary["sentences"]:
         click.echo(line)
+    if check is not None:
+        _show_check(check)
     click.echo(f"open {path}")
 
 

@@ -1,4 +1,4 @@
-"""`fastscale scale | plan | profile`: scale a model, plan α/s under budgets, runtime profiles.
+"""`fastscale scale | plan`: scale a model, plan α/s under budgets (profiles: profile_cmds).
 
 Pure numpy/pandas underneath (no torch, no ray): `fastscale plan` answers in about a second.
 """
@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 
 from trials.cli.common import QUANTITY, CliError, Finite, echo_json, fail, print_table
-from trials.recipe import MODES
 
 
 def _strategy_help() -> str:
@@ -32,6 +31,12 @@ def _fq(value, unit="") -> str:
     from spaces.units import format_quantity
 
     return format_quantity(value, unit)
+
+
+def _fb(value) -> str:
+    from spaces.units import format_bytes
+
+    return format_bytes(value)
 
 
 def _label(ref: str) -> str:
@@ -200,6 +205,11 @@ def _parse_alphas(text: str | None):
 @click.option(
     "--max-runtime", type=Finite(0, min_open=True), help="Runtime budget in the profile's unit."
 )
+@click.option(
+    "--max-memory",
+    help="Peak training memory per step at the profile's batch, e.g. 12GB, 800MB, 1.5e10 "
+    "(needs a calibrated profile: `fastscale calibrate`).",
+)
 @click.option("--profile", help="Runtime profile: shipped name (v100x8-paper) or JSON file.")
 @click.option("--alphas", help="α values: 0,0.5,0.8 or 0:1:0.05 (default 0:1:0.05).")
 @click.option(
@@ -221,7 +231,8 @@ def _parse_alphas(text: str | None):
 @click.option("--json", "as_json", is_flag=True, help="Print a ranked JSON list of plans.")
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Save each plan as a spec file.")
 def plan_cmd(
-    spec, target, max_acts, max_params, max_runtime, profile, alphas, strategies, epochs,
+    spec, target, max_acts, max_params, max_runtime, max_memory, profile, alphas, strategies,
+    epochs,
     tolerance, include_all, as_json, out_dir,
 ):  # fmt: skip
     """Ranked α/s plans that take SPEC to --target within budgets.
@@ -247,7 +258,7 @@ def plan_cmd(
     df = plan(
         base, target, alphas=_parse_alphas(alphas), strategies=names, max_acts=max_acts,
         max_params=max_params, max_runtime=max_runtime, profile=profile, tolerance=tolerance,
-        include_all=include_all, epochs=epochs,
+        include_all=include_all, epochs=epochs, max_memory=max_memory,
     )  # fmt: skip
     records = [_plan_record(r) for r in df.to_dict("records")]
     if out_dir:
@@ -309,6 +320,8 @@ def _print_plans(df, records, spec, with_runtime: bool, show_fits: bool) -> None
         }
         if with_runtime:
             row[f"runtime ({attrs['unit']})"] = r["predicted_runtime"]
+            if r["predicted_memory"] is not None:
+                row[f"memory (batch {attrs['batch']})"] = _fb(r["predicted_memory"])
         row["miss"] = f"{r['miss']:+.2%}" + ("" if r["on_target"] else " ✗")
         row["tuned"] = "yes" if r["finetuned"] else ""
         if show_fits:
@@ -334,99 +347,6 @@ def _print_plans(df, records, spec, with_runtime: bool, show_fits: bool) -> None
         )
 
 
-@click.group("profile")
-def profile_group():
-    """Runtime profiles: time ≈ c0 + c_acts·acts + c_flops·flops for one hardware setup."""
-
-
-@profile_group.command("fit")
-@click.argument("timings", type=click.Path(dir_okay=False))
-@click.option(
-    "--out", type=click.Path(dir_okay=False), required=True, help="Profile JSON to write."
-)
-@click.option("--name", help="Profile name (default: the --out file stem).")
-@click.option("--unit", default="s", show_default=True, help="Unit of the time column.")
-@click.option("--hardware", default="", help="e.g. '1x A100 80GB'.")
-@click.option("--precision", default="", help="e.g. fp32, amp.")
-@click.option("--batch", type=click.IntRange(min=1), help="Batch size of the timings.")
-@click.option("--mode", type=click.Choice(MODES), default="train", show_default=True)
-@click.option("--source", default="", help="Where the timings come from.")
-@click.option("--json", "as_json", is_flag=True, help="Print the fitted profile as JSON.")
-def profile_fit_cmd(timings, out, name, unit, hardware, precision, batch, mode, source, as_json):
-    """Fit a profile from TIMINGS (CSV or JSON rows: flops, acts[, params], time — or a
-    `model` registry name / spec fields instead of flops and acts)."""
-    from planner.profiles import fit_profile, read_timings
-
-    rows = read_timings(timings)
-    prof = fit_profile(
-        rows, name=name or Path(out).stem, unit=unit, hardware=hardware, precision=precision,
-        batch=batch, mode=mode, source=source or f"fitted from {timings}",
-    )  # fmt: skip
-    prof.save(out)
-    if as_json:
-        echo_json(prof.to_dict())
-        return
-    _print_profile(prof)
-    click.echo(f"wrote {out}", err=True)
-
-
-@profile_group.command("show")
-@click.argument("profile")
-@click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON.")
-def profile_show_cmd(profile, as_json):
-    """Show a profile (shipped NAME or FILE): coefficients, fit quality, source."""
-    from planner.profiles import load_profile
-
-    prof = load_profile(profile)
-    if as_json:
-        echo_json(prof.to_dict())
-        return
-    _print_profile(prof)
-
-
-@profile_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-def profile_list_cmd(as_json):
-    """List the profiles shipped with fastscale."""
-    from planner.profiles import list_profiles, load_profile
-
-    profs = [load_profile(n) for n in list_profiles()]
-    if as_json:
-        echo_json([{k: v for k, v in p.to_dict().items() if k != "rows"} for p in profs])
-        return
-    print_table(
-        [{"name": p.name, "hardware": p.hardware, "mode": p.mode, "unit": p.unit, "rows": p.n,
-          "r(acts)": p.pearson_acts, "loo mean err": p.loo_mean_rel_error} for p in profs]
-    )  # fmt: skip
-
-
-def _pct(v) -> str:
-    return "-" if v is None else f"{v:.1%}"
-
-
-def _r(v) -> str:
-    return "-" if v is None else f"{v:.3f}"
-
-
-def _print_profile(p) -> None:
-    rows = [
-        ("hardware / precision", f"{p.hardware or '-'} / {p.precision or '-'}"),
-        ("batch / mode / unit", f"{p.batch or '-'} / {p.mode} / {p.unit}"),
-        ("c0", f"{p.c0:.4g} {p.unit}"),
-        ("c_acts", f"{p.c_acts * 1e6:.4g} {p.unit} per M acts"),
-        ("c_flops", f"{p.c_flops * 1e9:.4g} {p.unit} per GF"),
-        ("rows", str(p.n)),
-        ("pearson r: acts / flops / params",
-         f"{_r(p.pearson_acts)} / {_r(p.pearson_flops)} / {_r(p.pearson_params)}"),
-        ("rel. error: mean / max", f"{_pct(p.mean_rel_error)} / {_pct(p.max_rel_error)}"),
-        ("leave-one-out: mean / max",
-         f"{_pct(p.loo_mean_rel_error)} / {_pct(p.loo_max_rel_error)}"),
-    ]  # fmt: skip
-    print_table([{"field": k, "value": v} for k, v in rows], title=f"profile {p.name}")
-    if p.source:
-        click.echo(f"source: {p.source}")
-
-
 def register(group: click.Group) -> None:
-    for cmd in (scale_cmd, plan_cmd, profile_group):
+    for cmd in (scale_cmd, plan_cmd):
         group.add_command(cmd)

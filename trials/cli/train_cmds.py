@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from trials.cli.common import SEED, Finite, echo_json, print_table
+from trials.cli.common import SEED, Finite, echo_json, fail, print_table
 from trials.recipe import (
     CLOCKS,
     DEVICES,
@@ -158,12 +158,23 @@ def time_cmd(specs, as_json, resolution, **options):
 
 
 @click.command("calibrate")
-@click.argument("spec", metavar="SPEC")
-@click.option("--strategies", default="w,dwr,dWr", show_default=True, help="Comma-separated.")
-@click.option("--factors", default="1,2,4,8", show_default=True, help="Flop factors s.")
+@click.argument("spec", metavar="[SPEC]", required=False)
+@click.option("--strategies", default="w,dwr,dWr", show_default=True, help="Scale SPEC with these.")
+@click.option("--factors", default="1,2,4,8", show_default=True, help="Flop factors s for SPEC.")
+@click.option(
+    "--spec-only",
+    is_flag=True,
+    help="Time only SPEC and its scaled copies, not the diverse set (a narrower profile).",
+)
 @click.option("--device", type=DEVICE, default="cpu", show_default=True)
-@click.option("--resolution", "-r", type=RESOLUTION, help="Base resolution [default: the spec's].")
-@click.option("--batch-size", type=BATCH, default=32, show_default=True)
+@click.option(
+    "--resolution",
+    "-r",
+    type=RESOLUTION,
+    help="Top resolution of the diverse set (it also times 1/2 and 3/4 of it) and SPEC's "
+    "resolution [default: 64; SPEC's own].",
+)
+@click.option("--batch-size", type=BATCH, default=16, show_default=True)
 @click.option("--mode", type=MODE, default="train", show_default=True)
 @click.option("--repeats", type=REPEATS, default=5, show_default=True)
 @click.option("--warmup", type=click.IntRange(0, 10_000), default=2, show_default=True)
@@ -187,25 +198,35 @@ def time_cmd(specs, as_json, resolution, **options):
     type=click.IntRange(min=1),
     help="Express time as minutes per epoch of this many images [default: seconds/image].",
 )
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the diverse set.")
 @click.option("--name", help="Profile name [default: DEVICE-MODE-bBATCH].")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Profile JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows and fit as JSON.")
-def calibrate_cmd(spec, strategies, factors, resolution, out, as_json, **options):
-    """Scale SPEC by each strategy and factor, time every model, fit a runtime profile.
+def calibrate_cmd(spec, strategies, factors, spec_only, resolution, out, as_json, **options):
+    """Time a diverse set of networks (random RegNet X/Y/Z at several resolutions,
+    EfficientNets, scaled models) and, with SPEC, SPEC scaled by each strategy and factor;
+    fit an `ops` profile: per-operation costs of a training step and its peak memory.
 
-    Prints Pearson r of time against acts, flops and params and the leave-one-out error of
-    the fitted profile; the saved file is what `fastscale plan --profile` reads.
+    Prints the fit and a held-out check (each model predicted by a fit on all the others)
+    beside the linear acts + flops fit; the saved file is what `fastscale plan --profile`
+    and `fastscale profile predict` read. See docs/planner.md.
     """
     from spaces.io import resolve_spec
     from trials.calibrate import calibrate, parse_factors, parse_strategies
 
-    base = resolve_spec(spec)
-    if resolution is not None:
-        base = base.with_resolution(resolution)
+    if spec_only and spec is None:
+        fail("--spec-only needs a SPEC to scale")
+    base = None
+    if spec is not None:
+        base = resolve_spec(spec)
+        if resolution is not None:
+            base = base.with_resolution(resolution)
     result = calibrate(
         base,
         strategies=parse_strategies(strategies),
         factors=parse_factors(factors),
+        diverse=not spec_only,
+        resolution=resolution,
         out=out,
         progress=_progress,
         **options,
@@ -213,7 +234,7 @@ def calibrate_cmd(spec, strategies, factors, resolution, out, as_json, **options
     if as_json:
         echo_json(result.to_dict())
         return
-    print_table(result.table(), title=f"{spec}: {options['mode']} time per image")
+    print_table(result.table(), title=f"{options['mode']} step, batch {options['batch_size']}")
     for line in result.summary_lines():
         click.echo(line)
 

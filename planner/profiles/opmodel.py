@@ -1,0 +1,277 @@
+"""The operation-cost model of an `ops` profile: step time and peak training memory as sums
+of per-operation costs (docs/planner.md, "The operation model").
+
+A network's operations (`spaces.ops`) are reduced to a short feature vector per training
+step at batch B: per operation kind its multiply-adds and the elements it moves (× B), and
+per step the number of operation calls (a fixed launch/dispatch overhead each), the
+parameter count (optimizer step, gradient zeroing) and a constant. Time is a non-negative
+linear function of these features; so is peak memory (saved activations per image × B,
+bytes per parameter for weights, gradients and momentum, and a constant). Non-negative
+costs keep every operation's price physical (no operation makes a network faster), which is
+what lets a model fitted on a few dozen networks extrapolate to networks it never saw.
+
+Everything here is numpy on arrays of counts, so pricing 10k candidate networks is one
+matrix product.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from spaces.ops import CONV_KINDS, KINDS, Ops
+
+# time features: name -> (op kind it needs, count keys summed, per image?)
+_CONV_TIME = {
+    f"{kind}.{q}": (kind, keys, True)
+    for kind in CONV_KINDS
+    for q, keys in (("flops", (f"{kind}.flops",)), ("moved", (f"{kind}.inputs", f"{kind}.outputs")))
+}
+TIME_FEATURES = {
+    **_CONV_TIME,
+    "fc.flops": (None, ("se.flops", "linear.flops"), True),  # SE convs and the classifier: GEMMs
+    "bn.elems": ("bn", ("bn.inputs",), True),
+    "relu.elems": ("relu", ("relu.inputs",), True),
+    "silu.elems": ("silu", ("silu.inputs",), True),
+    "add.elems": ("add", ("add.outputs",), True),
+    "mul.elems": ("mul", ("mul.outputs",), True),
+    "avgpool.elems": ("avgpool", ("avgpool.inputs",), True),
+    "maxpool.elems": ("maxpool", ("maxpool.inputs",), True),
+    "calls": (None, tuple(f"{k}.calls" for k in KINDS), False),
+    "params": (None, ("params",), False),
+    "step": (None, (), False),
+}
+# memory features: elements each kind leaves saved for the backward pass, per image
+MEMORY_FEATURES = {
+    "conv.outputs": (None, tuple(f"{k}.outputs" for k in (*CONV_KINDS, "se")), True),
+    "bn.elems": ("bn", ("bn.inputs",), True),
+    "relu.elems": ("relu", ("relu.inputs",), True),
+    "silu.elems": ("silu", ("silu.inputs",), True),
+    "add.elems": ("add", ("add.outputs",), True),
+    "mul.elems": ("mul", ("mul.outputs",), True),
+    "maxpool.elems": ("maxpool", ("maxpool.outputs",), True),
+    "params": (None, ("params",), False),
+    "step": (None, (), False),
+}
+
+
+def kinds_used(ops: Ops) -> np.ndarray:
+    """Boolean (N, len(KINDS)) (or (len(KINDS),)): which operation kinds a network calls."""
+    cols = [np.asarray(ops.counts.get(f"{k}.calls", 0)) > 0 for k in KINDS]
+    return np.stack(np.broadcast_arrays(*cols), axis=-1)
+
+
+def feature_matrix(ops: Ops, batch: int, features: dict, names=None) -> np.ndarray:
+    """(N, F) float64 features of N networks (or (F,) for one) per step at `batch`."""
+    names = list(features) if names is None else names
+    cols = []
+    for name in names:
+        _kind, keys, per_image = features[name]
+        v = (
+            np.asarray(1.0)
+            if not keys
+            else sum(
+                (np.asarray(ops.counts.get(k, 0), dtype=np.float64) for k in keys),
+                np.asarray(0.0),
+            )
+        )
+        cols.append(v * batch if per_image else v)
+    return np.stack(np.broadcast_arrays(*cols), axis=-1)
+
+
+def nnls_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Non-negative coefficients minimising the relative error Σ ((x·c - y) / y)²: each row is
+    weighted by 1/y so a small network counts as much as a large one. Columns are scaled to
+    unit size first (features span ten orders of magnitude)."""
+    from scipy.optimize import nnls
+
+    a = x / y[:, None]
+    scale = np.abs(a).max(axis=0)
+    scale[scale == 0] = 1.0
+    coef, _ = nnls(a / scale, np.ones_like(y), maxiter=50 * a.shape[1])
+    return coef / scale
+
+
+def loo_errors(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Relative error of each row predicted by a model fitted on all the others."""
+    out = np.empty(len(y))
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        out[i] = abs(x[i] @ nnls_fit(x[keep], y[keep]) - y[i]) / y[i]
+    return out
+
+
+def used_features(x: np.ndarray, names) -> list[str]:
+    """The features some calibration row has (an all-zero column cannot be fitted)."""
+    return [n for n, col in zip(names, x.T, strict=True) if np.any(col != 0)]
+
+
+# --- fitting and pricing (profiles of kind "ops") -------------------------------------------
+
+
+def _ops_of(what) -> Ops:
+    from spaces.ops import op_counts
+
+    return what if isinstance(what, Ops) else op_counts(what)
+
+
+def _seconds_per_image_factor(profile) -> float | None:
+    """Seconds per image per unit of the profile's time, when the unit says."""
+    if profile.unit == "s/img":
+        return 1.0
+    if profile.unit == "min/epoch" and profile.epoch_images:
+        return 60.0 / profile.epoch_images
+    return None
+
+
+def check_kinds(profile, used: np.ndarray, what: str = "this network") -> None:
+    """An operation kind the calibration never ran cannot be priced: say which, and how."""
+    from planner.profiles import ProfileError
+
+    used = np.asarray(used).reshape(-1, len(KINDS)).any(axis=0)
+    missing = [k for k, u in zip(KINDS, used, strict=True) if u and k not in profile.kinds]
+    if missing:
+        raise ProfileError(
+            f"profile {profile.name!r} cannot price {what}: its calibration ran no "
+            f"{', '.join(missing)} operations; recalibrate with a model that has them, e.g. "
+            f"`fastscale calibrate SPEC --out PROFILE` with SPEC such a model"
+        )
+
+
+def price(profile, what, batch: int | None = None) -> dict:
+    """Predicted seconds per step / per image, runtime in the profile's unit and peak memory
+    bytes per step (None without a memory model) of a spec or of `spaces.ops` counts."""
+    from planner.profiles import ProfileError
+
+    ops = _ops_of(what)
+    batch = int(batch or profile.batch or 0) or None
+    factor = _seconds_per_image_factor(profile)
+    if profile.kind == "linear":
+        runtime = np.asarray(profile.predict(ops.acts, ops.flops), dtype=np.float64)
+        per_image = None if factor is None else runtime * factor
+        per_step = None if per_image is None or batch is None else per_image * batch
+        memory = None
+    else:
+        if batch is None:
+            raise ProfileError(f"profile {profile.name!r} has no batch size; give one")
+        check_kinds(profile, kinds_used(ops))
+        names = list(profile.costs)
+        per_step = feature_matrix(ops, batch, TIME_FEATURES, names) @ np.array(
+            [profile.costs[n] for n in names]
+        )
+        per_image = per_step / batch
+        runtime = per_image / factor if factor else per_image
+        memory = None
+        if profile.memory:
+            names = list(profile.memory)
+            coef = np.array([profile.memory[n] for n in names])
+            memory = feature_matrix(ops, batch, MEMORY_FEATURES, names) @ coef
+    return {
+        "batch": batch,
+        "seconds_per_step": per_step,
+        "seconds_per_image": per_image,
+        "runtime": runtime,
+        "memory_bytes": memory,
+    }
+
+
+def _stats(pred: np.ndarray, y: np.ndarray, loo: np.ndarray) -> dict:
+    rel = np.abs(pred - y) / y
+    return {
+        "n": int(len(y)),
+        "mean_rel_error": float(rel.mean()),
+        "max_rel_error": float(rel.max()),
+        "loo_mean_rel_error": float(loo.mean()),
+        "loo_max_rel_error": float(loo.max()),
+        "loo_within_10pct": float(np.mean(loo <= 0.10)),
+        "loo_rel_errors": [float(e) for e in loo],
+    }
+
+
+def fit_model(ops_list: list[Ops], y, batch: int, features: dict) -> tuple[dict, dict]:
+    """Non-negative costs of the features the rows have, and fit statistics."""
+    x_all = np.stack([feature_matrix(o, batch, features) for o in ops_list])
+    names = used_features(x_all, list(features))
+    x = np.stack([feature_matrix(o, batch, features, names) for o in ops_list])
+    y = np.asarray(y, dtype=np.float64)
+    coef = nnls_fit(x, y)
+    stats = _stats(x @ coef, y, loo_errors(x, y))
+    return dict(zip(names, (float(c) for c in coef), strict=True)), stats
+
+
+def fit_ops_profile(rows: list[dict], *, batch: int, unit: str = "s/img", **meta):
+    """An `ops` profile from calibration rows: each has `spec` (a spec dict),
+    `seconds_per_step` at `batch`, and optionally `memory_bytes` (peak per step).
+
+    The same rows also give the linear acts + flops fit (c0, c_acts, c_flops) and its
+    statistics, so one profile shows both models side by side.
+    """
+    from planner.profiles import MIN_ROWS, ProfileError, fit_profile
+    from spaces.specs import spec_from_dict
+
+    if len(rows) < MIN_ROWS:
+        raise ProfileError(f"need at least {MIN_ROWS} timed models to fit, got {len(rows)}")
+    specs = [spec_from_dict(r["spec"]) for r in rows]
+    ops_list = [_ops_of(s) for s in specs]
+    step = np.array([r["seconds_per_step"] for r in rows], dtype=np.float64)
+    costs, time_stats = fit_model(ops_list, step, batch, TIME_FEATURES)
+    memory, memory_stats = {}, None
+    if all(r.get("memory_bytes") for r in rows):
+        mem = np.array([r["memory_bytes"] for r in rows], dtype=np.float64)
+        memory, memory_stats = fit_model(ops_list, mem, batch, MEMORY_FEATURES)
+    used = np.stack([kinds_used(o) for o in ops_list]).any(axis=0)
+    epoch_images = meta.get("epoch_images")
+    to_unit = epoch_images / 60.0 if unit == "min/epoch" else 1.0
+    rows = [
+        {**r, **{k: int(r[k]) for k in ("flops", "params", "acts")},
+         "time": r["seconds_per_step"] / batch * to_unit}
+        for r in rows
+    ]  # fmt: skip
+    shared = ("name", "hardware", "precision", "mode", "source")
+    linear = fit_profile(
+        [{k: r[k] for k in ("name", "flops", "params", "acts", "time")} for r in rows],
+        unit=unit,
+        batch=batch,
+        **{k: meta[k] for k in shared if k in meta},
+    )
+    linear_stats = {
+        k: getattr(linear, k)
+        for k in ("mean_rel_error", "max_rel_error", "loo_mean_rel_error", "loo_max_rel_error")
+    }
+    fit = {"time": time_stats, "memory": memory_stats, "linear": linear_stats}
+    extra = {k: v for k, v in meta.items() if k not in shared}
+    return dataclasses.replace(
+        linear,
+        **extra,
+        kind="ops",
+        rows=tuple(rows),
+        kinds=tuple(k for k, u in zip(KINDS, used, strict=True) if u),
+        costs=costs,
+        memory=memory,
+        fit=fit,
+        **{k: time_stats[k] for k in linear_stats},
+    )
+
+
+def check_ops_fields(data: dict, where: str) -> None:
+    """The fields an `ops` profile file must hold, with values the model can use."""
+    from planner.profiles import ProfileError
+
+    batch = data.get("batch")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ProfileError(f"{where}: an ops profile needs batch >= 1, got {batch!r}")
+    kinds = data.get("kinds", ())
+    if not isinstance(kinds, list | tuple) or not set(kinds) <= set(KINDS):
+        raise ProfileError(f"{where}: kinds must be a list of {', '.join(KINDS)}")
+    for key, allowed in (("costs", TIME_FEATURES), ("memory", MEMORY_FEATURES)):
+        table = data.get(key, {})
+        if not isinstance(table, dict) or (key == "costs" and not table):
+            raise ProfileError(f"{where}: {key} must be an object of feature costs")
+        for name, v in table.items():
+            if name not in allowed:
+                raise ProfileError(
+                    f"{where}: unknown {key} feature {name!r}; allowed: {', '.join(allowed)}"
+                )
+            if isinstance(v, bool) or not isinstance(v, int | float) or not v >= 0:
+                raise ProfileError(f"{where}: {key}[{name!r}] must be a number >= 0, got {v!r}")

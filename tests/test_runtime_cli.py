@@ -1,0 +1,154 @@
+"""`fastscale calibrate` (the diverse set) → `profile predict` / `profile show` /
+`plan --max-memory`: JSON contracts and bad input (one line, exit 2)."""
+
+import json
+
+import pytest
+
+from trials.cli import main
+
+
+def _run(capsys, argv):
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def ops_profile(tmp_path_factory):
+    """A tiny real calibration of the diverse set: 16 px, batch 2, one timed step each."""
+    out = tmp_path_factory.mktemp("profile") / "tiny.json"
+    argv = ["calibrate", "-r", "16", "--batch-size", "2", "--repeats", "1", "--warmup", "0",
+            "--threads", "1", "--clock", "cpu", "--out", str(out), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    return out
+
+
+def test_calibrate_without_spec_times_the_diverse_set(ops_profile, capsys):
+    code, out, _ = _run(capsys, ["profile", "show", str(ops_profile), "--json"])
+    prof = json.loads(out)
+    assert code == 0 and prof["kind"] == "ops" and prof["batch"] == 2 and prof["clock"] == "cpu"
+    families = {r["family"] for r in prof["rows"]}
+    assert families == {"regnetx", "regnety", "regnetz", "efficientnet", "resnet"}
+    assert {"gconv", "dwconv", "relu", "silu", "se", "maxpool"} <= set(prof["kinds"])
+    assert prof["fit"]["memory"]["n"] == len(prof["rows"]) >= 15
+    code, out, _ = _run(capsys, ["profile", "show", str(ops_profile)])
+    assert code == 0 and "ops (per-operation costs" in out and "memory" in out
+    code, out, _ = _run(capsys, ["profile", "show", "v100x8-paper"])
+    assert code == 0 and "linear (time = c0" in out
+
+
+def test_profile_predict_json_contract(ops_profile, capsys):
+    argv = ["profile", "predict", str(ops_profile), "RegNetY-400MF", "EfficientNet-B0",
+            "-r", "32", "--json"]  # fmt: skip
+    code, out, _ = _run(capsys, argv)
+    records = json.loads(out)
+    assert code == 0 and [r["name"] for r in records] == ["RegNetY-400MF", "EfficientNet-B0"]
+    for r in records:
+        assert {"name", "flops", "acts", "seconds_per_image", "seconds_per_step",
+                "memory_bytes", "unit"} <= set(r)  # fmt: skip
+        assert r["unit"] == "s/img" and r["batch"] == 2 and r["resolution"] == 32
+        assert r["seconds_per_step"] == pytest.approx(2 * r["seconds_per_image"])
+        assert r["memory_bytes"] > 0
+        assert r["memory_bytes_per_image"] == pytest.approx(r["memory_bytes"] / 2)
+    code, out, _ = _run(capsys, ["profile", "predict", str(ops_profile), "RegNetY-400MF",
+                                 "-r", "32", "--batch-size", "8", "--json"])  # fmt: skip
+    bigger = json.loads(out)
+    assert code == 0 and isinstance(bigger, dict) and bigger["batch"] == 8
+    assert bigger["memory_bytes"] > records[0]["memory_bytes"]
+    code, out, _ = _run(capsys, ["profile", "predict", "v100x8-paper", "RegNetY-4.0GF", "--json"])
+    paper = json.loads(out)
+    assert code == 0 and paper["unit"] == "min/epoch" and paper["memory_bytes"] is None
+    assert paper["runtime"] > 0
+    code, out, _ = _run(capsys, ["profile", "predict", str(ops_profile), "RegNetX-200MF"])
+    assert code == 0 and "RegNetX-200MF" in out and "memory/step" in out
+
+
+def test_plan_with_memory_budget(ops_profile, capsys):
+    base = ["plan", "RegNetY-200MF", "--target", "800MF", "--profile", str(ops_profile)]
+    code, out, _ = _run(capsys, [*base, "--json"])
+    plans = json.loads(out)
+    assert code == 0 and all(
+        p["predicted_memory"] > 0 and p["predicted_runtime"] > 0 for p in plans
+    )
+    middle = sorted(p["predicted_memory"] for p in plans)[len(plans) // 2]
+    code, out, _ = _run(capsys, [*base, "--max-memory", str(int(middle)), "--json"])
+    kept = json.loads(out)
+    assert code == 0 and 0 < len(kept) < len(plans)
+    assert all(p["predicted_memory"] <= middle for p in kept)
+    code, out, _ = _run(capsys, [*base, "--max-memory", "12GB"])
+    assert code == 0 and "memory (batch 2)" in out
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["profile", "predict", "nope.json", "RegNetX-200MF"], "unknown profile"),
+        (["profile", "predict", "v100x8-paper", "NoSuchNet"], "unknown model"),
+        (["profile", "predict", "v100x8-paper", "RegNetX-200MF", "-r", "4"], "--resolution"),
+        (["plan", "RegNetY-200MF", "--target", "800MF", "--max-memory", "12GB"], "memory model"),
+        (
+            [
+                "plan",
+                "RegNetY-200MF",
+                "--target",
+                "800MF",
+                "--max-memory",
+                "12GB",
+                "--profile",
+                "v100x8-paper",
+            ],
+            "'v100x8-paper' (linear) has none",
+        ),  # fmt: skip
+        (["calibrate", "--spec-only", "--out", "x.json"], "needs a SPEC"),
+    ],
+)
+def test_bad_input_is_one_line(argv, needle, capsys):
+    code, _, err = _run(capsys, argv)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_bad_memory_budget_and_unpriceable_kinds(ops_profile, tmp_path, capsys):
+    base = ["plan", "RegNetY-200MF", "--target", "800MF", "--profile", str(ops_profile)]
+    code, _, err = _run(capsys, [*base, "--max-memory", "12XB"])
+    assert code == 2 and "not a size" in err and len(err.strip().splitlines()) == 1
+    code, _, err = _run(capsys, [*base, "--max-memory", "1MB"])
+    assert code == 2 and "max_memory 1.0MB: the smallest on-target plan needs" in err
+    # a profile whose calibration never ran a depthwise conv cannot price an EfficientNet
+    prof = json.loads(ops_profile.read_text())
+    prof["kinds"] = [k for k in prof["kinds"] if k != "dwconv"]
+    narrow = tmp_path / "narrow.json"
+    narrow.write_text(json.dumps(prof))
+    code, _, err = _run(capsys, ["profile", "predict", str(narrow), "EfficientNet-B0"])
+    assert code == 2 and "dwconv" in err and "calibrate" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_epoch_time_check_of_a_results_table(ops_profile):
+    """compare/report --profile: predicted vs measured epoch time of a study's own models."""
+    import pandas as pd
+
+    from planner.profiles import load_profile
+    from spaces.registry import get_model
+    from trials.runtime_check import epoch_time_check
+    from trials.study.results import trained_spec
+
+    train = {"dataset": "fashion-mnist", "train_size": 2000, "batch_size": 4, "resolution": 16}
+    names = ["RegNetX-200MF", "RegNetY-400MF", "EfficientNet-B0"]
+    rows = []
+    for i, name in enumerate(names):
+        spec = get_model(name)
+        rows.append({"key": f"k{i}", "status": "done", "epoch_time": 10.0 * (i + 1),
+                     "model": name, "method": "search", "strategy": "", "regime": "40MF",
+                     **spec.to_dict()})  # fmt: skip
+    rows.append({**rows[0], "key": "k9", "status": "failed"})  # not trained: no check
+    check = epoch_time_check(pd.DataFrame(rows), str(ops_profile), train)
+    prof = load_profile(ops_profile)
+    assert [r["model"] for r in check["rows"]] == names and check["summary"]["n"] == 3
+    for r, name in zip(check["rows"], names, strict=True):
+        spec = trained_spec(get_model(name), train)  # 16 px, 1 channel, 10 classes
+        expected = prof.price(spec, 4)["seconds_per_image"] * 2000
+        assert r["predicted_s"] == pytest.approx(expected)
+        assert r["error"] == pytest.approx((expected - r["measured_s"]) / r["measured_s"])
+    with pytest.raises(Exception, match="images per epoch"):
+        epoch_time_check(pd.DataFrame(rows), str(ops_profile), {"dataset": "/some/folder"})

@@ -1,0 +1,245 @@
+"""`fastscale profile fit | show | list | predict`: runtime profiles and what they predict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from trials.cli.common import echo_json, fail, print_table
+from trials.recipe import MAX_BATCH, MAX_RESOLUTION, MODES
+
+RESOLUTION = click.IntRange(8, MAX_RESOLUTION)
+BATCH = click.IntRange(1, MAX_BATCH)
+
+
+@click.group("profile")
+def profile_group():
+    """Runtime profiles for one hardware setup: kind `linear` (time ≈ c0 + c_acts·acts +
+    c_flops·flops) or `ops` (per-operation costs and a memory model, from `calibrate`)."""
+
+
+@profile_group.command("fit")
+@click.argument("timings", type=click.Path(dir_okay=False))
+@click.option(
+    "--out", type=click.Path(dir_okay=False), required=True, help="Profile JSON to write."
+)
+@click.option("--name", help="Profile name (default: the --out file stem).")
+@click.option("--unit", default="s", show_default=True, help="Unit of the time column.")
+@click.option("--hardware", default="", help="e.g. '1x A100 80GB'.")
+@click.option("--precision", default="", help="e.g. fp32, amp.")
+@click.option("--batch", type=click.IntRange(min=1), help="Batch size of the timings.")
+@click.option("--mode", type=click.Choice(MODES), default="train", show_default=True)
+@click.option("--source", default="", help="Where the timings come from.")
+@click.option("--json", "as_json", is_flag=True, help="Print the fitted profile as JSON.")
+def profile_fit_cmd(timings, out, name, unit, hardware, precision, batch, mode, source, as_json):
+    """Fit a profile from TIMINGS (CSV or JSON rows: flops, acts[, params], time — or a
+    `model` registry name / spec fields instead of flops and acts)."""
+    from planner.profiles import fit_profile, read_timings
+
+    rows = read_timings(timings)
+    prof = fit_profile(
+        rows, name=name or Path(out).stem, unit=unit, hardware=hardware, precision=precision,
+        batch=batch, mode=mode, source=source or f"fitted from {timings}",
+    )  # fmt: skip
+    prof.save(out)
+    if as_json:
+        echo_json(prof.to_dict())
+        return
+    _print_profile(prof)
+    click.echo(f"wrote {out}", err=True)
+
+
+@profile_group.command("show")
+@click.argument("profile")
+@click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON.")
+def profile_show_cmd(profile, as_json):
+    """Show a profile (shipped NAME or FILE): coefficients, fit quality, source."""
+    from planner.profiles import load_profile
+
+    prof = load_profile(profile)
+    if as_json:
+        echo_json(prof.to_dict())
+        return
+    _print_profile(prof)
+
+
+@profile_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def profile_list_cmd(as_json):
+    """List the profiles shipped with fastscale."""
+    from planner.profiles import list_profiles, load_profile
+
+    profs = [load_profile(n) for n in list_profiles()]
+    if as_json:
+        echo_json([{k: v for k, v in p.to_dict().items() if k != "rows"} for p in profs])
+        return
+    print_table(
+        [{"name": p.name, "kind": p.kind, "hardware": p.hardware, "mode": p.mode, "unit": p.unit, "rows": p.n,
+          "r(acts)": p.pearson_acts, "loo mean err": p.loo_mean_rel_error} for p in profs]
+    )  # fmt: skip
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{v:.1%}"
+
+
+def _r(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def _print_profile(p) -> None:
+    kind = {"linear": "linear (time = c0 + c_acts·acts + c_flops·flops)",
+            "ops": "ops (per-operation costs; time and peak memory)"}[p.kind]  # fmt: skip
+    rows = [
+        ("kind", kind),
+        ("hardware / precision", f"{p.hardware or '-'} / {p.precision or '-'}"),
+        ("batch / mode / unit", f"{p.batch or '-'} / {p.mode} / {p.unit}"),
+        *([("device / clock / threads", f"{p.device} / {p.clock} / {p.threads}")]
+          if p.kind == "ops" else []),
+        ("c0" + (" (linear fit)" if p.kind == "ops" else ""), f"{p.c0:.4g} {p.unit}"),
+        ("c_acts", f"{p.c_acts * 1e6:.4g} {p.unit} per M acts"),
+        ("c_flops", f"{p.c_flops * 1e9:.4g} {p.unit} per GF"),
+        ("rows", str(p.n)),
+        *([("operation kinds calibrated", " ".join(p.kinds))] if p.kind == "ops" else []),
+        ("pearson r: acts / flops / params",
+         f"{_r(p.pearson_acts)} / {_r(p.pearson_flops)} / {_r(p.pearson_params)}"),
+        ("rel. error: mean / max", f"{_pct(p.mean_rel_error)} / {_pct(p.max_rel_error)}"),
+        ("leave-one-out: mean / max",
+         f"{_pct(p.loo_mean_rel_error)} / {_pct(p.loo_max_rel_error)}"),
+        *_fit_rows(p),
+    ]  # fmt: skip
+    print_table([{"field": k, "value": v} for k, v in rows], title=f"profile {p.name}")
+    if p.kind == "ops":
+        _print_costs(p)
+    if p.source:
+        click.echo(f"source: {p.source}")
+
+
+def _fit_rows(p) -> list[tuple[str, str]]:
+    if p.kind != "ops":
+        return []
+    lin, mem = p.fit.get("linear") or {}, p.fit.get("memory")
+    rows = [
+        (
+            "linear fit of the same rows, leave-one-out",
+            f"{_pct(lin.get('loo_mean_rel_error'))} / {_pct(lin.get('loo_max_rel_error'))}",
+        )
+    ]
+    if mem:
+        rows.append(
+            (
+                "memory: leave-one-out mean / max",
+                f"{_pct(mem['loo_mean_rel_error'])} / {_pct(mem['loo_max_rel_error'])}",
+            )
+        )
+    return rows  # fmt: skip
+
+
+def _print_costs(p) -> None:
+    """The fitted per-operation costs, in readable units."""
+    from planner.profiles.opmodel import MEMORY_FEATURES, TIME_FEATURES
+
+    def unit(name, table):
+        kind, keys, per_image = table[name]
+        if name == "step":
+            return 1.0, "per step"
+        if name in ("calls", "params"):
+            return 1.0, f"per {name[:-1]}"
+        return 1e6, ("per M " + name.split(".")[1]) + (" per image" if per_image else "")
+
+    rows = []
+    for name, v in p.costs.items():
+        k, what = unit(name, TIME_FEATURES)
+        rows.append({"model": "time", "feature": name, "cost": f"{v * k * 1e3:.4g} ms {what}"})
+    for name, v in p.memory.items():
+        _kind, _keys, per_image = MEMORY_FEATURES[name]
+        what = "per step" if name == "step" else f"per {name.split('.')[-1].rstrip('s')}"
+        rows.append({"model": "memory", "feature": name, "cost": f"{v:.4g} B {what}"})
+    print_table(rows, title=f"costs per step at batch {p.batch}")
+
+
+@profile_group.command("predict")
+@click.argument("profile")
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@click.option("--resolution", "-r", type=RESOLUTION, help="Input resolution [default: the spec's].")
+@click.option("--batch-size", type=BATCH, help="[default: the profile's].")
+@click.option("--json", "as_json", is_flag=True, help="One object per spec (a list if several).")
+def profile_predict_cmd(profile, specs, resolution, batch_size, as_json):
+    """Predicted training-step time and peak memory of each SPEC (registry name or spec
+    file) with PROFILE (shipped NAME or FILE). Memory needs an `ops` profile."""
+    from planner.profiles import load_profile
+    from spaces.complexity import complexity
+    from spaces.io import resolve_labeled
+
+    prof = load_profile(profile)
+    if batch_size is None and prof.batch is None and prof.kind == "ops":
+        fail(f"profile {prof.name!r} has no batch size; give --batch-size")
+    items, as_list = resolve_labeled(specs)
+    records = []
+    for label, spec in items:
+        if resolution is not None:
+            spec = spec.with_resolution(resolution)
+        priced = prof.price(spec, batch_size)
+        cx = complexity(spec)
+        records.append(
+            {
+                "name": label,
+                "resolution": spec.resolution,
+                "flops": cx.flops,
+                "acts": cx.acts,
+                "params": cx.params,
+                "batch": priced["batch"],
+                **{k: _plain(priced[k]) for k in ("seconds_per_image", "seconds_per_step")},
+                "runtime": _plain(priced["runtime"]),
+                "memory_bytes": None if priced["memory_bytes"] is None
+                else int(round(float(priced["memory_bytes"]))),
+                "memory_bytes_per_image": None if priced["memory_bytes"] is None
+                else float(priced["memory_bytes"]) / priced["batch"],
+                "unit": prof.unit,
+                "profile": prof.name,
+                "kind": prof.kind,
+            }
+        )  # fmt: skip
+    if as_json:
+        echo_json(records if as_list else records[0])
+        return
+    _print_predictions(prof, records)
+
+
+def _plain(v):
+    return None if v is None else float(v)
+
+
+def _print_predictions(prof, records) -> None:
+    from spaces.units import format_bytes, format_quantity
+
+    def ms(v):
+        return None if v is None else v * 1e3
+
+    rows = [
+        {
+            "model": r["name"],
+            "res": r["resolution"],
+            "flops": format_quantity(r["flops"], "F"),
+            "acts": format_quantity(r["acts"]),
+            "ms/step": ms(r["seconds_per_step"]),
+            "ms/image": ms(r["seconds_per_image"]),
+            f"runtime ({prof.unit})": r["runtime"],
+            "memory/step": None if r["memory_bytes"] is None else format_bytes(r["memory_bytes"]),
+            "memory/image": None
+            if r["memory_bytes_per_image"] is None
+            else format_bytes(r["memory_bytes_per_image"]),
+        }
+        for r in records
+    ]
+    batch = records[0]["batch"]
+    print_table(rows, title=f"profile {prof.name} ({prof.kind}), batch {batch or '-'}")
+    if prof.kind == "linear":
+        click.echo(
+            "a linear profile has no memory model; `fastscale calibrate` makes one that does"
+        )
+
+
+def register(group: click.Group) -> None:
+    group.add_command(profile_group)

@@ -1,0 +1,96 @@
+"""Predicted vs measured epoch time of a study's own models (`compare` / `report --profile`).
+
+Every trained candidate of a comparison has a measured epoch time (the training loop only,
+`trials.train`). A runtime profile predicts it from the network's operations: seconds per
+image at the run's batch size × images per epoch. The check reports the error per model and
+overall — how far the profile can be trusted for the plans it ranks. The measurement ran
+under the study's own conditions (Ray trial, threads, clock, other load), so a profile
+calibrated elsewhere shows a common scale error; Pearson r says whether it still ranks the
+models right.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spaces.errors import FastscaleError
+
+DATASET_IMAGES = {"fashion-mnist": 60_000, "fashion_mnist": 60_000, "fmnist": 60_000}
+
+
+def _spec_of(row: dict):
+    from spaces.specs import FAMILIES, spec_from_dict
+
+    family = row.get("family")
+    if family not in FAMILIES:
+        return None
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(FAMILIES[family])}
+    data = {k: row[k] for k in fields if k in row and row[k] is not None}
+    data = {k: list(v) if isinstance(v, tuple | np.ndarray) else v for k, v in data.items()}
+    return spec_from_dict({"family": family, **data})
+
+
+def epoch_time_check(results, profile, train: dict) -> dict:
+    """{"rows": per model measured / predicted seconds and relative error, "summary": n,
+    median and max |error|, share within ±10 %, Pearson r} for the finished rows of a
+    results table; `train` is the run's training config (batch_size, train_size, dataset,
+    resolution)."""
+    from planner.profiles import load_profile
+    from trials.study.results import trained_spec
+
+    profile = load_profile(profile)
+    dataset = str(train.get("dataset") or "")
+    images = train.get("train_size") or DATASET_IMAGES.get(dataset.lower())
+    if not images:
+        raise FastscaleError(
+            f"cannot tell the images per epoch of dataset {dataset!r}: the preset's train "
+            "config needs train_size to compare epoch times with a profile"
+        )
+    batch = int(train.get("batch_size") or 128)
+    rows = []
+    for row in results.to_dict("records"):
+        if row.get("status") != "done" or not row.get("epoch_time"):
+            continue
+        spec = _spec_of(row)
+        if spec is None:
+            continue
+        spec = trained_spec(spec, train)
+        per_image = profile.price(spec, batch)["seconds_per_image"]
+        if per_image is None:
+            raise FastscaleError(
+                f"profile {profile.name!r} (unit {profile.unit}) gives no seconds per image"
+            )
+        predicted = float(per_image) * images
+        measured = float(row["epoch_time"])
+        rows.append(
+            {
+                "key": row.get("key"),
+                "model": row.get("model"),
+                "method": row.get("method"),
+                "strategy": row.get("strategy"),
+                "regime": row.get("regime"),
+                "measured_s": measured,
+                "predicted_s": predicted,
+                "error": (predicted - measured) / measured,
+            }
+        )
+    return {"profile": profile.name, "images": int(images), "batch": batch, "rows": rows,
+            "summary": _summary(rows)}  # fmt: skip
+
+
+def _summary(rows: list[dict]) -> dict:
+    if not rows:
+        return {"n": 0}
+    err = np.abs([r["error"] for r in rows])
+    meas = np.array([r["measured_s"] for r in rows])
+    pred = np.array([r["predicted_s"] for r in rows])
+    r = float(np.corrcoef(pred, meas)[0, 1]) if len(rows) > 2 and meas.std() > 0 else None
+    return {
+        "n": len(rows),
+        "median_abs_error": float(np.median(err)),
+        "max_abs_error": float(err.max()),
+        "within_10pct": float(np.mean(err <= 0.10)),
+        "pearson_r": r,
+    }
