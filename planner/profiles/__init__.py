@@ -18,9 +18,8 @@ in-sample and leave-one-out relative errors — and the rows it was fitted on.
 
 from __future__ import annotations
 
-import dataclasses
-
 import csv
+import dataclasses
 import itertools
 import math
 import os
