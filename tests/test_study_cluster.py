@@ -226,6 +226,19 @@ def test_no_shared_filesystem_kill_and_resume(split_cluster, tmp_path):
     else:  # the killed driver's trial finished before the cluster stopped it: recovered
         assert final["attempts"] == 1 and "recovered from" in store.log_path(key).read_text()
     assert all(r["node"] for r in rows.values())
+    figures = {  # the kill/resume figures, for the note (pytest -s prints them)
+        "kills": 2,
+        "completed": sum(r["status"] == "done" for r in rows.values()),
+        "trained_twice": sum(
+            store.log_path(k).read_text().count(" done: error ") > 1 for k in store.keys()
+        ),
+        "lost": 3 - len(rows),
+        "recovered_from_storage": finished_unrecorded,
+        "interrupted": key,
+        "interrupted_attempts": final["attempts"],
+        "resumed_at_epoch": final.get("resumed_at_epoch"),
+    }
+    print("kill/resume:", json.dumps(figures))
     # the worker never saw the study directory: every checkpoint went to the shared storage
     assert not any(out.rglob("checkpoint.pt")) and not (out / "ray").exists()
     assert any(shared.rglob("record.json"))
