@@ -84,7 +84,8 @@ def test_sample_out_feeds_complexity(capsys, tmp_path):
         (["sample", "--space", "regnetx", "--regime", "1MF", "-n", "1"], "draws"),
         (["complexity", "RegNetY-4.0GF", "--resolution", "0"], "resolution"),
         (["complexity"], "SPEC"),
-        (["export", "RegNetY-4.0GF", "--format", "onnx"], "pycls"),
+        (["export", "RegNetY-4.0GF", "--format", "caffe"], "pycls"),
+        (["export", "RegNetY-4.0GF", "--format", "onnx"], "--out FILE"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(capsys, argv, needle):
