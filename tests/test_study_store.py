@@ -163,6 +163,23 @@ def test_results_rows_from_records(tmp_path, specs):
     assert stored.loc[k0, "error"] == 0.25
 
 
+def test_study_files_follow_the_umask_like_every_other_output(tmp_path, specs):
+    """study.json, status records and results.parquet are 0666 & ~umask (0644 under 022),
+    as every other fastscale output, not mkstemp's 0600."""
+    old = os.umask(0o022)
+    try:
+        store = StudyStore(tmp_path / "s")
+        store.create({"source": "api"})
+        key = store.add(specs[0], train_dict())
+        store.write_status(key, {"status": "failed", "attempts": 1, "failure": "x"})
+        results = write_results(store)
+    finally:
+        os.umask(old)
+    for path in (store.definition_path, store.cdir(key) / "status.json", results):
+        assert oct(os.stat(path).st_mode & 0o777) == oct(0o644), path
+    assert not [p for p in (tmp_path / "s").rglob(".*tmp-*")]
+
+
 def test_fault_spec_parsing():
     faults = parse_faults("abc:2, *:1,def::exit")
     assert faults == {"abc": (2, "raise"), "*": (1, "raise"), "def": (1, "exit")}

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
+from spaces.safe_write import OutputError, open_for_write
 from trials.study.store import StudyStore
 
 # Result columns, in display order; spec fields and tags follow.
@@ -103,21 +103,19 @@ def load_results(out_dir: str | Path):
 
 
 def write_results(store: StudyStore) -> Path:
-    """Rebuild results.parquet (results.csv if parquet cannot hold the columns), atomically."""
+    """Rebuild results.parquet (results.csv if parquet cannot hold the columns), atomically,
+    with the project's one safe-write rule (docs/outputs.md)."""
     df = load_results(store.root)
     path = store.root / "results.parquet"
-    fd, tmp = tempfile.mkstemp(dir=store.root, prefix=".results.")
-    os.close(fd)
     try:
-        try:
-            df.to_parquet(tmp, index=False)
-        except Exception:  # mixed-type columns pyarrow refuses: keep a CSV instead
-            path = store.root / "results.csv"
-            df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        with open_for_write(path) as fh:
+            df.to_parquet(fh, index=False)
+    except OutputError:  # the disk or the directory, not the table: nothing to fall back to
+        raise
+    except Exception:  # mixed-type columns pyarrow refuses: keep a CSV instead
+        path = store.root / "results.csv"
+        with open_for_write(path, text=True) as fh:
+            df.to_csv(fh, index=False)
     return path
 
 

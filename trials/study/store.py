@@ -23,11 +23,11 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from spaces.errors import FastscaleError
+from spaces.safe_write import write_file
 
 MAGIC = "fastscale-study"
 VERSION = 1
@@ -84,19 +84,9 @@ def now() -> str:
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    """Write-then-rename: a reader (or a crash) sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write-then-rename through the project's one safe-write rule (docs/outputs.md): a
+    reader (or a crash) sees the old file or the new one, never half; mode 0666 & ~umask."""
+    write_file(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def read_json(path: Path):
