@@ -194,10 +194,14 @@ def plan(
     if budgets["max_runtime"] is not None and profile is None:
         raise PlanError("max_runtime needs a runtime profile (e.g. profile='v100x8-paper')")
     if budgets["max_memory"] is not None and (profile is None or not profile.memory):
-        given = "no profile" if profile is None else f"profile {profile.name!r} ({profile.kind})"
+        given = (
+            "no profile was given"
+            if profile is None
+            else f"profile {profile.name!r} ({profile.kind}) has none"
+        )
         raise PlanError(
-            f"max_memory needs a profile with a memory model, and {given} has none; make one "
-            "with `fastscale calibrate --out PROFILE` and pass --profile PROFILE"
+            f"max_memory needs a profile with a memory model (kind 'ops'), and {given}; make "
+            "one with `fastscale calibrate --out PROFILE` and pass --profile PROFILE"
         )
     lean = schedule_lean(epochs)
     if strategies is None:

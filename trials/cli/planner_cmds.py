@@ -249,6 +249,11 @@ def plan_cmd(
             "(shipped: --profile v100x8-paper; make one for this machine with `fastscale "
             "calibrate`)"
         )
+    if max_memory is not None and profile is None:
+        fail(
+            "--max-memory needs --profile FILE, a profile with a memory model (kind 'ops'): "
+            "make one for this machine with `fastscale calibrate --out PROFILE`"
+        )
     base = resolve_spec(spec)
     if out_dir:  # refuse an unusable directory before any work
         from spaces.safe_write import prepare_dir
