@@ -802,7 +802,10 @@ def preload() -> None:
 
 def _child(argv: list[str], out_path: str, err_path: str, memory: int) -> None:
     os.setsid()
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    # The cap is on what the case itself maps: a fork inherits the parent's address space,
+    # which depends on what earlier tests imported and is not the case's doing.
+    inherited = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+    resource.setrlimit(resource.RLIMIT_AS, (inherited + memory, inherited + memory))
     os.environ["RAY_ADDRESS"] = "127.0.0.1:9"  # never start a cluster from a fuzz case
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
