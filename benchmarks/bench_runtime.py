@@ -5,11 +5,13 @@
 1. time the diverse calibration set of `fastscale calibrate`, the old single-base
    calibration (RegNetY-200MF scaled by w, dwr, dWr × 1, 2, 4, linear acts + flops fit) and
    the held-out models (other RegNet bases and sizes, models scaled from other bases with
-   w / dwr / dWr / d, EfficientNets, RegNetZ, ResNets), all in one shuffled sequence, with
-   their peak step memory. Process CPU clock, one thread. On a shared machine (or a VM whose
-   host is shared) even CPU seconds drift with load, so a small reference network is timed
-   right before every model and each time is scaled by (median reference / its reference):
-   the figures are ratios measured in one run;
+   w / dwr / dWr / d, EfficientNets, RegNetZ, ResNets), with their peak step memory. Process
+   CPU clock, one thread. Every model is timed once per round (`--rounds`, default 3), each
+   round in its own shuffled order, and its time is the fastest round: on a shared host even
+   one process' CPU seconds vary by 5-8 % from one second to the next (a VM's neighbours
+   share its caches and memory bandwidth) and other work only ever adds time. The spread
+   of the rounds is printed: it is the measurement's own noise, a floor under any model's
+   error;
 2. fit the operation model on the calibration rows (`fit_ops_profile`, what `calibrate`
    does) and the linear fits;
 3. print, per family and overall, for the old linear fit, the linear fit of the diverse set
@@ -62,7 +64,6 @@ HELD_OUT = [
     ("resnet", "ResNet-34", ("ResNet-34", None, 1, 32)),
     ("resnet", "ResNeXt-50-32x4d", ("ResNeXt-50-32x4d", None, 1, 32)),
 ]
-REFERENCE = ("RegNetX-200MF", None, 1, 32)
 
 
 def held_out_spec(model, strategy, factor, res):
@@ -77,7 +78,7 @@ def _measure(spec, opts, memory=True) -> dict:
 
 
 def time_all(args) -> dict:
-    """Every model once, in a seeded shuffled order, each right after the reference."""
+    """Every model once per round, each round in its own seeded shuffled order."""
     from trials.calibration_set import calibration_set, scaled_copies
 
     opts = dict(batch_size=args.batch_size, threads=1, clock="cpu", repeats=args.repeats)
@@ -86,43 +87,40 @@ def time_all(args) -> dict:
     for m in scaled_copies(old_base, ["w", "dwr", "dWr"], [1, 2, 4], "RegNetY-200MF"):
         jobs.append(("old_calibration", m.name, "regnety", m.spec))
     jobs += [("held_out", name, fam, held_out_spec(*a)) for fam, name, a in HELD_OUT]
-    order = np.random.default_rng(0).permutation(len(jobs))
-    reference = held_out_spec(*REFERENCE)
-    out = {"batch": args.batch_size, "calibration": [], "old_calibration": [], "held_out": []}
+    out = {"batch": args.batch_size, "rounds": args.rounds,
+           "calibration": [], "old_calibration": [], "held_out": []}  # fmt: skip
+    runs = [[] for _ in jobs]
     tic = time.perf_counter()
-    for n, i in enumerate(order):
-        group, name, family, spec = jobs[i]
-        ref = _measure(reference, opts, memory=False)["seconds_per_batch"]
-        t = _measure(spec, opts)
+    for rnd in range(args.rounds):  # every model once per round, each round reshuffled
+        for n, i in enumerate(np.random.default_rng(rnd).permutation(len(jobs))):
+            group, name, family, spec = jobs[i]
+            runs[i].append(_measure(spec, opts, memory=rnd == 0))
+            print(
+                f"[round {rnd + 1}/{args.rounds}, {n + 1}/{len(jobs)}] {group} {name}"
+                f"@{spec.resolution}: {runs[i][-1]['seconds_per_batch'] * 1e3:.1f} ms/step, "
+                f"{time.perf_counter() - tic:.0f} s",
+                flush=True,
+            )
+    for (group, name, family, spec), timed in zip(jobs, runs, strict=True):
+        first = timed[0]
         out[group].append(
             {
                 "name": name,
                 "family": family,
                 "resolution": spec.resolution,
                 "spec": spec.to_dict(),
-                **{k: t[k] for k in ("flops", "params", "acts", "memory_bytes", "spread")},
-                "raw_seconds_per_step": t["seconds_per_batch"],
-                "reference_seconds": ref,
+                **{k: first[k] for k in ("flops", "params", "acts", "memory_bytes", "spread")},
+                "rounds_seconds": [t["seconds_per_batch"] for t in timed],
             }
         )
-        print(
-            f"[{n + 1}/{len(jobs)}] {group} {name}@{spec.resolution}: "
-            f"{t['seconds_per_batch'] * 1e3:.1f} ms/step (reference {ref * 1e3:.1f} ms), "
-            f"{time.perf_counter() - tic:.0f} s",
-            flush=True,
-        )
-    refs = [r["reference_seconds"] for g in ("calibration", "old_calibration", "held_out")
-            for r in out[g]]  # fmt: skip
-    out["reference_median"] = float(np.median(refs))
     return out
 
 
 def _corrected(data: dict) -> dict:
-    """Scale every time by (median reference / the reference timed just before it)."""
-    med = data["reference_median"]
+    """Each model's time: the fastest of its rounds (other work only ever adds time)."""
     for group in ("calibration", "old_calibration", "held_out"):
         for r in data[group]:
-            r["seconds_per_step"] = r["raw_seconds_per_step"] * med / r["reference_seconds"]
+            r["seconds_per_step"] = min(r["rounds_seconds"])
     return data
 
 
@@ -140,8 +138,21 @@ def summary(pred, meas) -> dict:
     }
 
 
+def noise(data: dict) -> None:
+    """How far one timing of a network lands from its fastest round: the measurement's noise."""
+    rel = np.array([t / min(r["rounds_seconds"]) - 1 for g in ("calibration", "old_calibration",
+                    "held_out") for r in data[g] for t in r["rounds_seconds"]])  # fmt: skip
+    print(
+        f"measurement noise ({data.get('rounds', 1)} rounds per model): a single timing is "
+        f"{np.median(rel):.1%} (median) / {np.percentile(rel, 90):.1%} (90th percentile) above "
+        f"the model's fastest round; {np.mean(rel > 0.10):.0%} of single timings are > 10 % above"
+    )
+
+
 def report(data: dict) -> None:
     data = _corrected(data)
+    if data.get("rounds", 1) > 1:
+        noise(data)
     batch = data["batch"]
     new = fit_ops_profile(data["calibration"], batch=batch)
     old = fit_ops_profile(data["old_calibration"], batch=batch)
@@ -217,6 +228,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="Times each model is timed.")
     parser.add_argument("--save", help="Write every timing to this JSON file.")
     parser.add_argument("--load", help="Re-fit and report from a --save file (no timing).")
     args = parser.parse_args()

@@ -152,3 +152,46 @@ def test_epoch_time_check_of_a_results_table(ops_profile):
         assert r["error"] == pytest.approx((expected - r["measured_s"]) / r["measured_s"])
     with pytest.raises(Exception, match="images per epoch"):
         epoch_time_check(pd.DataFrame(rows), str(ops_profile), {"dataset": "/some/folder"})
+
+
+def test_report_shows_predicted_vs_measured_epoch_time(ops_profile, tmp_path):
+    """`compare/report --profile`: the HTML report gains a section, a table row per model and a
+    figure; summary.json keeps the check. Without a check neither appears."""
+    import base64
+    import re
+
+    import pandas as pd
+
+    from spaces.registry import get_model
+    from trials.report import build_report
+    from trials.runtime_check import epoch_time_check
+
+    train = {"dataset": "fashion-mnist", "train_size": 2000, "batch_size": 4, "resolution": 16}
+    rows = []
+    for i, (name, method) in enumerate(
+        [("RegNetX-200MF", "base"), ("RegNetY-400MF", "search"), ("RegNetX-400MF", "scaling")]
+    ):
+        spec = get_model(name)
+        rows.append({"key": f"k{i}", "status": "done", "error": 0.2 - 0.01 * i,
+                     "epoch_time": 10.0 * (i + 1), "attempts": 1, "model": name,
+                     "method": method, "space": "regnetx", "phase": "first", "seed": 0,
+                     "strategy": "w" if method == "scaling" else "",
+                     "regime": "5MF" if method == "base" else "40MF",
+                     "flops": 5e6 * (i + 1), "params": 1e5, "acts": 1e5 * (i + 1),
+                     **spec.to_dict()})  # fmt: skip
+    df = pd.DataFrame(rows)
+    check = epoch_time_check(df, str(ops_profile), train)
+    meta = {"preset": "synthetic", "regimes": {"base": "5MF", "top": "40MF"}}
+    path = build_report(df, tmp_path / "with", meta, check)
+    text = path.read_text()
+    assert "Epoch time: measured vs predicted by" in text
+    first = check["rows"][0]
+    assert f"{first['error']:+.1%}" in text and "within ±10 %" in text
+    assert (path.parent / "epoch_time_predicted.png").is_file()
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+    assert all(base64.b64decode(b)[:8] == b"\x89PNG\r\n\x1a\n" for b in images)
+    summary = json.loads((path.parent / "summary.json").read_text())
+    assert summary["epoch_time_check"]["summary"]["n"] == 3
+    plain = build_report(df, tmp_path / "without", meta).read_text()
+    assert "measured vs predicted" not in plain
+    assert not (tmp_path / "without" / "epoch_time_predicted.png").exists()

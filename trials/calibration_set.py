@@ -10,7 +10,8 @@ conv's cost from a BatchNorm's. The set mixes, deterministically for a seed:
 - EfficientNet-B0 and a compound-scaled copy (depthwise k×k convs, MBConv);
 - one sampled RegNetY scaled with several strategies (w, d, dwr, dWr): the shapes scaling
   produces (wide, deep, high resolution);
-- ResNet-18 and ResNet-50 (dense 3×3 convs, the 7×7 stem and its max-pool).
+- ResNet-18 and ResNet-50 at the smallest and largest resolution (dense 3×3 convs, the 7×7
+  stem and its max-pool).
 
 Resolutions are small so the whole set times in about a minute on one CPU core.
 """
@@ -23,7 +24,7 @@ from spaces.errors import FastscaleError
 
 REGIMES = (400e6, 1.6e9)  # flops at the design space's 224 px
 SCALED = (("w", 4.0), ("d", 3.0), ("dwr", 4.0), ("dWr", 4.0))
-PER_SPACE = 2  # sampled models per space and regime
+PER_SPACE = 4  # sampled models per space and regime
 
 
 @dataclass(frozen=True)
@@ -61,17 +62,20 @@ def calibration_set(resolution: int | None = None, seed: int = 0) -> list[Calibr
     out.append(
         CalibrationModel(f"EfficientNet-B0@{res[0]}", "efficientnet", b0.with_resolution(res[0]))
     )
-    scaled_b0 = scale_spec(b0.with_resolution(res[-1]), "effnet", 2.0)
-    name = f"EfficientNet-B0 effnet x2@{scaled_b0.resolution}"
-    out.append(CalibrationModel(name, "efficientnet", scaled_b0))
+    for strategy in ("effnet", "dWr"):
+        scaled_b0 = scale_spec(b0.with_resolution(res[-1]), strategy, 2.0)
+        name = f"EfficientNet-B0 {strategy} x2@{scaled_b0.resolution}"
+        out.append(CalibrationModel(name, "efficientnet", scaled_b0))
     base = sample("regnety", REGIMES[0], 1, 0.05, seed=seed * 100 + 99)[0]["spec"]
     base = base.with_resolution(res[len(res) // 2])
     for strategy, factor in SCALED:
         spec = scale_spec(base, strategy, factor)
         name = f"regnety {strategy} x{factor:g}@{spec.resolution}"
         out.append(CalibrationModel(name, "regnety", spec))
-    for model, r in (("ResNet-18", res[-1]), ("ResNet-50", res[0])):
-        out.append(CalibrationModel(f"{model}@{r}", "resnet", get_model(model).with_resolution(r)))
+    for model in ("ResNet-18", "ResNet-50"):
+        for r in sorted({res[0], res[-1]}):
+            spec = get_model(model).with_resolution(r)
+            out.append(CalibrationModel(f"{model}@{r}", "resnet", spec))
     return out
 
 

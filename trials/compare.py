@@ -389,8 +389,9 @@ def _write_meta(
     return meta
 
 
-def rebuild_report(out_dir: str | Path) -> Path:
-    """The report from stored results only (no training)."""
+def rebuild_report(out_dir: str | Path, epoch_time_check: dict | None = None) -> Path:
+    """The report from stored results only (no training); `epoch_time_check` adds the
+    section on a runtime profile's predictions (trials.runtime_check)."""
     from trials.report import build_report
     from trials.study import load_results
 
@@ -404,4 +405,4 @@ def rebuild_report(out_dir: str | Path) -> Path:
         results = results[results["key"].isin(meta["keys"])]
     if len(results) == 0:
         raise CompareError(f"{str(out_dir)!r} holds no trial results")
-    return build_report(results, out_dir, meta)
+    return build_report(results, out_dir, meta, epoch_time_check)

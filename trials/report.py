@@ -365,8 +365,13 @@ def analyze(results: pd.DataFrame, meta: dict | None = None) -> dict:
     return out
 
 
-def build_report(results: pd.DataFrame, out_dir: str | Path, meta: dict | None = None) -> Path:
+def build_report(
+    results: pd.DataFrame,
+    out_dir: str | Path,
+    meta: dict | None = None,
+    epoch_time_check: dict | None = None,
+) -> Path:
     """Write report.html, the PNG figures and summary.json into out_dir; return the HTML path."""
     from trials.report_html import write_report
 
-    return write_report(results, out_dir, meta)
+    return write_report(results, out_dir, meta, epoch_time_check)

@@ -267,3 +267,31 @@ def draw_figures(
             f"Error vs epoch time with the Pareto front (dashed black). {key}.",
         ),
     ]
+
+
+def predicted_vs_measured(check: dict, path: Path) -> Path:
+    """Epoch time predicted by a runtime profile against the time measured in the study
+    (trials.runtime_check): the diagonal and a ±10 % band; colour = method as elsewhere."""
+    import matplotlib.pyplot as plt
+
+    rows = check["rows"]
+    fig, ax = plt.subplots(figsize=(7.0, 5.5))
+    meas = np.array([r["measured_s"] for r in rows], dtype=float)
+    pred = np.array([r["predicted_s"] for r in rows], dtype=float)
+    lo, hi = min(meas.min(), pred.min()) / 1.2, max(meas.max(), pred.max()) * 1.2
+    line = np.geomspace(lo, hi, 50)
+    ax.plot(line, line, color="black", lw=1, label="predicted = measured")
+    ax.fill_between(line, line * 0.9, line * 1.1, color="tab:green", alpha=0.12, label="±10 %")
+    for method in dict.fromkeys(r["method"] for r in rows):
+        idx = [i for i, r in enumerate(rows) if r["method"] == method]
+        ax.scatter(meas[idx], pred[idx], color=_color(method), label=method, s=36, zorder=3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    _log_ticks(ax.xaxis, seconds=True)
+    _log_ticks(ax.yaxis, seconds=True)
+    ax.set_xlabel("measured epoch time (s)")
+    ax.set_ylabel(f"predicted by {check['profile']} (s)")
+    ax.legend(loc="upper left", fontsize=9)
+    return _save(fig, path)

@@ -155,8 +155,59 @@ def run_table(meta: dict, out_dir: Path) -> str:
     )
 
 
-def write_report(results: pd.DataFrame, out_dir: str | Path, meta: dict | None = None) -> Path:
-    """Write report.html, the PNG figures and summary.json into out_dir; return the HTML path."""
+def epoch_time_html(check: dict | None, out_dir: Path) -> str:
+    """The section on a runtime profile's predictions of the study's own epoch times."""
+    if not check or not check.get("rows"):
+        return ""
+    from trials.report_figures import predicted_vs_measured
+
+    s = check["summary"]
+    r = "-" if s.get("pearson_r") is None else f"{s['pearson_r']:.3f}"
+    head = "".join(
+        f"<th class={c}>{h}</th>"
+        for h, c in (("model", "l"), ("method", "l"), ("strategy", "l"), ("regime", "l"),
+                     ("measured s", "r"), ("predicted s", "r"), ("error", "r"))
+    )  # fmt: skip
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td class={c}>{esc(str(v))}</td>"
+            for v, c in (
+                (x["model"], "l"),
+                (x["method"], "l"),
+                (x["strategy"] or "-", "l"),
+                (x["regime"], "l"),
+                (f"{x['measured_s']:.3g}", "r"),
+                (f"{x['predicted_s']:.3g}", "r"),
+                (f"{x['error']:+.1%}", "r"),
+            )
+        )  # fmt: skip
+        + "</tr>"
+        for x in check["rows"]
+    )
+    figure = predicted_vs_measured(check, out_dir / "epoch_time_predicted.png")
+    return (
+        f"<h2>Epoch time: measured vs predicted by {esc(check['profile'])}</h2>"
+        f"<p>{s['n']} models, {check['images']} images per epoch at batch {check['batch']}: "
+        f"median error {s['median_abs_error']:.1%}, max {s['max_abs_error']:.1%}, "
+        f"{s['within_10pct']:.0%} within ±10 %, Pearson r {esc(r)}. The measured times ran "
+        "under the study's own conditions (threads, clock, other load), the profile under "
+        "its calibration's; a profile calibrated elsewhere is checked here for what it "
+        "predicts on this run's hardware.</p>"
+        + f"<table><tr>{head}</tr>{body}</table>"
+        + embed_png(figure, "Predicted vs measured epoch time; the band is ±10 %.")
+    )
+
+
+def write_report(
+    results: pd.DataFrame,
+    out_dir: str | Path,
+    meta: dict | None = None,
+    epoch_time_check: dict | None = None,
+) -> Path:
+    """Write report.html, the PNG figures and summary.json into out_dir; return the HTML path.
+    `epoch_time_check` (trials.runtime_check.epoch_time_check) adds the measured-vs-predicted
+    epoch time section."""
     from spaces.io import dumps_json
     from spaces.safe_write import prepare_dir, write_file
     from trials.report import CLEAR_Z, MARGINAL_Z, PAPER_FINDINGS, analyze, format_r, normalize
@@ -167,7 +218,12 @@ def write_report(results: pd.DataFrame, out_dir: str | Path, meta: dict | None =
     analysis = analyze(results, meta)
     figures = draw_figures(normalize(results, meta), analysis, out_dir, meta)
     write_file(
-        out_dir / "summary.json", dumps_json({**analysis, "meta": meta}, indent=2, default=str)
+        out_dir / "summary.json",
+        dumps_json(
+            {**analysis, "meta": meta, "epoch_time_check": epoch_time_check},
+            indent=2,
+            default=str,
+        ),
     )
     spread = analysis["spread"]
     sigma = spread["std"]
@@ -200,6 +256,7 @@ def write_report(results: pd.DataFrame, out_dir: str | Path, meta: dict | None =
         f"<p>Runtime versus complexity on this hardware: {esc(r_line)} "
         "(paper, 8 V100: r = 0.99 acts, 0.81 flops, 0.56 params).</p>",
         *(embed_png(p, cap) for p, cap in figures),
+        epoch_time_html(epoch_time_check, out_dir),
         "<h2>Run</h2>" + run_table(meta, out_dir) + "</body></html>",
     ]
     path = out_dir / "report.html"
