@@ -13,6 +13,7 @@ from planner.profiles.opmodel import (
     feature_matrix,
     fit_ops_profile,
     nnls_fit,
+    robust_nnls_fit,
 )
 from planner.scale import scale_spec
 from spaces.ops import KINDS, op_counts, stages_ops_batch
@@ -67,6 +68,25 @@ def test_nnls_fit_recovers_nonnegative_costs_on_relative_error():
     y = x @ c
     assert nnls_fit(x, y) == pytest.approx(c, rel=1e-6, abs=1e-12)
     assert (nnls_fit(x, y - 0.3 * x[:, 3]) >= 0).all()
+
+
+def test_robust_fit_sets_aside_disturbed_slow_readings_only():
+    """Readings slowed by other work (+40-60 %) are set aside and the costs recovered; a
+    reading faster than the rest is kept (nothing makes a step faster than its operations)."""
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0.1, 1, (40, 5)) * np.array([1e9, 1e6, 1e3, 1, 1])
+    c = np.array([2e-9, 1e-7, 1e-3, 0.5, 0.2])
+    y = (x @ c) * (1 + rng.normal(0, 0.01, 40))
+    slow = [3, 17, 29]
+    y[slow] *= [1.4, 1.6, 1.5]
+    y[8] *= 0.9
+    coef, kept = robust_nnls_fit(x, y)
+    assert sorted(np.flatnonzero(~kept)) == slow and kept[8]
+    assert np.abs((x @ coef - x @ c) / (x @ c)).max() < 0.05
+    plain = nnls_fit(x, y)
+    assert np.abs((x @ plain - x @ c) / (x @ c)).max() > 0.05  # what the robust fit avoids
+    coef, kept = robust_nnls_fit(x, x @ c)  # clean readings: nothing set aside
+    assert kept.all() and coef == pytest.approx(c, rel=1e-6)
 
 
 def test_fit_recovers_a_known_cost_model_and_predicts_held_out_networks():

@@ -195,10 +195,10 @@ def calibrate(
     device: str = "cpu",
     batch_size: int = 32,
     mode: str = "train",
-    repeats: int = 5,
-    warmup: int = 2,
+    repeats: int = 1,
+    warmup: int = 1,
     threads: int | None = None,
-    rounds: int = 1,
+    rounds: int = 2,
     clock: str = "wall",
     epoch_images: int | None = None,
     resolution: int | None = None,
@@ -211,9 +211,12 @@ def calibrate(
     """Time the diverse calibration set (up to `resolution`, default 64 px) and, when `base`
     is given, `base` scaled by every strategy × factor; fit an `ops` profile (module doc).
 
-    `diverse=False` times only `base`'s scaled copies. With `rounds` > 1 every model is
-    timed once per round and the fastest round is kept: on a shared machine, load from other
-    processes only adds time, and spreading rounds apart keeps one burst off one model.
+    `diverse=False` times only `base`'s scaled copies. Every model is timed once per round
+    (`rounds`, default 2) and the fastest round is kept: load from other processes only adds
+    time, and on a shared host one process' CPU seconds drift by 10-15 % over minutes (the
+    benchmark's figures in docs/planner.md), so rounds spread apart keep one slow spell off
+    one model. The fit then sets aside readings still far slower than the others predict
+    (`planner.profiles.opmodel.robust_nnls_fit`).
     """
     from planner.profiles.opmodel import fit_ops_profile
     from trials.calibration_set import calibration_set, scaled_copies

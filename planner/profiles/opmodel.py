@@ -93,12 +93,44 @@ def nnls_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return coef / scale
 
 
-def loo_errors(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Relative error of each row predicted by a model fitted on all the others."""
+SLOW_READING_MADS = 3.0  # a reading this many robust deviations slower than the fit: disturbed
+MAX_DROPPED = 0.2  # never set aside more than this share of the rows
+
+
+def robust_nnls_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`nnls_fit` that sets aside timings disturbed by other work, and the rows it kept.
+
+    Other processes, and a shared host's neighbours, only ever add time: a network measured
+    much slower than the fit of all the others predicts is a disturbed reading, not a costly
+    operation. Twice: fit, then drop the rows whose measured time exceeds the prediction by
+    more than SLOW_READING_MADS robust deviations (median absolute deviation of the relative
+    residuals, at least 2 %), at most MAX_DROPPED of them, the slowest first. Fast readings
+    are never dropped (nothing makes a step faster than its operations allow).
+    """
+    keep = np.ones(len(y), dtype=bool)
+    coef = nnls_fit(x, y)
+    for _ in range(2):
+        resid = (x @ coef - y) / y  # negative: measured slower than predicted
+        mad = 1.4826 * np.median(np.abs(resid - np.median(resid)))
+        slow = resid < np.median(resid) - SLOW_READING_MADS * max(mad, 0.02)
+        order = np.argsort(resid)[: int(MAX_DROPPED * len(y))]
+        new_keep = np.ones(len(y), dtype=bool)
+        new_keep[order[slow[order]]] = False
+        if (new_keep == keep).all() or new_keep.sum() < x.shape[1]:
+            break
+        keep = new_keep
+        coef = nnls_fit(x[keep], y[keep])
+    return coef, keep
+
+
+def loo_errors(x: np.ndarray, y: np.ndarray, fit=nnls_fit) -> np.ndarray:
+    """Relative error of each row predicted by a model fitted (`fit`) on all the others."""
     out = np.empty(len(y))
     for i in range(len(y)):
         keep = np.arange(len(y)) != i
-        out[i] = abs(x[i] @ nnls_fit(x[keep], y[keep]) - y[i]) / y[i]
+        coef = fit(x[keep], y[keep])
+        coef = coef[0] if isinstance(coef, tuple) else coef
+        out[i] = abs(x[i] @ coef - y[i]) / y[i]
     return out
 
 
@@ -189,14 +221,20 @@ def _stats(pred: np.ndarray, y: np.ndarray, loo: np.ndarray) -> dict:
     }
 
 
-def fit_model(ops_list: list[Ops], y, batch: int, features: dict) -> tuple[dict, dict]:
-    """Non-negative costs of the features the rows have, and fit statistics."""
+def fit_model(
+    ops_list: list[Ops], y, batch: int, features: dict, robust: bool = False
+) -> tuple[dict, dict]:
+    """Non-negative costs of the features the rows have, and fit statistics. `robust` sets
+    disturbed (too slow) timings aside (`robust_nnls_fit`); their indices go in the stats."""
     x_all = np.stack([feature_matrix(o, batch, features) for o in ops_list])
     names = used_features(x_all, list(features))
     x = np.stack([feature_matrix(o, batch, features, names) for o in ops_list])
     y = np.asarray(y, dtype=np.float64)
-    coef = nnls_fit(x, y)
-    stats = _stats(x @ coef, y, loo_errors(x, y))
+    fit = robust_nnls_fit if robust else nnls_fit
+    coef = fit(x, y)
+    coef, kept = coef if robust else (coef, np.ones(len(y), dtype=bool))
+    stats = _stats(x @ coef, y, loo_errors(x, y, fit))
+    stats["set_aside"] = [int(i) for i in np.flatnonzero(~kept)]
     return dict(zip(names, (float(c) for c in coef), strict=True)), stats
 
 
@@ -215,7 +253,7 @@ def fit_ops_profile(rows: list[dict], *, batch: int, unit: str = "s/img", **meta
     specs = [spec_from_dict(r["spec"]) for r in rows]
     ops_list = [_ops_of(s) for s in specs]
     step = np.array([r["seconds_per_step"] for r in rows], dtype=np.float64)
-    costs, time_stats = fit_model(ops_list, step, batch, TIME_FEATURES)
+    costs, time_stats = fit_model(ops_list, step, batch, TIME_FEATURES, robust=True)
     memory, memory_stats = {}, None
     if all(r.get("memory_bytes") for r in rows):
         mem = np.array([r["memory_bytes"] for r in rows], dtype=np.float64)

@@ -176,15 +176,16 @@ def time_cmd(specs, as_json, resolution, **options):
 )
 @click.option("--batch-size", type=BATCH, default=16, show_default=True)
 @click.option("--mode", type=MODE, default="train", show_default=True)
-@click.option("--repeats", type=REPEATS, default=5, show_default=True)
-@click.option("--warmup", type=click.IntRange(0, 10_000), default=2, show_default=True)
+@click.option("--repeats", type=REPEATS, default=1, show_default=True)
+@click.option("--warmup", type=click.IntRange(0, 10_000), default=1, show_default=True)
 @click.option("--threads", type=THREADS, help="CPU threads [default: all].")
 @click.option(
     "--rounds",
     type=click.IntRange(1, 1000),
-    default=1,
+    default=2,
     show_default=True,
-    help="Time every model once per round; keep each model's fastest round (shared machines).",
+    help="Time every model once per round; keep each model's fastest round (other work, and a "
+    "shared host's neighbours, only ever add time).",
 )
 @click.option(
     "--clock",
