@@ -19,7 +19,8 @@ def ops_profile(tmp_path_factory):
     """A tiny real calibration of the diverse set: 16 px, batch 2, one timed step each."""
     out = tmp_path_factory.mktemp("profile") / "tiny.json"
     argv = ["calibrate", "-r", "16", "--batch-size", "2", "--repeats", "1", "--warmup", "0",
-            "--threads", "1", "--clock", "cpu", "--out", str(out), "--json"]  # fmt: skip
+            "--rounds", "1", "--threads", "1", "--clock", "cpu", "--out", str(out),
+            "--json"]  # fmt: skip
     assert main(argv) == 0
     return out
 
@@ -150,6 +151,18 @@ def test_epoch_time_check_of_a_results_table(ops_profile):
         expected = prof.price(spec, 4)["seconds_per_image"] * 2000
         assert r["predicted_s"] == pytest.approx(expected)
         assert r["error"] == pytest.approx((expected - r["measured_s"]) / r["measured_s"])
+    assert "trainer's own epoch time (batch 4" in check["measured"]
+    # the comparison's timing pass (one process, CPU clock) is preferred where it timed a model
+    timing = {"seconds_per_image": {"RegNetY-400MF": 0.002}, "batch_size": 8,
+              "epoch_images": 1000, "clock": "cpu", "threads": 1}  # fmt: skip
+    check = epoch_time_check(pd.DataFrame(rows), str(ops_profile), train, timing)
+    assert check["batch"] == 8 and check["images"] == 1000 and "timing pass" in check["measured"]
+    by_model = {r["model"]: r for r in check["rows"]}
+    assert by_model["RegNetY-400MF"]["measured_s"] == pytest.approx(2.0)
+    assert by_model["RegNetX-200MF"]["measured_s"] == 10.0  # not timed: the trainer's own
+    spec = trained_spec(get_model("RegNetY-400MF"), train)
+    expected = prof.price(spec, 8)["seconds_per_image"] * 1000
+    assert by_model["RegNetY-400MF"]["predicted_s"] == pytest.approx(expected)
     with pytest.raises(Exception, match="images per epoch"):
         epoch_time_check(pd.DataFrame(rows), str(ops_profile), {"dataset": "/some/folder"})
 

@@ -190,10 +190,10 @@ def epoch_time_html(check: dict | None, out_dir: Path) -> str:
         f"<h2>Epoch time: measured vs predicted by {esc(check['profile'])}</h2>"
         f"<p>{s['n']} models, {check['images']} images per epoch at batch {check['batch']}: "
         f"median error {s['median_abs_error']:.1%}, max {s['max_abs_error']:.1%}, "
-        f"{s['within_10pct']:.0%} within ±10 %, Pearson r {esc(r)}. The measured times ran "
-        "under the study's own conditions (threads, clock, other load), the profile under "
-        "its calibration's; a profile calibrated elsewhere is checked here for what it "
-        "predicts on this run's hardware.</p>"
+        f"{s['within_10pct']:.0%} within ±10 %, Pearson r {esc(r)}. Measured: "
+        f"{esc(check.get('measured', 'the study'))}; predicted: the profile's operation "
+        "costs at that batch. A profile calibrated under other conditions (threads, clock, "
+        "hardware) shows a common scale error; r says whether it still ranks the models.</p>"
         + f"<table><tr>{head}</tr>{body}</table>"
         + embed_png(figure, "Predicted vs measured epoch time; the band is ±10 %.")
     )

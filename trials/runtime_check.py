@@ -1,12 +1,14 @@
 """Predicted vs measured epoch time of a study's own models (`compare` / `report --profile`).
 
-Every trained candidate of a comparison has a measured epoch time (the training loop only,
-`trials.train`). A runtime profile predicts it from the network's operations: seconds per
-image at the run's batch size × images per epoch. The check reports the error per model and
-overall — how far the profile can be trusted for the plans it ranks. The measurement ran
-under the study's own conditions (Ray trial, threads, clock, other load), so a profile
-calibrated elsewhere shows a common scale error; Pearson r says whether it still ranks the
-models right.
+Every trained candidate of a comparison has a measured epoch time. Where the comparison ran
+its final timing pass (`trials.compare_timing`: every model timed the same way, one after
+another, on CPU with one thread on the process' CPU clock), that measurement is used, at
+that pass's batch size; otherwise the trainer's own epoch time at the training batch (taken
+while other trials shared the machine). A runtime profile predicts it from the network's
+operations: seconds per image at that batch × images per epoch. The check reports the
+error per model and overall — how far the profile can be trusted for the plans it ranks.
+A profile calibrated under other conditions (threads, clock, hardware) shows a common scale
+error; Pearson r says whether it still ranks the models right.
 """
 
 from __future__ import annotations
@@ -32,11 +34,12 @@ def _spec_of(row: dict):
     return spec_from_dict({"family": family, **data})
 
 
-def epoch_time_check(results, profile, train: dict) -> dict:
+def epoch_time_check(results, profile, train: dict, timing: dict | None = None) -> dict:
     """{"rows": per model measured / predicted seconds and relative error, "summary": n,
-    median and max |error|, share within ±10 %, Pearson r} for the finished rows of a
-    results table; `train` is the run's training config (batch_size, train_size, dataset,
-    resolution)."""
+    median and max |error|, share within ±10 %, Pearson r, "measured": what the measured
+    times are} for the finished rows of a results table; `train` is the run's training
+    config (batch_size, train_size, dataset, resolution); `timing` the comparison's timing
+    pass (compare.json's "timing"), preferred where it timed the model."""
     from planner.profiles import load_profile
     from trials.study.results import trained_spec
 
@@ -48,7 +51,17 @@ def epoch_time_check(results, profile, train: dict) -> dict:
             f"cannot tell the images per epoch of dataset {dataset!r}: the preset's train "
             "config needs train_size to compare epoch times with a profile"
         )
-    batch = int(train.get("batch_size") or 128)
+    per_image_measured = (timing or {}).get("seconds_per_image") or {}
+    if per_image_measured:
+        batch = int(timing.get("batch_size") or 64)
+        images = int(timing.get("epoch_images") or images)
+        measured_what = (
+            f"the timing pass after training ({timing.get('clock')} clock, "
+            f"{timing.get('threads')} thread(s), batch {batch})"
+        )
+    else:
+        batch = int(train.get("batch_size") or 128)
+        measured_what = f"each trainer's own epoch time (batch {batch}, while it trained)"
     rows = []
     for row in results.to_dict("records"):
         if row.get("status") != "done" or not row.get("epoch_time"):
@@ -63,7 +76,8 @@ def epoch_time_check(results, profile, train: dict) -> dict:
                 f"profile {profile.name!r} (unit {profile.unit}) gives no seconds per image"
             )
         predicted = float(per_image) * images
-        measured = float(row["epoch_time"])
+        timed = per_image_measured.get(str(row.get("model")))
+        measured = float(timed) * images if timed else float(row["epoch_time"])
         rows.append(
             {
                 "key": row.get("key"),
@@ -77,7 +91,7 @@ def epoch_time_check(results, profile, train: dict) -> dict:
             }
         )
     return {"profile": profile.name, "images": int(images), "batch": batch, "rows": rows,
-            "summary": _summary(rows)}  # fmt: skip
+            "measured": measured_what, "summary": _summary(rows)}  # fmt: skip
 
 
 def _summary(rows: list[dict]) -> dict:

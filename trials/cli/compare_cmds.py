@@ -88,7 +88,7 @@ def _runtime_check(out_dir, profile) -> dict:
     results = load_results(out_dir)
     if meta.get("keys"):
         results = results[results["key"].isin(meta["keys"])]
-    return epoch_time_check(results, profile, train)
+    return epoch_time_check(results, profile, train, meta.get("timing"))
 
 
 def _show_check(check: dict) -> None:
@@ -106,7 +106,8 @@ def _show_check(check: dict) -> None:
         click.echo(
             f"epoch time predicted by {check['profile']}: median error {s['median_abs_error']:.1%}, "
             f"max {s['max_abs_error']:.1%}, {s['within_10pct']:.0%} within ±10%, r {r} "
-            f"({s['n']} models, {check['images']} images per epoch, batch {check['batch']})"
+            f"({s['n']} models, {check['images']} images per epoch, batch {check['batch']}); "
+            f"measured: {check['measured']}"
         )
 
 
