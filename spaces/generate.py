@@ -64,12 +64,7 @@ def regnet_stages(spec: RegNetSpec) -> StageSpec:
         group_widths=tuple(gs.tolist()),
         bottlenecks=(spec.bottleneck,) * n,
         strides=(2,) * n,
-        resolution=spec.resolution,
-        stem_width=spec.stem_width,
-        head_width=spec.head_width,
-        se_ratio=spec.se_ratio,
-        in_channels=spec.in_channels,
-        num_classes=spec.num_classes,
+        **spec.network_fields(),
     )
 
 

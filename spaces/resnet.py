@@ -11,22 +11,33 @@ registry entries, `TIMM_NAMES` / `TORCHVISION_NAMES` the same networks' names th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
-from spaces.blocks import BLOCKS, STEMS
-from spaces.specs import FAMILIES, SpecError, StageSpec, _check, _check_common, _SpecMixin
+from spaces.blocks import BLOCKS
+from spaces.specs import (
+    FAMILIES,
+    NetworkSpec,
+    SpecError,
+    StageSpec,
+    _check,
+    _check_stem,
+    _default_stem_and_shortcut,
+)
 
 RESNET_BLOCKS = ("R", "RB")
 WIDTHS = {"R": (256, 512, 1024, 2048), "RB": (64, 128, 256, 512)}
 
 
 @dataclass(frozen=True)
-class ResNetSpec(_SpecMixin):
+class ResNetSpec(NetworkSpec):
     """A ResNet: per-stage depths and output widths; stage 1 has stride 1 (after the stem's
     max-pool), later stages stride 2. `groups` is the cardinality of the 3×3 convs (ResNeXt),
     `bottleneck` the inner width over the output width (1/4 for ResNet, 1/2 for 32x4d)."""
 
     family = "resnet"
+    FILE_KEYS = ("depths", "block", "widths", "bottleneck", "groups", "stem", "shortcut",
+                 "se_ratio", "resolution", "stem_width", "head_width", "in_channels",
+                 "num_classes")  # fmt: skip
     depths: tuple[int, ...]
     block: str = "R"
     widths: tuple[int, ...] = ()  # () = the standard widths of the block
@@ -34,12 +45,8 @@ class ResNetSpec(_SpecMixin):
     groups: int = 1
     stem: str = ""  # "" = the block's default stem (7×7 + max-pool)
     shortcut: str = ""  # "" = the block's default (strided 1×1 projection)
-    se_ratio: float = 0.0
-    resolution: int = 224
+    _: KW_ONLY
     stem_width: int = 64
-    head_width: int = 0
-    in_channels: int = 3
-    num_classes: int = 1000
 
     def __post_init__(self):
         _check(
@@ -57,8 +64,7 @@ class ResNetSpec(_SpecMixin):
         object.__setattr__(self, "depths", depths)
         object.__setattr__(self, "widths", widths)
         object.__setattr__(self, "bottleneck", float(self.bottleneck or kind.bottleneck))
-        object.__setattr__(self, "stem", self.stem or kind.stem)
-        object.__setattr__(self, "shortcut", self.shortcut or kind.shortcuts[0])
+        _default_stem_and_shortcut(self, kind)
         for name in ("groups", "resolution", "stem_width", "head_width"):
             object.__setattr__(self, name, int(getattr(self, name)))
         object.__setattr__(self, "se_ratio", float(self.se_ratio))
@@ -70,7 +76,7 @@ class ResNetSpec(_SpecMixin):
         _check(all(d >= 1 for d in depths), f"depths must be >= 1, got {list(depths)}")
         _check(all(w >= 1 for w in widths), f"widths must be >= 1, got {list(widths)}")
         _check(self.groups >= 1, f"groups must be >= 1, got {self.groups}")
-        _check(self.stem in STEMS, f"stem must be one of {', '.join(STEMS)}, got {self.stem!r}")
+        _check_stem(self)
         _check(
             self.block != "RB" or self.groups == 1,
             f"basic blocks (RB) have one group: groups must be 1, got {self.groups}",
@@ -83,7 +89,7 @@ class ResNetSpec(_SpecMixin):
                 f"divisible by groups={self.groups}; use widths whose inner width is a "
                 f"multiple of {self.groups}",
             )
-        _check_common(self)
+        self._check_network()
         self.stages()  # validates the rest (shortcut kind, ...)
 
     def stages(self) -> StageSpec:
@@ -95,12 +101,7 @@ class ResNetSpec(_SpecMixin):
             group_widths=tuple(int(round(w * self.bottleneck)) // self.groups for w in self.widths),
             bottlenecks=(self.bottleneck,) * n,
             strides=(1,) + (2,) * (n - 1),
-            resolution=self.resolution,
-            stem_width=self.stem_width,
-            head_width=self.head_width,
-            se_ratio=self.se_ratio,
-            in_channels=self.in_channels,
-            num_classes=self.num_classes,
+            **self.network_fields(),
             stem=self.stem,
             shortcut=self.shortcut,
         )

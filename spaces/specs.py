@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
+from typing import ClassVar
 
 from spaces.blocks import BLOCKS, STEMS, Block
 from spaces.errors import FastscaleError
@@ -75,38 +76,74 @@ def check_number(name: str, value, integer: bool, lo, hi):
 
 
 def _normalize(spec) -> None:
-    """Check and convert every numeric field of a spec in place (FIELD_RANGES)."""
-    for f in dataclasses.fields(spec):
-        if f.name not in FIELD_RANGES or getattr(spec, f.name) is None:
+    """Check and convert every numeric field of a spec in place (FIELD_RANGES), in file
+    order, so that of several bad fields the first a file lists is the one reported."""
+    types = {f.name: str(f.type) for f in dataclasses.fields(spec)}
+    for name in spec.FILE_KEYS:
+        if name not in FIELD_RANGES or getattr(spec, name) is None:
             continue
-        integer, lo, hi = FIELD_RANGES[f.name]
-        value = getattr(spec, f.name)
+        integer, lo, hi = FIELD_RANGES[name]
+        value = getattr(spec, name)
         if isinstance(value, list | tuple):
-            value = tuple(check_number(f.name, v, integer, lo, hi) for v in value)
-        elif str(f.type).startswith("tuple"):
-            raise SpecError(f"{f.name} must be a list of numbers, got {value!r}")
+            value = tuple(check_number(name, v, integer, lo, hi) for v in value)
+        elif types[name].startswith("tuple"):
+            raise SpecError(f"{name} must be a list of numbers, got {value!r}")
         else:
-            value = check_number(f.name, value, integer, lo, hi)
-        object.__setattr__(spec, f.name, value)
+            value = check_number(name, value, integer, lo, hi)
+        object.__setattr__(spec, name, value)
 
 
-def _check_common(spec) -> None:
-    _check(int(spec.resolution) >= 8, f"resolution must be an integer >= 8, got {spec.resolution}")
-    _check(int(spec.in_channels) >= 1, f"in_channels must be >= 1, got {spec.in_channels}")
-    _check(int(spec.num_classes) >= 1, f"num_classes must be >= 1, got {spec.num_classes}")
-    _check(int(spec.stem_width) >= 1, f"stem_width must be >= 1, got {spec.stem_width}")
-    _check(int(spec.head_width) >= 0, f"head_width must be >= 0, got {spec.head_width}")
-    _check(0 <= spec.se_ratio < 1, f"se_ratio must be in [0, 1), got {spec.se_ratio}")
+def _default_stem_and_shortcut(spec, kind: Block) -> None:
+    """An empty stem or shortcut ("") means the block's default: fill it in."""
+    object.__setattr__(spec, "stem", spec.stem or kind.stem)
+    object.__setattr__(spec, "shortcut", spec.shortcut or kind.shortcuts[0])
 
 
-class _SpecMixin:
-    family: str = ""
+def _check_stem(spec) -> None:
+    _check(spec.stem in STEMS, f"stem must be one of {', '.join(STEMS)}, got {spec.stem!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkSpec:
+    """What every spec has whatever its family: the input (resolution, channels), the stem and
+    head widths, the SE ratio and the classes, and the behaviour they share (the spec-file
+    mapping, `replace`, the block's row). A family subclasses it with its own parameters and
+    redeclares a default where its published networks differ (ResNet's 64-channel stem).
+
+    These fields are keyword-only so that a family's own parameters stay positional
+    (`RegNetSpec("Y", 22, 96, 31.41, 2.24, 64)`). `FILE_KEYS` is the order a spec file lists
+    a family's fields in: a file format, fixed apart from the class layout, so moving a field
+    into this base changed no file (a test checks it names every field once).
+    """
+
+    family: ClassVar[str] = ""
+    FILE_KEYS: ClassVar[tuple[str, ...]] = ()
+    resolution: int = 224
+    stem_width: int = 32
+    head_width: int = 0
+    se_ratio: float = 0.0
+    in_channels: int = 3
+    num_classes: int = 1000
+
+    def network_fields(self) -> dict:
+        """The fields above, as `.stages()` hands them on to the stage-level network."""
+        return {name: getattr(self, name) for name in NETWORK_KEYS}
+
+    def _check_network(self) -> None:
+        _check(
+            int(self.resolution) >= 8, f"resolution must be an integer >= 8, got {self.resolution}"
+        )
+        _check(int(self.in_channels) >= 1, f"in_channels must be >= 1, got {self.in_channels}")
+        _check(int(self.num_classes) >= 1, f"num_classes must be >= 1, got {self.num_classes}")
+        _check(int(self.stem_width) >= 1, f"stem_width must be >= 1, got {self.stem_width}")
+        _check(int(self.head_width) >= 0, f"head_width must be >= 0, got {self.head_width}")
+        _check(0 <= self.se_ratio < 1, f"se_ratio must be in [0, 1), got {self.se_ratio}")
 
     def to_dict(self) -> dict:
         out = {"family": self.family}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = list(value) if isinstance(value, tuple) else value
+        for name in self.FILE_KEYS:
+            value = getattr(self, name)
+            out[name] = list(value) if isinstance(value, tuple) else value
         return out
 
     def replace(self, **changes):
@@ -125,8 +162,11 @@ class _SpecMixin:
         return self.kind.activation
 
 
+NETWORK_KEYS = tuple(f.name for f in dataclasses.fields(NetworkSpec))
+
+
 @dataclass(frozen=True)
-class StageSpec(_SpecMixin):
+class StageSpec(NetworkSpec):
     """Per-stage depths, widths, group widths, bottlenecks, strides (and kernels).
 
     `bottlenecks` is the inner-width multiplier: b for X/Y/Z (w_b = round(w*b)) and the
@@ -134,6 +174,8 @@ class StageSpec(_SpecMixin):
     """
 
     family = "anynet"
+    FILE_KEYS = ("block", "depths", "widths", "group_widths", "bottlenecks", "strides",
+                 "kernels", *NETWORK_KEYS, "stem", "shortcut")  # fmt: skip
     block: str
     depths: tuple[int, ...]
     widths: tuple[int, ...]
@@ -141,12 +183,6 @@ class StageSpec(_SpecMixin):
     bottlenecks: tuple[float, ...]
     strides: tuple[int, ...]
     kernels: tuple[int, ...] = ()
-    resolution: int = 224
-    stem_width: int = 32
-    head_width: int = 0
-    se_ratio: float = 0.0
-    in_channels: int = 3
-    num_classes: int = 1000
     stem: str = ""  # "" = the block's default stem
     shortcut: str = ""  # "" = the block's default shortcut
 
@@ -156,9 +192,8 @@ class StageSpec(_SpecMixin):
         )
         _normalize(self)
         kind = BLOCKS[self.block]
-        object.__setattr__(self, "stem", self.stem or kind.stem)
-        object.__setattr__(self, "shortcut", self.shortcut or kind.shortcuts[0])
-        _check(self.stem in STEMS, f"stem must be one of {', '.join(STEMS)}, got {self.stem!r}")
+        _default_stem_and_shortcut(self, kind)
+        _check_stem(self)
         _check(
             self.shortcut in kind.shortcuts,
             f"shortcut of {self.block} blocks must be one of {', '.join(kind.shortcuts)}, "
@@ -183,7 +218,7 @@ class StageSpec(_SpecMixin):
         )
         _check(all(k % 2 == 1 for k in self.kernels), f"kernels must be odd, got {self.kernels}")
         _check(all(b > 0 for b in self.bottlenecks), f"bottlenecks must be > 0: {self.bottlenecks}")
-        _check_common(self)
+        self._check_network()
         if kind.depthwise:
             _check(
                 all(g == 1 for g in self.group_widths),
@@ -228,10 +263,12 @@ class StageSpec(_SpecMixin):
 
 
 @dataclass(frozen=True)
-class RegNetSpec(_SpecMixin):
-    """RegNet parameters (d, w0, wa, wm, g, b) + block type; generation gives the stages (§3)."""
+class RegNetSpec(NetworkSpec):
+    """RegNet parameters (d, w0, wa, wm, g, b) + block type; generation gives the stages (§3).
+    A bottleneck or SE ratio left None is the block's (Y has SE 0.25, X none)."""
 
     family = "regnet"
+    FILE_KEYS = ("block", "depth", "w0", "wa", "wm", "group_width", "bottleneck", *NETWORK_KEYS)
     block: str
     depth: int
     w0: int
@@ -239,12 +276,8 @@ class RegNetSpec(_SpecMixin):
     wm: float
     group_width: int
     bottleneck: float = field(default=None)  # type: ignore[assignment]
-    resolution: int = 224
-    stem_width: int = 32
-    head_width: int = 0
+    _: KW_ONLY
     se_ratio: float = field(default=None)  # type: ignore[assignment]
-    in_channels: int = 3
-    num_classes: int = 1000
 
     def __post_init__(self):
         _check(
@@ -267,7 +300,7 @@ class RegNetSpec(_SpecMixin):
         _check(self.wm > 1, f"wm must be > 1, got {self.wm:g}")
         _check(self.bottleneck > 0, f"bottleneck must be > 0, got {self.bottleneck:g}")
         _check(self.group_width >= 1, f"group_width must be >= 1, got {self.group_width}")
-        _check_common(self)
+        self._check_network()
         from spaces.generate import regnet_stages  # validates stage indices
 
         regnet_stages(self)
@@ -279,22 +312,20 @@ class RegNetSpec(_SpecMixin):
 
 
 @dataclass(frozen=True)
-class EfficientNetSpec(_SpecMixin):
+class EfficientNetSpec(NetworkSpec):
     """EfficientNet (§4): MBConv stages with per-stage kernel, stride and expansion."""
 
     family = "efficientnet"
+    FILE_KEYS = ("depths", "widths", "strides", "kernels", "expansions", *NETWORK_KEYS)
+    block = "MB"
     depths: tuple[int, ...]
     widths: tuple[int, ...]
     strides: tuple[int, ...] = (1, 2, 2, 2, 1, 2, 1)
     kernels: tuple[int, ...] = (3, 3, 5, 3, 5, 5, 3)
     expansions: tuple[float, ...] = (1, 6, 6, 6, 6, 6, 6)
-    resolution: int = 224
-    stem_width: int = 32
+    _: KW_ONLY
     head_width: int = 1280
     se_ratio: float = 0.25
-    in_channels: int = 3
-    num_classes: int = 1000
-    block = "MB"
 
     def __post_init__(self):
         _normalize(self)
@@ -314,12 +345,7 @@ class EfficientNetSpec(_SpecMixin):
             bottlenecks=self.expansions,
             strides=self.strides,
             kernels=self.kernels,
-            resolution=self.resolution,
-            stem_width=self.stem_width,
-            head_width=self.head_width,
-            se_ratio=self.se_ratio,
-            in_channels=self.in_channels,
-            num_classes=self.num_classes,
+            **self.network_fields(),
         )
 
 
@@ -338,7 +364,7 @@ def spec_from_dict(data: dict) -> Spec:
     cls = FAMILIES[family]
     data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     try:
-        return dataclass_from_mapping(cls, data, f"{family} spec", SpecError)
+        return dataclass_from_mapping(cls, data, f"{family} spec", SpecError, order=cls.FILE_KEYS)
     except (TypeError, ValueError) as exc:
         if isinstance(exc, SpecError):
             raise

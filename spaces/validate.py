@@ -21,14 +21,15 @@ def check_positive(value, what: str, error: type[Exception] = FastscaleError) ->
 
 
 def dataclass_from_mapping(
-    cls, data, what: str, error: type[Exception] = FastscaleError, required=None
+    cls, data, what: str, error: type[Exception] = FastscaleError, required=None, order=None
 ):
     """`cls(**data)` after checking that `data` is a mapping with only `cls`'s fields and all
-    of its required ones (`required` overrides which); a TypeError becomes `error`."""
+    of its required ones (`required` overrides which); a TypeError becomes `error`. `order`
+    is the order messages list the allowed fields in (default: the dataclass's)."""
     if not isinstance(data, dict):
         raise error(f"{what} must be a mapping of fields, got {type(data).__name__}")
     fields = dataclasses.fields(cls)
-    allowed = [f.name for f in fields]
+    allowed = list(order) if order is not None else [f.name for f in fields]
     unknown = sorted(str(k) for k in set(data) - set(allowed))
     if unknown:
         raise error(f"{what}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")

@@ -93,6 +93,32 @@ def test_spec_dict_round_trip_for_every_family():
         assert again == spec
 
 
+def test_every_family_lists_each_field_once_in_file_order():
+    import dataclasses
+
+    from spaces.specs import FAMILIES
+
+    for family, cls in FAMILIES.items():
+        names = [f.name for f in dataclasses.fields(cls)]
+        assert sorted(cls.FILE_KEYS) == sorted(names), family
+
+
+def test_spec_files_keep_their_key_order():
+    # a file format: the shared fields' move into NetworkSpec changed no file
+    regnet = ["family", "block", "depth", "w0", "wa", "wm", "group_width", "bottleneck",
+              "resolution", "stem_width", "head_width", "se_ratio", "in_channels", "num_classes"]  # fmt: skip
+    resnet = ["family", "depths", "block", "widths", "bottleneck", "groups", "stem", "shortcut",
+              "se_ratio", "resolution", "stem_width", "head_width", "in_channels", "num_classes"]  # fmt: skip
+    stages = ["family", "block", "depths", "widths", "group_widths", "bottlenecks", "strides",
+              "kernels", "resolution", "stem_width", "head_width", "se_ratio", "in_channels",
+              "num_classes", "stem", "shortcut"]  # fmt: skip
+    assert list(get_model("RegNetY-4.0GF").to_dict()) == regnet
+    assert list(get_model("ResNet-RS-50").to_dict()) == resnet
+    assert list(get_model("ResNet-RS-50").stages().to_dict()) == stages
+    with pytest.raises(SpecError, match="allowed: depths, block, widths, bottleneck, groups"):
+        spec_from_dict({"family": "resnet", "depths": [1], "colour": 1})
+
+
 def test_spec_file_defaults_and_errors(tmp_path):
     path = tmp_path / "y.json"
     path.write_text(
