@@ -181,7 +181,50 @@ def plan(
 
     if isinstance(target_flops, str):
         target_flops = parse_quantity(target_flops, what="target")
-    budgets = {
+    budgets = _budgets(max_acts, max_params, max_runtime, max_memory)
+    if profile is not None:
+        profile = load_profile(profile)
+    _check_profile_serves(budgets, profile)
+    lean = schedule_lean(epochs)
+    if strategies is None:
+        strategies = default_strategies(spec)
+    if alphas is not None:
+        alphas = [_alpha(a) for a in alphas]
+        if not alphas and not strategies:
+            raise PlanError("nothing to plan: give at least one alpha or strategy")
+    strats = candidate_strategies(alphas, strategies)
+    sols = solve_many(spec, strats, target_flops, tolerance)
+    runtime, memory = predictions(sols, profile)
+    df = pd.DataFrame([_row(s, t, m) for s, t, m in zip(sols, runtime, memory, strict=True)])
+    df = _ranked(df, budgets, lean)
+    df.attrs.update(_plan_attrs(sols[0], tolerance, budgets, profile, lean))
+    if include_all:
+        return df
+    keep = df[df["fits"] & df["on_target"]].reset_index(drop=True)
+    if keep.empty:
+        raise PlanError(_nothing_fits(df, budgets, profile, tolerance))
+    keep["rank"] = np.arange(1, len(keep) + 1)
+    keep.attrs.update(df.attrs)
+    return keep
+
+
+def _plan_attrs(sol: Solution, tolerance, budgets: dict, profile, lean: str) -> dict:
+    """What a plan table carries besides its rows (`df.attrs`): the request it answers."""
+    return dict(
+        target=int(sol.target),
+        base_flops=int(sol.base_flops),
+        tolerance=float(tolerance),
+        budgets={k: v for k, v in budgets.items() if v is not None},
+        profile=None if profile is None else profile.name,
+        lean=lean,
+        unit=None if profile is None else profile.unit,
+        batch=None if profile is None else profile.batch,
+    )
+
+
+def _budgets(max_acts, max_params, max_runtime, max_memory) -> dict:
+    """Each budget as a number (None: no such budget), or PlanError for a bad one."""
+    return {
         "max_acts": _budget(max_acts, "max_acts"),
         "max_params": _budget(max_params, "max_params"),
         "max_runtime": None
@@ -189,8 +232,10 @@ def plan(
         else check_factor(max_runtime, "max_runtime", PlanError),
         "max_memory": None if max_memory is None else parse_bytes(max_memory, "max_memory"),
     }
-    if profile is not None:
-        profile = load_profile(profile)
+
+
+def _check_profile_serves(budgets: dict, profile: RuntimeProfile | None) -> None:
+    """A runtime budget needs a profile, a memory budget one with a memory model."""
     if budgets["max_runtime"] is not None and profile is None:
         raise PlanError("max_runtime needs a runtime profile (e.g. profile='v100x8-paper')")
     if budgets["max_memory"] is not None and (profile is None or not profile.memory):
@@ -203,17 +248,11 @@ def plan(
             f"max_memory needs a profile with a memory model (kind 'ops'), and {given}; make "
             "one with `fastscale calibrate --out PROFILE` and pass --profile PROFILE"
         )
-    lean = schedule_lean(epochs)
-    if strategies is None:
-        strategies = default_strategies(spec)
-    if alphas is not None:
-        alphas = [_alpha(a) for a in alphas]
-        if not alphas and not strategies:
-            raise PlanError("nothing to plan: give at least one alpha or strategy")
-    strats = candidate_strategies(alphas, strategies)
-    sols = solve_many(spec, strats, target_flops, tolerance)
-    runtime, memory = predictions(sols, profile)
-    df = pd.DataFrame([_row(s, t, m) for s, t, m in zip(sols, runtime, memory, strict=True)])
+
+
+def _ranked(df, budgets: dict, lean: str):
+    """The candidates with `fits`, sorted by the ranking of the module docstring and
+    numbered, in the COLUMNS order."""
     fits = np.ones(len(df), bool)
     for key, col in _BUDGET_COLUMNS.items():
         if budgets[key] is not None:
@@ -227,25 +266,7 @@ def plan(
         keys[2:4], ascending[2:4] = ["lean"], [True]
     df = df.sort_values(keys, ascending=ascending, kind="mergesort").reset_index(drop=True)
     df.insert(0, "rank", np.arange(1, len(df) + 1))
-    df = df[COLUMNS]
-    df.attrs.update(
-        target=int(sols[0].target),
-        base_flops=int(sols[0].base_flops),
-        tolerance=float(tolerance),
-        budgets={k: v for k, v in budgets.items() if v is not None},
-        profile=None if profile is None else profile.name,
-        lean=lean,
-        unit=None if profile is None else profile.unit,
-        batch=None if profile is None else profile.batch,
-    )
-    if include_all:
-        return df
-    keep = df[df["fits"] & df["on_target"]].reset_index(drop=True)
-    if keep.empty:
-        raise PlanError(_nothing_fits(df, budgets, profile, tolerance))
-    keep["rank"] = np.arange(1, len(keep) + 1)
-    keep.attrs.update(df.attrs)
-    return keep
+    return df[COLUMNS]
 
 
 def _alpha(a) -> float:
