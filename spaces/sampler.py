@@ -119,62 +119,65 @@ def sample(
     lo, hi = regime * (1 - tolerance), regime * (1 + tolerance)
     rng = np.random.default_rng(seed)
     kept: list[dict] = []
-    seen: set[bytes] = set()
-    drawn, fmin, fmax = 0, np.inf, 0.0
-    b = float(space.fixed.get("bottleneck", BLOCKS[space.block].bottleneck))
+    seen: set[bytes] = set()  # the architecture keys kept so far
+    drawn, lowest, highest = 0, np.inf, 0.0  # flops seen among valid draws
+    bottleneck = float(space.fixed.get("bottleneck", BLOCKS[space.block].bottleneck))
     while len(kept) < n and drawn < max_draws:
         cols = space.draw(rng, batch)
         drawn += batch
         num_stages, valid = regnet_stage_count(cols["depth"], cols["w0"], cols["wa"], cols["wm"])
         cols = {k: v[valid & (num_stages == space.stages)] for k, v in cols.items()}
         cx = regnet_complexity_batch(space.block, **cols, **space.fixed)
-        ok = np.ones(len(cols["depth"]), dtype=bool)
-        if ok.any():
-            fmin = min(fmin, float(cx["flops"][ok].min()))
-            fmax = max(fmax, float(cx["flops"][ok].max()))
-        ok &= (cx["flops"] >= lo) & (cx["flops"] <= hi)
+        if len(cols["depth"]):
+            lowest = min(lowest, float(cx["flops"].min()))
+            highest = max(highest, float(cx["flops"].max()))
+        ok = (cx["flops"] >= lo) & (cx["flops"] <= hi)
         if max_params is not None:
             ok &= cx["params"] <= max_params
         if max_acts is not None:
             ok &= cx["acts"] <= max_acts
-        idx = np.flatnonzero(ok)
-        if not kept and drawn >= 100_000 and (hi < fmin or lo > fmax):
+        if not kept and drawn >= 100_000 and (hi < lowest or lo > highest):
             break  # the regime lies outside everything this space produces: stop early
-        if not kept and drawn >= 3 * batch and (hi < fmin / 4 or lo > 4 * fmax):
+        if not kept and drawn >= 3 * batch and (hi < lowest / 4 or lo > 4 * highest):
             break  # ... far outside: a few batches tell already
-        if not len(idx):
-            continue
-        keys = _arch_keys({k: v[idx] for k, v in cols.items()}, space.block, b)
-        for row, i in enumerate(idx):
-            key = keys[row].tobytes()
-            if key in seen:
-                continue
-            seen.add(key)
-            spec = RegNetSpec(
-                space.block,
-                int(cols["depth"][i]),
-                int(cols["w0"][i]),
-                float(cols["wa"][i]),
-                float(cols["wm"][i]),
-                int(cols["group_width"][i]),
-                resolution=int(cols["resolution"][i]),
-                **space.fixed,
-            )
-            kept.append(
-                {
-                    "spec": spec,
-                    "flops": int(cx["flops"][i]),
-                    "params": int(cx["params"][i]),
-                    "acts": int(cx["acts"][i]),
-                }
-            )
-            if len(kept) == n:
-                break
+        _keep_distinct(space, cols, cx, np.flatnonzero(ok), bottleneck, seen, kept, n)
     if len(kept) < n:
-        seen_range = f"{fmin:.3g}..{fmax:.3g}" if fmax else "none valid"
+        seen_range = f"{lowest:.3g}..{highest:.3g}" if highest else "none valid"
         raise SamplerError(
             f"only {len(kept)} of {n} models found in [{lo:.4g}, {hi:.4g}] flops after {drawn} "
             f"draws (valid {space.stages}-stage flops seen: {seen_range}); widen --tolerance, "
             "change the regime or relax the constraints"
         )
     return kept
+
+
+def _keep_distinct(space, cols, cx, idx, bottleneck, seen: set, kept: list, n: int) -> None:
+    """Append the draws `idx` whose network was not kept before, in draw order, up to n."""
+    if not len(idx):
+        return
+    keys = _arch_keys({k: v[idx] for k, v in cols.items()}, space.block, bottleneck)
+    for row, i in enumerate(idx):
+        key = keys[row].tobytes()
+        if key in seen:
+            continue
+        seen.add(key)
+        spec = RegNetSpec(
+            space.block,
+            int(cols["depth"][i]),
+            int(cols["w0"][i]),
+            float(cols["wa"][i]),
+            float(cols["wm"][i]),
+            int(cols["group_width"][i]),
+            resolution=int(cols["resolution"][i]),
+            **space.fixed,
+        )
+        kept.append(
+            {
+                "spec": spec,
+                "flops": int(cx["flops"][i]),
+                "params": int(cx["params"][i]),
+                "acts": int(cx["acts"][i]),
+            }
+        )
+        if len(kept) == n:
+            return
