@@ -91,16 +91,7 @@ def time_model(
     `memory=True` (train mode) also measures the peak bytes of one training step
     (`trials.memory.measure_step_memory`) and reports it as `memory_bytes`.
     """
-    if clock not in CLOCKS:
-        raise FastscaleError(f"clock must be wall or cpu, got {clock!r}")
-    if clock == "cpu" and device != "cpu":
-        raise FastscaleError("clock 'cpu' measures CPU work; use the wall clock on cuda")
-    if mode not in MODES:
-        raise FastscaleError(f"mode must be train or infer, got {mode!r}")
-    if memory and mode != "train":
-        raise FastscaleError("memory is measured for training steps (mode 'train')")
-    if batch_size < 1 or repeats < 1 or warmup < 0:
-        raise FastscaleError("batch_size and repeats must be >= 1, warmup >= 0")
+    _check_request(clock, device, mode, memory, batch_size, repeats, warmup)
     dev = check_device(device)
     resolution = int(resolution or spec.resolution)
     if resolution < 8:
@@ -118,65 +109,109 @@ def time_model(
         times, peak = _measure(
             model, spec, batch_size, dev, mode, repeats, warmup, clock_fn, on_step, memory
         )
+    setting = {"resolution": resolution, "batch_size": batch_size, "mode": mode}
+    setting.update(device=device, threads=threads)
+    return _record(spec, setting, times, clock, {"memory_bytes": peak} if memory else {})
+
+
+def _record(spec, setting: dict, times: list[float], clock: str, measured: dict) -> dict:
+    """`time_model`'s result: the spec's counts, the setting, the median and spread of the
+    repeats, then what else was `measured` (the step's peak bytes)."""
     q1, median, q3 = _quartiles(times)
     return {
         **complexity(spec).as_dict(),
-        "resolution": resolution,
-        "batch_size": batch_size,
-        "mode": mode,
-        "device": device,
-        "threads": threads,
+        **setting,
         "seconds_per_batch": median,
-        "seconds_per_image": median / batch_size,
+        "seconds_per_image": median / setting["batch_size"],
         "spread": (q3 - q1) / median if median > 0 else 0.0,
         "times": times,
         "clock": clock,
-        **({"memory_bytes": peak} if memory else {}),
+        **measured,
     }
 
 
-def _measure(
-    model, spec, batch_size, dev, mode, repeats, warmup, clock_fn, on_step=None, memory=False
-):
-    cuda = dev.type == "cuda"
+def _check_request(clock, device, mode, memory, batch_size, repeats, warmup) -> None:
+    if clock not in CLOCKS:
+        raise FastscaleError(f"clock must be wall or cpu, got {clock!r}")
+    if clock == "cpu" and device != "cpu":
+        raise FastscaleError("clock 'cpu' measures CPU work; use the wall clock on cuda")
+    if mode not in MODES:
+        raise FastscaleError(f"mode must be train or infer, got {mode!r}")
+    if memory and mode != "train":
+        raise FastscaleError("memory is measured for training steps (mode 'train')")
+    if batch_size < 1 or repeats < 1 or warmup < 0:
+        raise FastscaleError("batch_size and repeats must be >= 1, warmup >= 0")
+
+
+@contextlib.contextmanager
+def _restored(model: torch.nn.Module):
+    """Run, then put back the module's parameters, BatchNorm statistics, mode and device (and
+    drop its gradients), so timing a model mid-training is harmless."""
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
     was_training = model.training
     orig_device = next(model.parameters()).device
-    memory_format = torch.channels_last if cuda else torch.contiguous_format
-    model.to(dev)
-    if cuda:  # stays channels_last afterwards: harmless, and what training on CUDA uses
-        model.to(memory_format=memory_format)
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(batch_size, spec.in_channels, spec.resolution, spec.resolution, generator=gen)
-    y = torch.randint(0, spec.num_classes, (batch_size,), generator=gen)
-    x = x.to(dev).contiguous(memory_format=memory_format)
-    y = y.to(dev)
-    amp = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else None
-    if cuda and amp is None:
-        amp = torch.float16
+    try:
+        yield
+    finally:
+        for p in model.parameters():
+            p.grad = None
+        model.to(orig_device)
+        model.load_state_dict(saved)
+        model.train(was_training)
+
+
+def _autocast_dtype(dev: torch.device):
+    """Mixed precision on CUDA (bfloat16 where the GPU has it, else float16); None on CPU."""
+    if dev.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _step_fn(model, x, y, dev: torch.device, mode: str, amp):
+    """The timed unit as a closure: a training step (forward, backward, SGD step) in train
+    mode, one no-grad forward in eval mode otherwise."""
     if mode == "train":
         model.train()
         opt = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=0.9)
 
-        def step():
+        def train_step():
             with torch.autocast(dev.type, dtype=amp, enabled=amp is not None):
                 out = model(x)
             loss = F.cross_entropy(out.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    else:
-        model.eval()
 
-        def step():
-            with (
-                torch.no_grad(),
-                torch.autocast(dev.type, dtype=amp, enabled=amp is not None),
-            ):
-                model(x)
+        return train_step
+    model.eval()
 
-    times = []
-    try:
+    def infer_step():
+        with torch.no_grad(), torch.autocast(dev.type, dtype=amp, enabled=amp is not None):
+            model(x)
+
+    return infer_step
+
+
+def _measure(
+    model, spec, batch_size, dev, mode, repeats, warmup, clock_fn, on_step=None, memory=False
+):
+    """(seconds of each repeat, peak step bytes or None), the module restored afterwards."""
+    cuda = dev.type == "cuda"
+    memory_format = torch.channels_last if cuda else torch.contiguous_format
+    with _restored(model):
+        model.to(dev)
+        if cuda:  # stays channels_last afterwards: harmless, and what training on CUDA uses
+            model.to(memory_format=memory_format)
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(
+            batch_size, spec.in_channels, spec.resolution, spec.resolution, generator=gen
+        )
+        y = torch.randint(0, spec.num_classes, (batch_size,), generator=gen)
+        x = x.to(dev).contiguous(memory_format=memory_format)
+        y = y.to(dev)
+        amp = _autocast_dtype(dev)
+        step = _step_fn(model, x, y, dev, mode, amp)
+        times = []
         for i in range(warmup + repeats):
             if cuda:
                 torch.cuda.synchronize(dev)
@@ -193,10 +228,4 @@ def _measure(
             from trials.memory import measure_step_memory
 
             peak = measure_step_memory(model, x, y, dev, amp)
-    finally:
-        for p in model.parameters():
-            p.grad = None
-        model.to(orig_device)
-        model.load_state_dict(saved)
-        model.train(was_training)
     return times, peak
