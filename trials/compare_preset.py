@@ -115,86 +115,15 @@ def _need(cond, where: str, message: str) -> None:
 
 def parse_preset(data, where: str) -> Preset:
     """Validate a preset mapping; every error names the field and the allowed values."""
-    _need(isinstance(data, dict), where, "a preset must be a mapping of fields")
-    unknown = sorted(set(data) - set(FIELDS))
-    _need(
-        not unknown,
-        where,
-        f"unknown field(s) {', '.join(map(str, unknown))}; allowed: " + ", ".join(FIELDS),
-    )
-    required = ("resolution", "spaces", "base", "regimes", "samples", "strategies", "train")
-    missing = [k for k in required if k not in data]
-    _need(
-        not missing,
-        where,
-        f"missing field(s) {', '.join(missing)}; "
-        + "; ".join(f"{k}: {FIELDS[k]}" for k in missing),
-    )
+    _check_fields(data, where)
     regimes = data["regimes"]
-    _need(
-        isinstance(regimes, dict) and set(regimes) == set(LEVELS),
-        where,
-        f"regimes must map exactly {', '.join(LEVELS)} to flops, e.g. {FIELDS['regimes']}",
-    )
-    flops = {}
-    for level in LEVELS:
-        try:
-            flops[level] = parse_quantity(regimes[level], what=f"regimes.{level}")
-        except UnitError as exc:
-            raise PresetError(f"{where}: {exc}") from None
-    _need(
-        flops["base"] < flops["intermediate"] < flops["top"],
-        where,
-        "regimes must grow: base < intermediate < top",
-    )
-    spaces = data["spaces"]
-    spaces = [spaces] if isinstance(spaces, str) else spaces
-    from spaces.sampler import SPACES
-
-    _need(
-        isinstance(spaces, list) and spaces and all(s in SPACES for s in spaces),
-        where,
-        f"spaces must be a list drawn from {', '.join(SPACES)}, got {data['spaces']!r}",
-    )
-    base = data["base"]
-    _need(
-        isinstance(base, dict) and set(base) == set(spaces),
-        where,
-        f"base must give one entry per space ({', '.join(spaces)}): {FIELDS['base']}",
-    )
-    for space, entry in base.items():
-        _need(
-            isinstance(entry, dict)
-            and len(entry) == 1
-            and next(iter(entry)) in ("search", "model", "spec"),
-            where,
-            f"base.{space} must be one of {{search: K}}, {{model: NAME}}, {{spec: {{...}}}}",
-        )
+    flops = _regime_flops(regimes, where)
+    spaces = _spaces(data, where)
+    base = _base(data["base"], spaces, where)
     samples = data["samples"]
     _need(isinstance(samples, int) and samples >= 1, where, "samples must be an integer >= 1")
-    strategies = data["strategies"]
-    _need(
-        isinstance(strategies, list) and strategies,
-        where,
-        "strategies must be a non-empty list, e.g. [w, dwr, dWr]",
-    )
-    from planner.strategies import get_strategy
-
-    for s in strategies:
-        try:
-            get_strategy(str(s))
-        except FastscaleError as exc:
-            raise PresetError(f"{where}: strategies: {exc}") from None
-    train = data["train"]
-    _need(isinstance(train, dict), where, "train must be a mapping of TrainConfig fields")
-    from trials.recipe import TrainConfig
-
-    try:
-        TrainConfig.from_dict({**train, "dataset": data.get("dataset") or "fashion-mnist"})
-    except FastscaleError as exc:
-        raise PresetError(f"{where}: train: {exc}") from None
-    except TypeError as exc:
-        raise PresetError(f"{where}: train: {exc}") from None
+    strategies = _strategies(data["strategies"], where)
+    train = _train(data, where)
     res = data["resolution"]
     _need(isinstance(res, int) and res >= 8, where, "resolution must be an integer >= 8")
     tol = data.get("tolerance", 0.02)
@@ -227,6 +156,107 @@ def parse_preset(data, where: str) -> Preset:
         gpus_per_trial=resources.get("gpus_per_trial", 0),
         source=where,
     )
+
+
+def _check_fields(data, where: str) -> None:
+    """A mapping with only known fields and every required one."""
+    _need(isinstance(data, dict), where, "a preset must be a mapping of fields")
+    unknown = sorted(set(data) - set(FIELDS))
+    _need(
+        not unknown,
+        where,
+        f"unknown field(s) {', '.join(map(str, unknown))}; allowed: " + ", ".join(FIELDS),
+    )
+    required = ("resolution", "spaces", "base", "regimes", "samples", "strategies", "train")
+    missing = [k for k in required if k not in data]
+    _need(
+        not missing,
+        where,
+        f"missing field(s) {', '.join(missing)}; "
+        + "; ".join(f"{k}: {FIELDS[k]}" for k in missing),
+    )
+
+
+def _regime_flops(regimes, where: str) -> dict:
+    """{level: flops} of the regime ladder, which must grow from base to top."""
+    _need(
+        isinstance(regimes, dict) and set(regimes) == set(LEVELS),
+        where,
+        f"regimes must map exactly {', '.join(LEVELS)} to flops, e.g. {FIELDS['regimes']}",
+    )
+    flops = {}
+    for level in LEVELS:
+        try:
+            flops[level] = parse_quantity(regimes[level], what=f"regimes.{level}")
+        except UnitError as exc:
+            raise PresetError(f"{where}: {exc}") from None
+    _need(
+        flops["base"] < flops["intermediate"] < flops["top"],
+        where,
+        "regimes must grow: base < intermediate < top",
+    )
+    return flops
+
+
+def _spaces(data: dict, where: str) -> list:
+    from spaces.sampler import SPACES
+
+    spaces = data["spaces"]
+    spaces = [spaces] if isinstance(spaces, str) else spaces
+    _need(
+        isinstance(spaces, list) and spaces and all(s in SPACES for s in spaces),
+        where,
+        f"spaces must be a list drawn from {', '.join(SPACES)}, got {data['spaces']!r}",
+    )
+    return spaces
+
+
+def _base(base, spaces: list, where: str) -> dict:
+    """One base entry per space: {search: K}, {model: NAME} or {spec: {...}}."""
+    _need(
+        isinstance(base, dict) and set(base) == set(spaces),
+        where,
+        f"base must give one entry per space ({', '.join(spaces)}): {FIELDS['base']}",
+    )
+    for space, entry in base.items():
+        _need(
+            isinstance(entry, dict)
+            and len(entry) == 1
+            and next(iter(entry)) in ("search", "model", "spec"),
+            where,
+            f"base.{space} must be one of {{search: K}}, {{model: NAME}}, {{spec: {{...}}}}",
+        )
+    return base
+
+
+def _strategies(strategies, where: str) -> list:
+    """A non-empty list of planner strategy names."""
+    from planner.strategies import get_strategy
+
+    _need(
+        isinstance(strategies, list) and strategies,
+        where,
+        "strategies must be a non-empty list, e.g. [w, dwr, dWr]",
+    )
+    for s in strategies:
+        try:
+            get_strategy(str(s))
+        except FastscaleError as exc:
+            raise PresetError(f"{where}: strategies: {exc}") from None
+    return strategies
+
+
+def _train(data: dict, where: str) -> dict:
+    """The TrainConfig fields of the first round (checked with the preset's dataset)."""
+    from trials.recipe import TrainConfig
+
+    train = data["train"]
+    _need(isinstance(train, dict), where, "train must be a mapping of TrainConfig fields")
+    try:
+        TrainConfig.from_dict({**train, "dataset": data.get("dataset") or "fashion-mnist"})
+    except (FastscaleError, TypeError) as exc:
+        raise PresetError(f"{where}: train: {exc}") from None
+    return train
 
 
 def _finalists(data, where: str) -> Finalists | None:
