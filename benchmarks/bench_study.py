@@ -51,12 +51,34 @@ def overhead(args) -> dict:
     )
     cpus = args.cpus or available_cpus()  # one trial at a time, all cores each
     work = Path(tempfile.mkdtemp(prefix="bench-study-"))
-    # (a) direct: the trainable itself, in this process, one candidate after another
-    store = StudyStore(work / "direct")
+    direct, direct_recs = _direct(cands, cfg, cpus, work / "direct")
+    # (b) through Ray Tune: the same candidates, a fresh study directory
+    t0 = time.perf_counter()
+    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    ray_init = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    df = run_study(work / "ray", cands, cfg, cpus_per_trial=cpus, progress=False)
+    via_ray = time.perf_counter() - t0
+    ray.shutdown()
+    assert (df["status"] == "done").all()
+    ray_store = StudyStore(work / "ray")
+    ray_recs = [ray_store.status(key) for key in ray_store.keys()]
+    return {
+        "trials": len(direct),
+        "cpus_per_trial": cpus,
+        **_overhead(direct, direct_recs, via_ray, ray_recs, ray_init),
+        "dir": str(work),
+    }
+
+
+def _direct(cands, cfg, cpus: int, out: Path) -> tuple[list[float], list[dict]]:
+    """(a) the trainable itself, in this process, one candidate after another: the wall
+    seconds and the record of each."""
+    store = StudyStore(out)
     store.create({"source": "api"})
     train = normalize_train(cfg.to_dict())
     keys = [store.add(c.spec, train) for c in cands]
-    direct, direct_recs = [], []
+    seconds, records = [], []
     for key in keys:
         cand = store.candidate(key)
         config = {
@@ -68,32 +90,24 @@ def overhead(args) -> dict:
         }
         t0 = time.perf_counter()
         rec = run_trial(config, lambda metrics, directory: None)
-        direct.append(time.perf_counter() - t0)
-        direct_recs.append(rec)
-        print(f"direct {key}: {direct[-1]:.1f}s", file=sys.stderr, flush=True)
+        seconds.append(time.perf_counter() - t0)
+        records.append(rec)
+        print(f"direct {key}: {seconds[-1]:.1f}s", file=sys.stderr, flush=True)
         assert rec["status"] == "done", rec
-    # (b) through Ray Tune: the same candidates, a fresh study directory
-    t0 = time.perf_counter()
-    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False)
-    ray_init = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    df = run_study(work / "ray", cands, cfg, cpus_per_trial=cpus, progress=False)
-    via_ray = time.perf_counter() - t0
-    ray.shutdown()
-    assert (df["status"] == "done").all()
-    k = len(keys)
-    ray_store = StudyStore(work / "ray")
-    ray_recs = [ray_store.status(key) for key in ray_store.keys()]
-    # Training compute (inside trials.train.train) is the same work either way but swings
-    # with the machine's load; compare what each path spends *besides* training.
+    return seconds, records
+
+
+def _overhead(direct, direct_recs, via_ray: float, ray_recs, ray_init: float) -> dict:
+    """What each path spends besides training, per trial, and Ray's share of a 60 s trial.
+    Training compute (inside trials.train.train) is the same work either way but swings with
+    the machine's load, so it is taken out of both."""
+    k = len(direct)
     direct_other = sum(d - r["train_s"] for d, r in zip(direct, direct_recs, strict=True)) / k
     ray_other = (via_ray - sum(r["train_s"] for r in ray_recs)) / k
     outside_fn = (via_ray - sum(r["wall_s"] for r in ray_recs)) / k
     per_trial = ray_other - direct_other
     mean_train = sum(r["train_s"] for r in direct_recs + ray_recs) / (2 * k)
     return {
-        "trials": k,
-        "cpus_per_trial": cpus,
         "direct_wall_s": [round(t, 2) for t in direct],
         "direct_train_s": [round(r["train_s"], 2) for r in direct_recs],
         "ray_study_wall_s": round(via_ray, 2),
@@ -105,7 +119,6 @@ def overhead(args) -> dict:
         "ray_outside_trial_function_per_trial_s": round(outside_fn, 2),
         "ray_overhead_per_trial_s": round(per_trial, 2),
         "overhead_pct_at_60s_trial": round(100 * per_trial / 60, 1),
-        "dir": str(work),
     }
 
 
