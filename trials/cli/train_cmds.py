@@ -19,6 +19,14 @@ from trials.recipe import (
 DEVICE = click.Choice(DEVICES)
 MODE = click.Choice(MODES)
 CLOCK = click.Choice(CLOCKS)
+# `time` and `calibrate` measure with the same clocks, so they offer one option
+clock_option = click.option(
+    "--clock",
+    type=CLOCK,
+    default="wall",
+    show_default=True,
+    help="cpu: count this process' CPU seconds (CPU only; robust to other load).",
+)
 RESOLUTION = click.IntRange(8, MAX_RESOLUTION)
 THREADS = click.IntRange(1, MAX_THREADS)
 BATCH = click.IntRange(1, MAX_BATCH)
@@ -110,13 +118,7 @@ def train_cmd(spec, out, as_json, **options):
 @click.option("--repeats", type=REPEATS, default=10, show_default=True)
 @click.option("--warmup", type=click.IntRange(0, 10_000), default=3, show_default=True)
 @click.option("--threads", type=THREADS, help="CPU threads [default: all].")
-@click.option(
-    "--clock",
-    type=CLOCK,
-    default="wall",
-    show_default=True,
-    help="cpu: count this process' CPU seconds (CPU only; robust to other load).",
-)
+@clock_option
 @click.option("--json", "as_json", is_flag=True, help="One object per spec (a list if several).")
 def time_cmd(specs, as_json, resolution, **options):
     """Seconds per training step (or inference batch) of each SPEC: median and spread."""
@@ -187,13 +189,7 @@ def time_cmd(specs, as_json, resolution, **options):
     help="Time every model once per round; keep each model's fastest round (other work, and a "
     "shared host's neighbours, only ever add time).",
 )
-@click.option(
-    "--clock",
-    type=CLOCK,
-    default="wall",
-    show_default=True,
-    help="cpu: count this process' CPU seconds (CPU only; robust to other load).",
-)
+@clock_option
 @click.option(
     "--epoch-images",
     type=click.IntRange(min=1),
