@@ -169,7 +169,9 @@ def test_printable_names():
         assert name in text
 
 
-@pytest.mark.parametrize("module", ["spaces", "spaces.export", "spaces.io"])
+@pytest.mark.parametrize(
+    "module", ["spaces", "spaces.export", "spaces.io", "planner", "trials.dataset_catalogue"]
+)
 def test_import_does_not_load_torch(module):
     code = f"import sys, {module}; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
