@@ -151,11 +151,9 @@ TIMM_NAMES = {
     "SE-ResNet-50": "seresnet50",
     **{f"ResNet-RS-{d}": f"resnetrs{d}" for d in (50, 101, 152, 200, 270, 350, 420)},
 }
+# torchvision has fewer of them, under the names timm gives them
 TORCHVISION_NAMES = {
-    "ResNet-18": "resnet18",
-    "ResNet-34": "resnet34",
-    "ResNet-50": "resnet50",
-    "ResNet-101": "resnet101",
-    "ResNet-152": "resnet152",
-    "ResNeXt-50-32x4d": "resnext50_32x4d",
-}
+    name: TIMM_NAMES[name]
+    for name in ("ResNet-18", "ResNet-34", "ResNet-50", "ResNet-101", "ResNet-152",
+                 "ResNeXt-50-32x4d")
+}  # fmt: skip
