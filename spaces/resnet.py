@@ -28,7 +28,7 @@ RESNET_BLOCKS = ("R", "RB")
 WIDTHS = {"R": (256, 512, 1024, 2048), "RB": (64, 128, 256, 512)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ResNetSpec(NetworkSpec):
     """A ResNet: per-stage depths and output widths; stage 1 has stride 1 (after the stem's
     max-pool), later stages stride 2. `groups` is the cardinality of the 3×3 convs (ResNeXt),

@@ -139,6 +139,11 @@ class NetworkSpec:
         _check(int(self.head_width) >= 0, f"head_width must be >= 0, got {self.head_width}")
         _check(0 <= self.se_ratio < 1, f"se_ratio must be in [0, 1), got {self.se_ratio}")
 
+    def __repr__(self) -> str:
+        # in file order too, as before the shared fields moved here (subclasses: repr=False)
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FILE_KEYS)
+        return f"{type(self).__qualname__}({shown})"
+
     def to_dict(self) -> dict:
         out = {"family": self.family}
         for name in self.FILE_KEYS:
@@ -165,7 +170,7 @@ class NetworkSpec:
 NETWORK_KEYS = tuple(f.name for f in dataclasses.fields(NetworkSpec))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class StageSpec(NetworkSpec):
     """Per-stage depths, widths, group widths, bottlenecks, strides (and kernels).
 
@@ -262,7 +267,7 @@ class StageSpec(NetworkSpec):
         return sum(self.depths)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RegNetSpec(NetworkSpec):
     """RegNet parameters (d, w0, wa, wm, g, b) + block type; generation gives the stages (§3).
     A bottleneck or SE ratio left None is the block's (Y has SE 0.25, X none)."""
@@ -311,7 +316,7 @@ class RegNetSpec(NetworkSpec):
         return regnet_stages(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class EfficientNetSpec(NetworkSpec):
     """EfficientNet (§4): MBConv stages with per-stage kernel, stride and expansion."""
 

@@ -115,6 +115,7 @@ def test_spec_files_keep_their_key_order():
     assert list(get_model("RegNetY-4.0GF").to_dict()) == regnet
     assert list(get_model("ResNet-RS-50").to_dict()) == resnet
     assert list(get_model("ResNet-RS-50").stages().to_dict()) == stages
+    assert repr(get_model("ResNet-18")).startswith("ResNetSpec(depths=(2, 2, 2, 2), block='RB'")
     with pytest.raises(SpecError, match="allowed: depths, block, widths, bottleneck, groups"):
         spec_from_dict({"family": "resnet", "depths": [1], "colour": 1})
 
