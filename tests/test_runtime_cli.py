@@ -143,6 +143,7 @@ def test_epoch_time_check_of_a_results_table(ops_profile):
                      "model": name, "method": "search", "strategy": "", "regime": "40MF",
                      **spec.to_dict()})  # fmt: skip
     rows.append({**rows[0], "key": "k9", "status": "failed"})  # not trained: no check
+    rows.append({**rows[1], "key": "k8", "phase": "final", "seed": 1})  # same network: once
     check = epoch_time_check(pd.DataFrame(rows), str(ops_profile), train)
     prof = load_profile(ops_profile)
     assert [r["model"] for r in check["rows"]] == names and check["summary"]["n"] == 3

@@ -63,9 +63,15 @@ def epoch_time_check(results, profile, train: dict, timing: dict | None = None) 
         batch = int(train.get("batch_size") or 128)
         measured_what = f"each trainer's own epoch time (batch {batch}, while it trained)"
     rows = []
-    for row in results.to_dict("records"):
+    seen = set()  # one row per network: finalists retrained with other seeds are the same
+    records = results.to_dict("records")
+    for row in sorted(records, key=lambda r: r.get("phase") not in (None, "first")):
         if row.get("status") != "done" or not row.get("epoch_time"):
             continue
+        network = str(row.get("model") or row.get("key"))
+        if network in seen:
+            continue
+        seen.add(network)
         spec = _spec_of(row)
         if spec is None:
             continue
