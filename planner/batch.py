@@ -58,10 +58,10 @@ def _round_width(w, f):
 
 def scale_arrays(
     base: StageSpec,
-    fd,
-    fw,
-    fg,
-    fr,
+    depth_factor,
+    width_factor,
+    group_width_factor,
+    resolution_factor,
     width_scale=1.0,
     group_scale=1.0,
     resolution_steps=0,
@@ -73,34 +73,42 @@ def scale_arrays(
     group-width factor, `resolution_steps` adds steps of 4 px after rounding, `depth_steps`
     (broadcasts to (N, stages)) adds blocks to each stage after rounding (at least 1 stays).
     """
-    fd, fw, fg, fr, ws, gs, rs = np.broadcast_arrays(
-        *(np.asarray(x, dtype=np.float64) for x in (fd, fw, fg, fr, width_scale, group_scale)),
+    arrays = np.broadcast_arrays(
+        *(
+            np.asarray(x, dtype=np.float64)
+            for x in (depth_factor, width_factor, group_width_factor, resolution_factor)
+        ),
+        *(np.asarray(x, dtype=np.float64) for x in (width_scale, group_scale)),
         np.asarray(resolution_steps, dtype=np.int64),
     )
-    fd, fw, fg, fr, ws, gs = (np.atleast_1d(x) for x in (fd, fw, fg, fr, ws, gs))
-    rs = np.atleast_1d(rs)
-    fw = fw * ws
+    (depth_factor, width_factor, group_width_factor, resolution_factor, width_scale,
+     group_scale, resolution_steps) = (np.atleast_1d(x) for x in arrays)  # fmt: skip
+    width_factor = width_factor * width_scale
     d0 = np.asarray(base.depths, dtype=np.float64)
     w0 = np.asarray(base.widths, dtype=np.float64)
-    depths = np.maximum(1, np.round(d0 * fd[:, None])).astype(np.int64)
+    depths = np.maximum(1, np.round(d0 * depth_factor[:, None])).astype(np.int64)
     depths = np.maximum(1, depths + np.asarray(depth_steps, dtype=np.int64))
-    widths = _round_width(w0, fw[:, None])
-    res = np.round(base.resolution * fr / R_STEP).astype(np.int64) * R_STEP + R_STEP * rs
-    res = np.maximum(MIN_RESOLUTION, res)
+    widths = _round_width(w0, width_factor[:, None])
+    res = np.round(base.resolution * resolution_factor / R_STEP).astype(np.int64) * R_STEP
+    res = np.maximum(MIN_RESOLUTION, res + R_STEP * resolution_steps)
     n = len(res)
     kind = base.kind
     if kind.depthwise:  # depthwise stays depthwise
         groups = np.ones_like(widths)
     elif kind.grouped:
         g0 = np.asarray(base.group_widths, dtype=np.float64)
-        groups = round_group_width(g0 * (fg * gs)[:, None])
+        groups = round_group_width(g0 * (group_width_factor * group_scale)[:, None])
         widths, groups = compat(widths, np.asarray(base.bottlenecks), groups)
     else:  # one group: the group width is the inner width
         inner = np.rint(widths * np.asarray(base.bottlenecks)).astype(np.int64)
         groups = np.maximum(1, inner)
     if kind.scales_stem_head:  # EfficientNet's rule: stem and head widen with the stages
-        stem = _round_width(base.stem_width, fw)
-        head = _round_width(base.head_width, fw) if base.head_width else np.zeros(n, np.int64)
+        stem = _round_width(base.stem_width, width_factor)
+        head = (
+            _round_width(base.head_width, width_factor)
+            if base.head_width
+            else np.zeros(n, np.int64)
+        )
     else:
         stem = np.full(n, base.stem_width, dtype=np.int64)
         head = np.full(n, base.head_width, dtype=np.int64)
