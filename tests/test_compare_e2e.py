@@ -85,3 +85,38 @@ def test_tiny_compare_end_to_end(tmp_path, capsys):
     assert f"open {report}" in text and report.is_file()
     assert len(list(out.glob("*.png"))) == 4
     assert "data:image/png;base64," in report.read_text()
+
+    # report --profile: every network priced at the resolution it trained at (a dWr-scaled
+    # one grows its resolution), measured from the timing pass; the HTML gains the section
+    profile_path = _tiny_profile(tmp_path)
+    assert main(["report", str(out), "--profile", str(profile_path), "--json"]) == 0
+    check = json.loads(capsys.readouterr().out)["epoch_time_check"]
+    trained = df.drop_duplicates("model").set_index("model")["resolution"]
+    assert {r["model"]: r["resolution"] for r in check["rows"]} == trained.to_dict()
+    assert max(trained) > TINY["resolution"]  # the check would hide a run-wide override
+    assert "timing pass" in check["measured"] and check["batch"] == meta["timing"]["batch_size"]
+    assert "Epoch time: measured vs predicted" in report.read_text()
+
+
+def _tiny_profile(tmp_path):
+    """An ops profile fitted on rows whose times follow known per-operation costs (what
+    `calibrate` would write, without timing anything): enough to exercise the pricing."""
+    from planner.profiles.opmodel import TIME_FEATURES, feature_matrix, fit_ops_profile
+    from spaces.ops import op_counts
+    from spaces.registry import get_model
+    from spaces.sampler import sample
+
+    sampled = sample("regnety", 4e8, 6, 0.05, seed=1)
+    specs = [rec["spec"].with_resolution(16 + 8 * (i % 3)) for i, rec in enumerate(sampled)]
+    specs += [get_model("RegNetX-200MF").with_resolution(24)]
+    costs = {"conv1x1.flops": 1e-10, "gconv.moved": 5e-9, "conv.flops": 2e-10,
+             "bn.elems": 2e-9, "relu.elems": 1e-9, "calls": 2e-4, "step": 1e-3}  # fmt: skip
+    rows = []
+    for spec in specs:
+        ops = op_counts(spec)
+        t = float(feature_matrix(ops, 8, TIME_FEATURES, list(costs)) @ list(costs.values()))
+        rows.append({"name": str(len(rows)), "spec": spec.to_dict(), "seconds_per_step": t,
+                     "flops": ops.flops, "acts": ops.acts, "params": ops.params})  # fmt: skip
+    path = tmp_path / "tiny-profile.json"
+    fit_ops_profile(rows, batch=8, name="tiny").save(path)
+    return path

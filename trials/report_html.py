@@ -166,7 +166,7 @@ def epoch_time_html(check: dict | None, out_dir: Path) -> str:
     head = "".join(
         f"<th class={c}>{h}</th>"
         for h, c in (("model", "l"), ("method", "l"), ("strategy", "l"), ("regime", "l"),
-                     ("measured s", "r"), ("predicted s", "r"), ("error", "r"))
+                     ("px", "r"), ("measured s", "r"), ("predicted s", "r"), ("error", "r"))
     )  # fmt: skip
     body = "".join(
         "<tr>"
@@ -177,6 +177,7 @@ def epoch_time_html(check: dict | None, out_dir: Path) -> str:
                 (x["method"], "l"),
                 (x["strategy"] or "-", "l"),
                 (x["regime"], "l"),
+                (x.get("resolution", ""), "r"),
                 (f"{x['measured_s']:.3g}", "r"),
                 (f"{x['predicted_s']:.3g}", "r"),
                 (f"{x['error']:+.1%}", "r"),

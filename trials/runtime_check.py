@@ -91,6 +91,7 @@ def epoch_time_check(results, profile, train: dict, timing: dict | None = None) 
                 "method": row.get("method"),
                 "strategy": row.get("strategy"),
                 "regime": row.get("regime"),
+                "resolution": int(spec.resolution),
                 "measured_s": measured,
                 "predicted_s": predicted,
                 "error": (predicted - measured) / measured,

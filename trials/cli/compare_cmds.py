@@ -83,8 +83,9 @@ def _runtime_check(out_dir, profile) -> dict:
     meta_path = Path(out_dir) / META_FILE
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     config = meta.get("config") or {}
-    train = {**(config.get("train") or {}), "dataset": meta.get("dataset")}
-    train.setdefault("resolution", config.get("resolution"))
+    # each candidate trains at its own spec's resolution (a scaled one may be larger than the
+    # preset's): no run-wide resolution here
+    train = {**(config.get("train") or {}), "dataset": meta.get("dataset"), "resolution": None}
     results = load_results(out_dir)
     if meta.get("keys"):
         results = results[results["key"].isin(meta["keys"])]
@@ -94,7 +95,8 @@ def _runtime_check(out_dir, profile) -> dict:
 def _show_check(check: dict) -> None:
     rows = [
         {"model": r["model"], "method": r["method"], "strategy": r["strategy"] or "-",
-         "regime": r["regime"], "measured s": r["measured_s"], "predicted s": r["predicted_s"],
+         "regime": r["regime"], "px": r.get("resolution"), "measured s": r["measured_s"],
+         "predicted s": r["predicted_s"],
          "error": f"{r['error']:+.1%}"}
         for r in check["rows"]
     ]  # fmt: skip
