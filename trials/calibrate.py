@@ -187,6 +187,48 @@ def _time_rounds(models, rounds, progress, **timing) -> list[list[dict]]:
     return timed
 
 
+def _models(base, strategies, factors, diverse: bool, resolution, seed: int) -> list:
+    """The diverse set (unless only `base` is asked for) plus `base`'s scaled copies."""
+    from trials.calibration_set import calibration_set, scaled_copies
+
+    models = calibration_set(resolution, seed) if diverse or base is None else []
+    if base is not None:
+        label = getattr(base, "family", "spec")
+        models += scaled_copies(base, list(strategies), list(factors), label)
+    if len(models) < 3:
+        raise CalibrationError(
+            f"only {len(models)} distinct models from these strategies and factors; "
+            "a profile needs at least 3 (add factors)"
+        )
+    return models
+
+
+def _row(model, runs: list[dict]) -> dict:
+    """A calibration row from a model's rounds: other processes only ever add time, so the
+    least disturbed (fastest) round is kept; memory was measured in the first."""
+    t = min(runs, key=lambda r: r["seconds_per_batch"])
+    return {
+        "name": model.name,
+        "family": model.family,
+        "resolution": model.spec.resolution,
+        **{k: t[k] for k in ("flops", "params", "acts", "seconds_per_batch", "spread")},
+        "seconds_per_step": t["seconds_per_batch"],
+        "memory_bytes": runs[0].get("memory_bytes"),
+        "rounds": [r["seconds_per_batch"] for r in runs],
+        "spec": model.spec.to_dict(),
+    }
+
+
+def _describe(base, strategies, factors, diverse: bool) -> str:
+    what = "the diverse set" if diverse or base is None else ""
+    if base is not None:
+        what += (
+            f"{' + ' if what else ''}{getattr(base, 'family', '')} base at {base.resolution}px "
+            f"scaled by {','.join(strategies)} x {','.join(f'{f:g}' for f in factors)}"
+        )
+    return what
+
+
 def calibrate(
     base=None,
     strategies=("w", "dwr", "dWr"),
@@ -219,53 +261,21 @@ def calibrate(
     (`planner.profiles.opmodel.robust_nnls_fit`).
     """
     from planner.profiles.opmodel import fit_ops_profile
-    from trials.calibration_set import calibration_set, scaled_copies
     from trials.train import check_device
 
     check_device(device)
     if rounds < 1:
         raise CalibrationError(f"rounds must be >= 1, got {rounds}")
     path = check_writable(out) if out is not None else None
-    models = calibration_set(resolution, seed) if diverse or base is None else []
-    if base is not None:
-        label = getattr(base, "family", "spec")
-        models += scaled_copies(base, list(strategies), list(factors), label)
-    if len(models) < 3:
-        raise CalibrationError(
-            f"only {len(models)} distinct models from these strategies and factors; "
-            "a profile needs at least 3 (add factors)"
-        )
+    models = _models(base, strategies, factors, diverse, resolution, seed)
     for m in models:  # a model too large for this machine fails fast, before any timing
         check_memory(m.spec, batch_size, train=mode == "train", device=device)
     timing = dict(batch_size=batch_size, device=device, mode=mode, repeats=repeats)
     timing.update(warmup=warmup, threads=threads, clock=clock)
     timed = _time_rounds(models, rounds, progress, **timing)
-    rows = []
-    for m, runs in zip(models, timed, strict=True):
-        # Other processes only ever add time: keep the least disturbed round.
-        t = min(runs, key=lambda r: r["seconds_per_batch"])
-        rows.append(
-            {
-                "name": m.name,
-                "family": m.family,
-                "resolution": m.spec.resolution,
-                **{k: t[k] for k in ("flops", "params", "acts", "seconds_per_batch", "spread")},
-                "seconds_per_step": t["seconds_per_batch"],
-                "memory_bytes": runs[0].get("memory_bytes"),
-                "rounds": [r["seconds_per_batch"] for r in runs],
-                "spec": m.spec.to_dict(),
-            }
-        )
-    what = "the diverse set" if diverse or base is None else ""
-    if base is not None:
-        what += (
-            (" + " if what else "")
-            + f"{getattr(base, 'family', '')} base at "
-            + (
-                f"{base.resolution}px scaled by {','.join(strategies)} x "
-                f"{','.join(f'{f:g}' for f in factors)}"
-            )
-        )
+    rows = [_row(m, runs) for m, runs in zip(models, timed, strict=True)]
+    threads_used = timed[0][0]["threads"]
+    what = _describe(base, strategies, factors, diverse)
     meta = {
         "name": name or f"{device}-{mode}-b{batch_size}",
         "unit": "min/epoch" if epoch_images else "s/img",
@@ -275,8 +285,8 @@ def calibrate(
         "mode": mode,
         "device": device,
         "clock": clock,
-        "threads": t["threads"],
-        "source": f"fastscale calibrate: {what}; threads {t['threads']}, rounds {rounds}, "
+        "threads": threads_used,
+        "source": f"fastscale calibrate: {what}; threads {threads_used}, rounds {rounds}, "
         f"{clock} clock",
     }
     profile = fit_ops_profile(rows, batch=batch_size, **meta)

@@ -180,24 +180,11 @@ def _time_of(row: dict) -> float:
     return check_positive(row[key], "time", ProfileError)
 
 
-def fit_profile(
-    rows,
-    name: str = "custom",
-    unit: str = "s",
-    hardware: str = "",
-    precision: str = "",
-    batch: int | None = None,
-    mode: str = "train",
-    source: str = "",
-    weighting: str = "relative",
-) -> RuntimeProfile:
-    """Fit a profile from timing rows (list of dicts or a DataFrame): each row has `time` and
-    either flops + acts (+ params) or a `model` name / `spec` dict / spec fields."""
+def _clean_rows(rows) -> list[dict]:
+    """flops, acts, params, time (and model/name) of each timing row, or one clear error."""
     if hasattr(rows, "to_dict"):
         rows = rows.to_dict("records")
     rows = list(rows)
-    if weighting not in ("relative", "absolute"):
-        raise ProfileError(f"weighting must be relative or absolute, got {weighting!r}")
     if len(rows) < MIN_ROWS:
         raise ProfileError(
             f"need at least {MIN_ROWS} timing rows to fit a profile, got {len(rows)}"
@@ -216,15 +203,40 @@ def fit_profile(
             if row.get(k):
                 rec[k] = str(row[k])
         clean.append(rec)
-    flops, acts, time = (np.array([r[k] for r in clean]) for k in ("flops", "acts", "time"))
-    params = [r["params"] for r in clean]
-    c = _coefs(flops, acts, time, weighting)
-    rel = np.abs(c[0] + c[1] * acts + c[2] * flops - time) / time
+    return clean
+
+
+def _linear_loo(flops, acts, time, weighting: str) -> list[float]:
+    """Relative error of each row predicted by the linear fit of all the others."""
     loo = []
     for i in range(len(time)):
         keep = np.arange(len(time)) != i
         ci = _coefs(flops[keep], acts[keep], time[keep], weighting)
         loo.append(abs(ci[0] + ci[1] * acts[i] + ci[2] * flops[i] - time[i]) / time[i])
+    return loo
+
+
+def fit_profile(
+    rows,
+    name: str = "custom",
+    unit: str = "s",
+    hardware: str = "",
+    precision: str = "",
+    batch: int | None = None,
+    mode: str = "train",
+    source: str = "",
+    weighting: str = "relative",
+) -> RuntimeProfile:
+    """Fit a profile from timing rows (list of dicts or a DataFrame): each row has `time` and
+    either flops + acts (+ params) or a `model` name / `spec` dict / spec fields."""
+    if weighting not in ("relative", "absolute"):
+        raise ProfileError(f"weighting must be relative or absolute, got {weighting!r}")
+    clean = _clean_rows(rows)
+    flops, acts, time = (np.array([r[k] for r in clean]) for k in ("flops", "acts", "time"))
+    params = [r["params"] for r in clean]
+    c = _coefs(flops, acts, time, weighting)
+    rel = np.abs(c[0] + c[1] * acts + c[2] * flops - time) / time
+    loo = _linear_loo(flops, acts, time, weighting)
     has_params = all(p is not None for p in params)
     return RuntimeProfile(
         name=name,
