@@ -229,6 +229,23 @@ def _describe(base, strategies, factors, diverse: bool) -> str:
     return what
 
 
+def _meta(name, device, mode, batch_size, epoch_images, clock, rounds, timed, what) -> dict:
+    """The profile's description of its own calibration."""
+    threads = timed[0][0]["threads"]
+    return {
+        "name": name or f"{device}-{mode}-b{batch_size}",
+        "unit": "min/epoch" if epoch_images else "s/img",
+        "epoch_images": epoch_images,
+        "hardware": hardware_name(device),
+        "precision": "amp" if device == "cuda" else "fp32",
+        "mode": mode,
+        "device": device,
+        "clock": clock,
+        "threads": threads,
+        "source": f"fastscale calibrate: {what}; threads {threads}, rounds {rounds}, {clock} clock",
+    }
+
+
 def calibrate(
     base=None,
     strategies=("w", "dwr", "dWr"),
@@ -274,21 +291,8 @@ def calibrate(
     timing.update(warmup=warmup, threads=threads, clock=clock)
     timed = _time_rounds(models, rounds, progress, **timing)
     rows = [_row(m, runs) for m, runs in zip(models, timed, strict=True)]
-    threads_used = timed[0][0]["threads"]
     what = _describe(base, strategies, factors, diverse)
-    meta = {
-        "name": name or f"{device}-{mode}-b{batch_size}",
-        "unit": "min/epoch" if epoch_images else "s/img",
-        "epoch_images": epoch_images,
-        "hardware": hardware_name(device),
-        "precision": "amp" if device == "cuda" else "fp32",
-        "mode": mode,
-        "device": device,
-        "clock": clock,
-        "threads": threads_used,
-        "source": f"fastscale calibrate: {what}; threads {threads_used}, rounds {rounds}, "
-        f"{clock} clock",
-    }
+    meta = _meta(name, device, mode, batch_size, epoch_images, clock, rounds, timed, what)
     profile = fit_ops_profile(rows, batch=batch_size, **meta)
     result = Calibration(list(profile.rows), profile)
     if path is not None:

@@ -218,14 +218,8 @@ def write_report(
     out_dir = prepare_dir(out_dir)
     analysis = analyze(results, meta)
     figures = draw_figures(normalize(results, meta), analysis, out_dir, meta)
-    write_file(
-        out_dir / "summary.json",
-        dumps_json(
-            {**analysis, "meta": meta, "epoch_time_check": epoch_time_check},
-            indent=2,
-            default=str,
-        ),
-    )
+    summary = {**analysis, "meta": meta, "epoch_time_check": epoch_time_check}
+    write_file(out_dir / "summary.json", dumps_json(summary, indent=2, default=str))
     spread = analysis["spread"]
     sigma = spread["std"]
     r_line = ", ".join(

@@ -41,7 +41,6 @@ def epoch_time_check(results, profile, train: dict, timing: dict | None = None) 
     config (batch_size, train_size, dataset, resolution); `timing` the comparison's timing
     pass (compare.json's "timing"), preferred where it timed the model."""
     from planner.profiles import load_profile
-    from trials.study.results import trained_spec
 
     profile = load_profile(profile)
     dataset = str(train.get("dataset") or "")
@@ -63,42 +62,46 @@ def epoch_time_check(results, profile, train: dict, timing: dict | None = None) 
         batch = int(train.get("batch_size") or 128)
         measured_what = f"each trainer's own epoch time (batch {batch}, while it trained)"
     rows = []
-    seen = set()  # one row per network: finalists retrained with other seeds are the same
-    records = results.to_dict("records")
-    for row in sorted(records, key=lambda r: r.get("phase") not in (None, "first")):
-        if row.get("status") != "done" or not row.get("epoch_time"):
-            continue
-        network = str(row.get("model") or row.get("key"))
-        if network in seen:
-            continue
-        seen.add(network)
+    for row in _networks(results):
         spec = _spec_of(row)
-        if spec is None:
-            continue
-        spec = trained_spec(spec, train)
-        per_image = profile.price(spec, batch)["seconds_per_image"]
-        if per_image is None:
-            raise FastscaleError(
-                f"profile {profile.name!r} (unit {profile.unit}) gives no seconds per image"
-            )
-        predicted = float(per_image) * images
-        timed = per_image_measured.get(str(row.get("model")))
-        measured = float(timed) * images if timed else float(row["epoch_time"])
-        rows.append(
-            {
-                "key": row.get("key"),
-                "model": row.get("model"),
-                "method": row.get("method"),
-                "strategy": row.get("strategy"),
-                "regime": row.get("regime"),
-                "resolution": int(spec.resolution),
-                "measured_s": measured,
-                "predicted_s": predicted,
-                "error": (predicted - measured) / measured,
-            }
-        )
+        if spec is not None:
+            timed = per_image_measured.get(str(row.get("model")))
+            measured = float(timed) * images if timed else float(row["epoch_time"])
+            rows.append(_check_row(row, spec, profile, train, batch, images, measured))
     return {"profile": profile.name, "images": int(images), "batch": batch, "rows": rows,
             "measured": measured_what, "summary": _summary(rows)}  # fmt: skip
+
+
+def _networks(results) -> list[dict]:
+    """The trained rows, one per network: finalists retrained with other seeds are the same
+    network (first-round rows come first)."""
+    seen, out = set(), []
+    records = results.to_dict("records")
+    for row in sorted(records, key=lambda r: r.get("phase") not in (None, "first")):
+        network = str(row.get("model") or row.get("key"))
+        if row.get("status") == "done" and row.get("epoch_time") and network not in seen:
+            seen.add(network)
+            out.append(row)
+    return out
+
+
+def _check_row(row, spec, profile, train, batch, images, measured) -> dict:
+    from trials.study.results import trained_spec
+
+    spec = trained_spec(spec, train)
+    per_image = profile.price(spec, batch)["seconds_per_image"]
+    if per_image is None:
+        raise FastscaleError(
+            f"profile {profile.name!r} (unit {profile.unit}) gives no seconds per image"
+        )
+    predicted = float(per_image) * images
+    return {
+        **{k: row.get(k) for k in ("key", "model", "method", "strategy", "regime")},
+        "resolution": int(spec.resolution),
+        "measured_s": measured,
+        "predicted_s": predicted,
+        "error": (predicted - measured) / measured,
+    }
 
 
 def _summary(rows: list[dict]) -> dict:
