@@ -31,6 +31,7 @@ FIELDS = {
     "train": "TrainConfig fields for every first-round trial",
     "finalists": "{epochs, seeds, select: best-per-method|all, levels: [intermediate, top]} or null",
     "resources": "{cpus_per_trial, gpus_per_trial}",
+    "early_stop": "{scheduler: fifo|asha, grace_epochs, reduction_factor} (default fifo)",
 }
 FINALIST_FIELDS = ("epochs", "seeds", "select", "levels")
 RESOURCE_FIELDS = ("cpus_per_trial", "gpus_per_trial")
@@ -70,6 +71,7 @@ class Preset:
     description: str = ""
     source: str = ""
     labels: dict = field(default_factory=dict)  # level -> "40MF"
+    early_stop: dict = field(default_factory=dict)  # trials.study.early_stop settings
 
     def label(self, level: str) -> str:
         return self.labels[level]
@@ -101,6 +103,7 @@ class Preset:
                 "cpus_per_trial": self.cpus_per_trial,
                 "gpus_per_trial": self.gpus_per_trial,
             },
+            **({"early_stop": self.early_stop} if self.early_stop else {}),
         }
 
 
@@ -154,6 +157,7 @@ def parse_preset(data, where: str) -> Preset:
         finalists=_finalists(data.get("finalists"), where),
         cpus_per_trial=resources.get("cpus_per_trial", 1),
         gpus_per_trial=resources.get("gpus_per_trial", 0),
+        early_stop=_early_stop(data.get("early_stop"), train, where),
         source=where,
     )
 
@@ -257,6 +261,23 @@ def _train(data: dict, where: str) -> dict:
     except (FastscaleError, TypeError) as exc:
         raise PresetError(f"{where}: train: {exc}") from None
     return train
+
+
+def _early_stop(data, train: dict, where: str) -> dict:
+    """Validated `early_stop:` settings (trials.study.early_stop); {} when absent."""
+    from trials.study.early_stop import settings
+    from trials.study.store import StudyError
+
+    if data is None:
+        return {}
+    keys = ("scheduler", "grace_epochs", "reduction_factor")
+    allowed = f"early_stop allows {FIELDS['early_stop']}"
+    _need(isinstance(data, dict) and set(data) <= set(keys), where, allowed)
+    try:
+        stop = settings(**{k: data.get(k) for k in keys}, epochs=train.get("epochs", 1))
+    except StudyError as exc:
+        raise PresetError(f"{where}: early_stop: {exc}") from None
+    return stop.to_dict()
 
 
 def _finalists(data, where: str) -> Finalists | None:

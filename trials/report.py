@@ -360,9 +360,34 @@ def analyze(results: pd.DataFrame, meta: dict | None = None) -> dict:
         "paper": paper_agreement(verdicts, spread),
         "n_done": int(len(df)),
         "n_failed": int((results["status"] == "failed").sum()) if "status" in results else 0,
+        "n_stopped": int((results["status"] == "stopped").sum()) if "status" in results else 0,
     }
-    out["sentences"] = verdict_sentences(out)
+    out["sentences"] = verdict_sentences(out) + stopped_early(results)
     return out
+
+
+def stopped_early(results: pd.DataFrame) -> list[str]:
+    """'3 candidates stopped early by ASHA; ...': what an early-stopping scheduler stopped
+    (their errors are at the epoch they stopped, so they are left out of every ranking)."""
+    from trials.study.early_stop import label
+
+    if "status" not in results:
+        return []
+    stopped = results[results["status"] == "stopped"]
+    if stopped.empty:
+        return []
+    by = stopped["stopped_by"] if "stopped_by" in stopped else pd.Series(["?"] * len(stopped))
+    counts = by.fillna("?").astype(str).value_counts()
+    who = "candidate" if len(stopped) == 1 else "candidates"
+    if len(counts) == 1:
+        how = f"by {label(counts.index[0])}"
+    else:
+        how = "(" + ", ".join(f"{n} by {label(name)}" for name, n in counts.items()) + ")"
+    return [
+        f"{len(stopped)} {who} stopped early {how}; their errors are validation errors at "
+        "the epoch they were stopped, not fully "
+        "trained errors, and take no part in the ranking"
+    ]
 
 
 def build_report(

@@ -243,7 +243,8 @@ def write_report(
         "<h3>Against the paper</h3><p>" + esc(PAPER_FINDINGS) + "</p>" + bullets(analysis["paper"]),
         "<h2>Models per regime and strategy (cf. the paper's Tables 7 and 8)</h2>",
         table_html(analysis["rows"]),
-        f"<p>{analysis['n_done']} completed trials, {analysis['n_failed']} failed. Errors are "
+        f"<p>{analysis['n_done']} completed trials, {analysis['n_failed']} failed"
+        f"{_stopped(analysis)}. Errors are "
         "validation top-1 in %; the final column is the longer-schedule / repeated-seed "
         "retraining where the preset asks for it. Epoch times: "
         f"{esc(analysis['runtime_source'])}.</p>",
@@ -257,3 +258,9 @@ def write_report(
     path = out_dir / "report.html"
     write_file(path, "\n".join(parts))
     return path
+
+
+def _stopped(analysis: dict) -> str:
+    """', 3 stopped early (left out of the ranking)' when a scheduler stopped any."""
+    n = analysis.get("n_stopped") or 0
+    return f", {n} stopped early (left out of the ranking)" if n else ""

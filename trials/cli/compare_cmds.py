@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from trials.cli.common import echo_json, fail, print_table
+from trials.study.early_stop import MAX_REDUCTION, SCHEDULERS
 
 
 def _preset_help() -> str:
@@ -33,14 +34,34 @@ def _preset_help() -> str:
     "--profile",
     help="Runtime profile (NAME or FILE): also report predicted vs measured epoch times.",
 )
+@click.option(
+    "--scheduler",
+    type=click.Choice(SCHEDULERS),
+    default=None,
+    help="fifo: train every candidate fully, as the paper's search does (default, or the "
+    "preset's early_stop); asha: Ray Tune's ASHA stops trailing candidates early.",
+)
+@click.option(
+    "--grace-epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="asha: epochs before a candidate is first judged (1).",
+)
+@click.option(
+    "--reduction-factor",
+    type=click.IntRange(2, MAX_REDUCTION),
+    default=None,
+    help="asha: keep the best 1/N at each rung (3).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
-def compare_cmd(preset_ref, out_dir, address, n, dataset, profile, as_json):
+def compare_cmd(preset_ref, out_dir, address, n, dataset, profile, as_json, **early):
     """Search vs scaling vs hybrid at the preset's regimes as one resumable study; writes
     DIR/report.html (tables, figures, verdict)."""
     from trials.compare import run_compare
     from trials.compare_preset import load_preset
 
     preset = load_preset(preset_ref)
+    stop = _early_stop(preset, **early)
     if profile is not None:
         from planner.profiles import load_profile
 
@@ -52,7 +73,13 @@ def compare_cmd(preset_ref, out_dir, address, n, dataset, profile, as_json):
 
         out_dir = f"runs/compare-{plain_name(preset.name, 'preset name')}"
     outcome = run_compare(
-        preset, out_dir, address=address, n=n, dataset=dataset, progress=not as_json
+        preset,
+        out_dir,
+        address=address,
+        n=n,
+        dataset=dataset,
+        progress=not as_json,
+        early_stop=stop,
     )
     if profile is not None:
         from trials.compare import rebuild_report
@@ -69,6 +96,25 @@ def compare_cmd(preset_ref, out_dir, address, n, dataset, profile, as_json):
     if profile is not None:
         _show_check(outcome["epoch_time_check"])
     click.echo(f"open {outcome['report']}")
+
+
+def _early_stop(preset, scheduler, grace_epochs, reduction_factor):
+    """The flags over the preset's early_stop; None when no flag is given (the preset's, or
+    on a resume the stored one, applies)."""
+    from trials.compare_run import preset_early_stop
+    from trials.study.early_stop import EarlyStop
+
+    if scheduler is None and grace_epochs is None and reduction_factor is None:
+        return None
+    if scheduler == "fifo":
+        return EarlyStop(grace_epochs=grace_epochs, reduction_factor=reduction_factor)
+    base = preset_early_stop(preset) or EarlyStop()
+    return EarlyStop(
+        scheduler or base.scheduler,
+        "none",
+        base.grace_epochs if grace_epochs is None else grace_epochs,
+        base.reduction_factor if reduction_factor is None else reduction_factor,
+    )
 
 
 def _runtime_check(out_dir, profile) -> dict:

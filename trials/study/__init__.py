@@ -3,12 +3,14 @@
 Importing this package imports neither ray nor torch; running a study does.
 """
 
+from trials.study.early_stop import EarlyStop
 from trials.study.results import load_results
 from trials.study.runner import run_study
 from trials.study.store import Candidate, StudyBusy, StudyError, StudyStore, candidate_key
 
 __all__ = [
     "Candidate",
+    "EarlyStop",
     "StudyBusy",
     "StudyError",
     "StudyStore",

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from spaces.units import format_quantity
+from trials.study import early_stop
 from trials.study.checks import check_dataset, check_trial_resources
 from trials.study.records import recover
 from trials.study.repair import usable_keys
@@ -35,6 +36,8 @@ TRAIN = ("dataset", "resolution", "epochs", "train_size", "val_size", "batch_siz
 DEFAULTS = {"n": 32, "tolerance": 0.01, "seed": 0, "sampler": "random", "dataset": "fashion-mnist"}
 SEARCH_RESOLUTION = 32  # default for a search (CPU-sized); --specs keep each spec's own
 STORAGE_ENV = "FASTSCALE_OPTUNA_STORAGE"  # the full --storage URL when it has a password
+# early stopping (trials.study.early_stop), stored as definition["early_stop"]
+EARLY_STOP = ("scheduler", "pruner", "grace_epochs", "reduction_factor")
 RUN_DEFAULTS = {"cpus_per_trial": 1, "gpus_per_trial": 0, "max_failures": 1, "progress": True}
 
 
@@ -86,7 +89,30 @@ def build_definition(opts: dict, out_dir: Path) -> dict:
         tag = hashlib.sha256(canonical([str(out_dir), d["space"], d["regime"]]).encode())
         d["optuna_study"] = f"fastscale-{Path(out_dir).name}-{tag.hexdigest()[:8]}"
     d["train"] = _train_dict(opts, int(d["seed"]), search=not specs)
+    d["early_stop"] = _early_stop(opts, d).to_dict()
     return d
+
+
+def _early_stop(opts: dict, d: dict) -> early_stop.EarlyStop:
+    sampler = d["sampler"] if d["source"] == "search" else None
+    given = [opts.get(k) for k in EARLY_STOP]
+    return early_stop.settings(*given, epochs=d["train"]["epochs"], sampler=sampler)
+
+
+def _reconcile_early_stop(stored: dict, opts: dict, out_dir: Path) -> None:
+    """A resume stops candidates the way the study was defined; a differing flag is refused."""
+    have = early_stop.EarlyStop.from_dict(stored.get("early_stop")).to_dict()
+    defaults = {"scheduler": "fifo", "pruner": "none"}
+    for k in EARLY_STOP:
+        given = opts.get(k)
+        if given is not None and not isinstance(given, str | int):
+            given = type(given).__name__  # an Optuna pruner object (Python API)
+        if given is not None and given != (have[k] if have[k] is not None else defaults.get(k)):
+            flag = "--" + k.replace("_", "-")
+            raise StudyError(
+                f"{flag} {given} conflicts with the study in {out_dir} (stored: {have[k]}); "
+                "leave it out to resume, or use a new --out"
+            )
 
 
 def reconcile(stored: dict, opts: dict, out_dir: Path) -> dict:
@@ -123,6 +149,7 @@ def reconcile(stored: dict, opts: dict, out_dir: Path) -> dict:
             )
     if (opts.get("space") or opts.get("regime")) and stored["source"] == "specs":
         raise StudyError(f"the study in {out_dir} trains a spec file; --space/--regime conflict")
+    _reconcile_early_stop(stored, opts, out_dir)
     return stored
 
 
@@ -167,8 +194,17 @@ def _sources(d: dict):
     return None, RegimePool(d, size=pool_size(int(d["n"])))
 
 
+def _pruner_object(opts: dict):
+    """An Optuna pruner object given as opts["pruner"] through the Python API, else None."""
+    pruner = opts.get("pruner")
+    return None if isinstance(pruner, str | None) else pruner
+
+
 def preflight(store: StudyStore, d: dict, opts: dict, run: dict, address: str | None) -> None:
     """Every check that needs no Ray, before anything is created or Ray starts."""
+    stop = early_stop.EarlyStop.from_dict(d.get("early_stop"))
+    if stop.pruner not in early_stop.PRUNERS:  # an API pruner object: the same one again
+        early_stop.optuna_pruner(stop, d["train"]["epochs"], _pruner_object(opts))
     if run["max_failures"] < 1:
         raise StudyError(f"--max-failures must be >= 1, got {run['max_failures']}")
     check_trial_resources(run["cpus_per_trial"], run["gpus_per_trial"])
@@ -189,6 +225,8 @@ def run_defined(
     `run`: cpus_per_trial, gpus_per_trial, max_failures, progress, time_batch,
     checkpoint_storage, keep_weights (runner.execute). Every option is checked before
     anything is written or Ray starts; a new study is created under its lock.
+    `opts["pruner"]` may also be an Optuna pruner object (Python API; the definition keeps
+    its class name and a resume must pass the same kind again).
     """
     run = {**RUN_DEFAULTS, **run}
     store, d, created = open_study(out_dir, opts)
@@ -209,12 +247,19 @@ def run_defined(
             stack.enter_context(store.lock())
             stack.enter_context(ray_session(address, run["cpus_per_trial"], run["gpus_per_trial"]))
         recover(store)
-        max_failures = run.pop("max_failures")
-        if candidates is not None:
-            keys = [store.add(c.spec, d["train"], c.tags) for c in candidates]
-            proposer = KeyProposer(store, usable_keys(store, keys), max_failures)
-        else:
-            storage = storage_url(d, opts) or store.optuna_url
-            proposer = OptunaProposer(store, d, d["train"], max_failures, storage, pool)
-        drive(store, proposer, address=address, **run)
+        proposer = _proposer(store, d, opts, candidates, pool, run.pop("max_failures"))
+        stop = early_stop.EarlyStop.from_dict(d.get("early_stop"))
+        scheduler = early_stop.tune_scheduler(stop, d["train"]["epochs"], proposer)
+        drive(store, proposer, address=address, scheduler=scheduler, **run)
     return store
+
+
+def _proposer(store: StudyStore, d: dict, opts: dict, candidates, pool, max_failures: int):
+    """The fixed list's proposer, or the Optuna one (with the study's pruner, if any)."""
+    if candidates is not None:
+        keys = [store.add(c.spec, d["train"], c.tags) for c in candidates]
+        return KeyProposer(store, usable_keys(store, keys), max_failures)
+    storage = storage_url(d, opts) or store.optuna_url
+    stop = early_stop.EarlyStop.from_dict(d.get("early_stop"))
+    pruner = early_stop.optuna_pruner(stop, d["train"]["epochs"], _pruner_object(opts))
+    return OptunaProposer(store, d, d["train"], max_failures, storage, pool, pruner)

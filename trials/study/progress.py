@@ -32,6 +32,19 @@ def one_line(text, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def stopped_text(record: dict) -> str:
+    """'stopped early by ASHA after epoch 1/4: val error 0.4123'."""
+    from trials.study.early_stop import label
+
+    error = record.get("error")
+    shown = f"{error:.4f}" if isinstance(error, int | float) else "?"
+    epochs = f"/{record['epochs']}" if record.get("epochs") else ""
+    return (
+        f"stopped early by {label(record.get('stopped_by'))} after epoch "
+        f"{record.get('epochs_done')}{epochs}: val error {shown}"
+    )
+
+
 class StudyView:
     """Collects trial events from the driver's Tune callback and shows them."""
 
@@ -39,6 +52,7 @@ class StudyView:
         self.total = total
         self.done = done  # finished (done or failed for good) so far, this run included
         self.failed = 0
+        self.stopped = 0  # stopped early by a scheduler or pruner (trials.study.early_stop)
         self.finished_here = 0
         self.interrupted = 0
         self.running: dict[str, dict] = {}
@@ -81,6 +95,7 @@ class StudyView:
             self.done += 1
             self.finished_here += 1
             self.failed += record.get("status") == "failed"
+            self.stopped += record.get("status") == "stopped"
         if not self.enabled:
             return
         status = record.get("status")
@@ -88,6 +103,8 @@ class StudyView:
             what = (
                 f"done  error {record.get('error'):.4f}  epoch_time {record.get('epoch_time'):.2f}s"
             )
+        elif status == "stopped":
+            what = stopped_text(record)
         else:
             retry = "" if final else " (will retry)"
             failure = one_line(record.get("failure"))
@@ -135,7 +152,8 @@ class StudyView:
             self.live.update(self._render())
 
     def _header(self) -> str:
-        head = f"study: {self.done}/{self.total} trainings finished ({self.failed} failed), "
+        early = f", {self.stopped} stopped early" if self.stopped else ""
+        head = f"study: {self.done}/{self.total} trainings finished ({self.failed} failed{early}), "
         if self.interrupted:
             return head + f"{self.interrupted} interrupted (rerun the same command to resume)"
         eta = self.eta()

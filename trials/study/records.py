@@ -4,7 +4,9 @@ A candidate's record (`status.json`) moves through
 
     begin   (a trial is handed to Tune)  -> running, attempts + 1, `trial` = its storage dir
     epoch   (each per-epoch result)      -> epochs_done, last_val_error, `checkpoint`
-    settle  (the trial ended)            -> done | failed, from the trial's final report
+    settle  (the trial ended)            -> done | failed, from the trial's final report;
+                                            stopped, from the last epoch's result, when a
+                                            scheduler or pruner stopped it (early_stop)
     recover (a resume after a kill)      -> whatever the storage holds for a `running` one
 
 `epoch` is the one place where per-epoch results arrive in the driver (schedulers, loggers
@@ -108,12 +110,17 @@ def epoch(store: StudyStore, key: str, result: dict) -> dict | None:
     return rec
 
 
-def settle(store: StudyStore, key: str, result: dict | None, error: bool) -> dict:
-    """Make the record final for an attempt that ended: the trial's own, or a crash."""
+def settle(
+    store: StudyStore, key: str, result: dict | None, error: bool, stopped_by: str | None = None
+) -> dict:
+    """Make the record final for an attempt that ended: the trial's own, a stop by the
+    scheduler (`stopped_by`: which one), or a crash."""
     rec = store.status(key)
     if rec["status"] != "running":
         return rec  # already settled (recover, or a duplicate event)
     reported = (result or {}).get("record")
+    if stopped_by and not reported and not error and "epoch" in (result or {}):
+        return _stop(store, key, rec, result, stopped_by)
     if reported:
         kill_point("final")
         trial = json.loads(reported)
@@ -125,6 +132,38 @@ def settle(store: StudyStore, key: str, result: dict | None, error: bool) -> dic
         return _finish(store, key, rec, trial, checkpoint, resumable=result.get("resumable"))
     why = "trial process died" if error else "trial ended without a record"
     return store.record_crash(key, f"{why} (worker killed, out of memory or node lost)")
+
+
+def _stop(store: StudyStore, key: str, rec: dict, result: dict, stopped_by: str) -> dict:
+    """Final record of an attempt stopped after an epoch: that epoch's validation error is
+    its error (not a fully trained one); its resumable state is no longer needed."""
+    from trials.study.early_stop import label
+
+    epoch = int(result["epoch"])
+    rec = {
+        **rec,
+        "status": "stopped",
+        "stopped_by": stopped_by,
+        "epochs_done": epoch,
+        "error": result.get("val_error"),
+        "last_val_error": result.get("val_error"),
+        "epoch_time": result.get("epoch_time"),
+        "failure": None,
+        "finished": now(),
+    }
+    stale = {rec.get("checkpoint")}
+    if result.get("checkpoint_dir_name") and rec.get("trial"):
+        stale.add(storage.join(rec["trial"], result["checkpoint_dir_name"]))
+    for location in filter(None, stale):
+        storage.delete(location)
+    rec["checkpoint"] = None
+    store.write_status(key, rec)
+    store.log(
+        key,
+        f"attempt {rec['attempts']} stopped early by {label(stopped_by)} after epoch {epoch}: "
+        f"val error {rec['error']}",
+    )
+    return rec
 
 
 def _finish(store, key, rec, trial: dict, checkpoint, resumable=None) -> dict:

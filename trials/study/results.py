@@ -27,6 +27,7 @@ COLUMNS = (
     "failures",
     "epochs_done",
     "epochs",
+    "stopped_by",
     "node",
     "hostname",
     "seed",
@@ -58,7 +59,9 @@ def candidate_row(store: StudyStore, key: str, tags: dict | None = None) -> dict
         epochs=train.get("epochs"),
         seed=train.get("seed"),
     )
-    for name in ("error", "epoch_time", "infer_time", "node", "hostname", "failure"):
+    # a `stopped` candidate's error is its validation error at epoch `epochs_done`, not a
+    # fully trained one (trials.study.early_stop); `stopped_by` says what stopped it
+    for name in ("error", "epoch_time", "infer_time", "node", "hostname", "failure", "stopped_by"):
         row[name] = rec.get(name)
     if rec["status"] == "done" and rec.get("flops") is not None:
         row.update(flops=rec["flops"], params=rec["params"], acts=rec["acts"])

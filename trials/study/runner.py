@@ -190,12 +190,14 @@ def execute(
     keep_weights: bool = False,
     callbacks: tuple = (),
     scheduler=None,
+    max_concurrent: int | None = None,
 ) -> None:
     """Run the proposer's candidates to the end on Ray Tune; the caller holds the lock.
 
     `checkpoint_storage`: Tune's storage_path (docs/studies.md), default <study>/ray.
     `callbacks`, `scheduler`: extra Tune callbacks (per-epoch results reach them as Tune
-    results) and a trial scheduler, passed to Tune as they are.
+    results) and a trial scheduler (trials.study.early_stop), passed to Tune as they are.
+    `max_concurrent`: at most this many trials at once (default: as many as fit).
     """
     static = {
         "cpus": cpus_per_trial,
@@ -206,6 +208,7 @@ def execute(
     }
     location = storage_location(checkpoint_storage, store.root)
     with _legacy_output(), ray_session(address, cpus_per_trial, gpus_per_trial) as limit:
+        limit = min(limit, max_concurrent or limit)
         view = StudyView(proposer.total, proposer.finished_count(), enabled=progress)
         tuner = _tuner(store, proposer, view, static, location, limit, callbacks, scheduler)
         tune_logger = logging.getLogger("ray.tune")
@@ -224,11 +227,13 @@ def _tuner(store, proposer, view, static, location, limit, callbacks, scheduler)
     """One fresh Tune experiment in the checkpoint storage, fed by our searcher."""
     from ray import tune
 
+    from trials.study import mlflow_log
     from trials.study.metrics_log import MetricsLog
     from trials.study.tune_glue import EpochResults, ErrorDetail, StudySearcher, trial_dirname
 
     name = time.strftime("run-%Y%m%d-%H%M%S") + f"-{os.getpid()}"
-    searcher = StudySearcher(store, proposer, static, view, join(location, name))
+    stops = getattr(scheduler, "stopped", None)  # whom an early-stopping scheduler stopped
+    searcher = StudySearcher(store, proposer, static, view, join(location, name), stops)
     resources = {"cpu": static["cpus"], "gpu": static["gpus"]}
     return tune.Tuner(
         tune.with_resources(study_trial, resources),
@@ -248,6 +253,7 @@ def _tuner(store, proposer, view, static, location, limit, callbacks, scheduler)
                 ErrorDetail(store),
                 EpochResults(store, view),
                 MetricsLog(store.root),  # TensorBoard scalars in the study dir (driver-side)
+                *mlflow_log.callbacks(store.root),  # and MLflow runs, when it is installed
                 *callbacks,
             ],
             failure_config=tune.FailureConfig(max_failures=0),
@@ -305,14 +311,20 @@ def run_study(
     time_batch: int | None = None,
     checkpoint_storage: str | None = None,
     keep_weights: bool = False,
+    early_stop=None,
+    max_concurrent: int | None = None,
 ):
     """Train every candidate not already finished, one Tune trial each; resumable.
 
     Returns one row per given candidate (with that candidate's tags), as load_results.
     `max_failures`: failed attempts allowed per candidate before it is recorded failed.
+    `early_stop`: an early_stop.EarlyStop with a scheduler (ASHA; a pruner needs an Optuna
+    study, `study run --sampler tpe`); candidates it stops are recorded `stopped`.
+    `max_concurrent`: at most this many trials at once (default: as many as fit).
     """
     if max_failures < 1:
         raise StudyError(f"max_failures must be >= 1, got {max_failures}")
+    scheduler = _scheduler(early_stop, train_config.epochs)
     store = StudyStore(out_dir)
     store.open({"source": "api"})
     train = normalize_train(train_config.to_dict())
@@ -330,6 +342,8 @@ def run_study(
             time_batch=time_batch,
             checkpoint_storage=checkpoint_storage,
             keep_weights=keep_weights,
+            scheduler=scheduler,
+            max_concurrent=max_concurrent,
         )
     usable = set(usable_keys(store, keys, warn=lambda line: None))
     return rows_frame(
@@ -339,6 +353,23 @@ def run_study(
             if k in usable
         ]
     )
+
+
+def _scheduler(early_stop, epochs: float):
+    """The Tune scheduler of an API study's EarlyStop (validated; None stops nothing)."""
+    from trials.study.early_stop import settings, tune_scheduler
+
+    if early_stop is None or not early_stop.active:
+        return None
+    stop = settings(
+        early_stop.scheduler,
+        early_stop.pruner,
+        early_stop.grace_epochs,
+        early_stop.reduction_factor,
+        epochs=epochs,
+        sampler="random",  # no Optuna study here: a pruner is refused
+    )
+    return tune_scheduler(stop, epochs)
 
 
 def normalize_train(train: dict) -> dict:

@@ -180,6 +180,7 @@ class OptunaProposer:
         max_failures: int,
         storage: str,
         pool: RegimePool | None = None,
+        pruner=None,
     ):
         import optuna
 
@@ -194,10 +195,12 @@ class OptunaProposer:
             storage=storage,
             load_if_exists=True,
             sampler=sampler,
+            pruner=pruner,  # trials.study.early_stop: asked through optuna_trials
             directions=directions,
         )
         self.pool = pool or RegimePool(definition, size=pool_size(self.n))
         self.waiting: dict[str, list[int]] = collections.defaultdict(list)
+        self.asked: dict[int, object] = {}  # number -> optuna Trial, to report epochs to
         self.finished: set[str] = set()
         self.queue: collections.deque[str] = collections.deque()
         self.active: set[str] = set()
@@ -211,6 +214,7 @@ class OptunaProposer:
                     self.study.tell(t.number, state=states.FAIL, skip_if_finished=True)
                     continue
                 self.waiting[key].append(t.number)
+                self.asked[t.number] = optuna.trial.Trial(self.study, t._trial_id)
             elif key is not None:
                 self.finished.add(key)
         for key in list(self.waiting):
@@ -229,16 +233,23 @@ class OptunaProposer:
     def has_work(self) -> bool:
         return bool(self.queue) or (len(self.finished) < self.n and self.asks < self.max_asks)
 
+    def optuna_trials(self, key: str) -> list:
+        """The Optuna trials waiting on this candidate (a pruner judges the first)."""
+        return [self.asked[n] for n in self.waiting.get(key, []) if n in self.asked]
+
     def _tell(self, key: str) -> None:
         import optuna
 
+        states = optuna.trial.TrialState
         rec = self.store.status(key)
         for number in self.waiting.pop(key, []):
+            self.asked.pop(number, None)
             if rec["status"] == "done":
                 values = [rec["error"]] if self.kind == "tpe" else [rec["error"], rec["epoch_time"]]
                 self.study.tell(number, values, skip_if_finished=True)
-            else:
-                self.study.tell(number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+            else:  # stopped early: pruned (its last reported epoch is its value), else failed
+                state = states.PRUNED if rec["status"] == "stopped" else states.FAIL
+                self.study.tell(number, state=state, skip_if_finished=True)
         self.finished.add(key)
 
     def next(self):
@@ -253,6 +264,7 @@ class OptunaProposer:
             key = self.store.add(spec, self.train, self.tags)
             trial.set_user_attr("key", key)
             self.waiting[key].append(trial.number)
+            self.asked[trial.number] = trial
             if self.store.is_finished(key, self.max_failures):
                 self._tell(key)  # a repeat of a trained model: answered for free
                 continue

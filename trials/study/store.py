@@ -5,7 +5,7 @@ Layout (docs/studies.md)::
     study.json                      definition + magic/version (a foreign dir is refused)
     candidates/<key>/candidate.json spec + train config, written once, never changed
     candidates/<key>/tags.json      label sets (first one names the result columns)
-    candidates/<key>/status.json    pending|running|done|failed, attempts, result, and where
+    candidates/<key>/status.json    pending|running|done|stopped|failed, attempts, result, where
                                     the attempt's trial and newest checkpoint live (atomic)
     candidates/<key>/log.txt        the candidate's log (attempts, epochs, tracebacks)
     results.parquet                 derived from the per-candidate files; rebuilt at will
@@ -36,7 +36,7 @@ VERSION = 1
 # definition and it is part of the key; only an unset one (None, studies made before this
 # rule, or API callers leaving it to --cpus-per-trial) is left out, keeping their keys.
 RUNTIME_KEYS = ("device", "num_workers")
-STATUSES = ("pending", "running", "done", "failed")
+STATUSES = ("pending", "running", "done", "stopped", "failed")
 LOCK = ".lock"
 
 
@@ -313,8 +313,9 @@ class StudyStore:
         return rec
 
     def is_finished(self, key: str, max_failures: int) -> bool:
-        """Done, or failed `max_failures` times: a resume will not run it again."""
+        """Done, stopped early (trials.study.early_stop), or failed `max_failures` times: a
+        resume will not run it again."""
         rec = self.status(key)
-        return rec["status"] == "done" or (
+        return rec["status"] in ("done", "stopped") or (
             rec["status"] == "failed" and rec["failures"] >= max_failures
         )

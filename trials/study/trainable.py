@@ -171,6 +171,8 @@ def run_trial(config: dict, report) -> dict:
         report_dir = state_dir if (state_dir / STATE).exists() else final_dir
         metrics["resumable"] = report_dir is state_dir
         write_record(report_dir, rec)
+    # val_error: a scheduler's metric must be in every result Tune sees (strict checking)
+    metrics["val_error"] = rec.get("error", rec.get("last_val_error"))
     try:
         report(
             {**metrics, "status": rec["status"], "record": json.dumps(rec, default=str)}, report_dir

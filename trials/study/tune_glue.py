@@ -20,11 +20,13 @@ from trials.study.store import canonical
 class StudySearcher(Searcher):
     """Feeds Tune the next candidate (its whole config); records ends and decides retries."""
 
-    def __init__(self, store, proposer, static: dict, view, experiment: str):
+    def __init__(self, store, proposer, static: dict, view, experiment: str, stops=None):
         super().__init__()
         self.store, self.proposer, self.static, self.view = store, proposer, static, view
         self.experiment = experiment  # storage location of this run's Tune experiment
         self.live: dict[str, str] = {}
+        # the scheduler's record of whom it stopped (trial id -> its name; early_stop)
+        self.stops = stops if stops is not None else {}
 
     def __getstate__(self):
         return {}
@@ -59,7 +61,8 @@ class StudySearcher(Searcher):
         key = self.live.pop(trial_id, None)
         if key is None:
             return
-        rec = records.settle(self.store, key, result, error)
+        stopped_by = self.stops.pop(trial_id, None)
+        rec = records.settle(self.store, key, result, error, stopped_by)
         final = self.store.is_finished(key, self.proposer.max_failures)
         self.view.finish(key, short_name(self.store.candidate(key)["spec"]), rec, final)
         self.proposer.done(key, rec)

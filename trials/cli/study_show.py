@@ -1,0 +1,166 @@
+"""What `fastscale study run|show` print: the results table (compact for a comparison's
+study), the one-line summary, the study's size, and what an interrupted run kept."""
+
+from __future__ import annotations
+
+from trials.cli.common import echo_json, print_table
+
+SHOW_COLUMNS = (
+    "key",
+    "status",
+    "error",
+    "flops",
+    "params",
+    "acts",
+    "epoch_time",
+    "infer_time",
+    "attempts",
+    "node",
+)
+NOT_SHOWN = {
+    "family",
+    "bottleneck",
+    "stem_width",
+    "head_width",
+    "se_ratio",
+    "in_channels",
+    "num_classes",
+    "hostname",
+    "failures",
+    "epochs_done",
+    "epochs",
+    "seed",
+    "failure",
+    "method",
+    "space",
+    "regime",
+    "sampler",
+    "stopped_by",
+}
+
+
+# A comparison's study (trials.compare) tags every candidate with these: its table shows them
+# and one compact spec column instead of ~15 spec-field and hash columns.
+COMPARE_TAGS = ("method", "level", "regime", "strategy", "phase", "seed")
+
+
+def show_rows(df) -> tuple[list[dict], list[str]]:
+    """Records (NaN as None) and the table's columns: results, spec fields, tags, failure."""
+    import pandas as pd
+
+    records = df.astype(object).where(pd.notna(df), None).to_dict("records")
+    if "method" in df.columns and "phase" in df.columns:
+        return compact_rows(records, df)
+    cols = [c for c in SHOW_COLUMNS if c in df.columns]
+    cols += [c for c in df.columns if c not in cols and c not in NOT_SHOWN]
+    if df["failure"].notna().any():
+        cols.append("failure")
+    if stopped_rows(records):
+        cols.insert(cols.index("status") + 1, "stopped")
+    for r in records:
+        if r.get("node"):
+            r["node"] = str(r["node"])[:8]
+    return records, cols
+
+
+def stopped_rows(records: list[dict]) -> int:
+    """Mark rows stopped early: 'asha @1/4' (by what, after which epoch of how many); their
+    error is the validation error at that epoch, not a fully trained error."""
+    count = 0
+    for r in records:
+        if r.get("status") == "stopped":
+            count += 1
+            of = f"/{r['epochs']}" if r.get("epochs") else ""
+            r["stopped"] = f"{r.get('stopped_by')} @{r.get('epochs_done')}{of}"
+    return count
+
+
+def no_space(exc: BaseException) -> str | None:
+    """' (PATH)' (or '') when a full disk caused `exc` (also wrapped by Ray), else None."""
+    import errno
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return f" ({exc.filename})" if exc.filename else ""
+        if "No space left on device" in str(exc):
+            return ""
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def kept(out) -> str:
+    """What an interrupted run leaves, and how to go on."""
+    from trials.study.results import load_results
+
+    try:
+        df = load_results(out)
+    except Exception:
+        return "nothing was recorded yet"
+    done = int(df["status"].isin(["done", "stopped"]).sum()) if len(df) else 0
+    return (
+        f"{done} of {len(df)} candidates finished are kept in {out}; interrupted ones resume "
+        f"from their last checkpoint with `fastscale study run --out {out}`"
+    )
+
+
+def compact_rows(records: list[dict], df) -> tuple[list[dict], list[str]]:
+    """A comparison directory: key, status, error %, complexity in units, epoch time, the
+    comparison's tags and the network in one short column."""
+    from spaces.units import format_quantity
+    from trials.study.progress import one_line, short_name
+
+    rows = []
+    stopped_rows(records)
+    for r in records:
+        row = {k: r.get(k) for k in ("key", "status")}
+        if r.get("stopped"):
+            row["status"] = f"stopped {r['stopped']}"
+        row["error %"] = None if r.get("error") is None else round(100 * float(r["error"]), 2)
+        for k in ("flops", "params", "acts"):
+            row[k] = None if r.get(k) is None else format_quantity(r[k])
+        row["epoch s"] = None if r.get("epoch_time") is None else round(r["epoch_time"], 1)
+        row.update({k: r.get(k) for k in COMPARE_TAGS if k in df.columns})
+        row["network"] = short_name(r) if r.get("block") or r.get("family") else None
+        if r.get("failure"):
+            row["failure"] = one_line(r["failure"], 60)
+        rows.append(row)
+    cols = list(rows[0]) if rows else []
+    if any("failure" in r for r in rows) and "failure" not in cols:
+        cols.append("failure")
+    return rows, cols
+
+
+def summary(df) -> str:
+    counts = df["status"].value_counts().to_dict() if len(df) else {}
+    parts = [f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "running", "pending")]
+    if counts.get("stopped"):  # their errors are at the epoch they stopped: not comparable
+        parts.insert(1, f"{counts['stopped']} stopped early (error at that epoch)")
+    return f"{len(df)} candidates: " + ", ".join(parts)
+
+
+def print_results(df, as_json: bool, directory) -> None:
+    records, cols = show_rows(df)
+    if as_json:
+        echo_json(records)
+    else:
+        print_table(records, cols, title=f"{directory}: {summary(df)}; {disk_use(directory)}")
+
+
+def disk_use(directory) -> str:
+    """The study's size on disk (and its checkpoints kept in another storage)."""
+    from trials.study.results import study_size
+    from trials.study.store import StudyStore
+
+    inside, outside = study_size(StudyStore(directory))
+    text = f"{human_bytes(inside)} on disk"
+    return text + (f" + {human_bytes(outside)} of checkpoints elsewhere" if outside else "")
+
+
+def human_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
