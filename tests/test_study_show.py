@@ -30,3 +30,11 @@ def test_compare_rows_are_compact():
         == ("Y d13 w0=24 wa=36.44 wm=2.49 g=8 r28")
     )
     assert next(r for r in records if r["status"] == "failed")["failure"] == "ValueError: bad"
+
+
+def test_network_names_read_the_same_from_a_table_that_holds_floats():
+    """A results column with a missing value becomes float (depth 20.0): names stay 'd20'."""
+    spec = {"block": "Y", "depth": 20, "w0": 32, "wa": 37.8, "wm": 2.556, "group_width": 104}
+    as_floats = {k: float(v) if k != "block" else v for k, v in spec.items()}
+    assert short_name({**as_floats, "resolution": 16.0}) == short_name({**spec, "resolution": 16})
+    assert short_name({**spec, "resolution": 16}) == "Y d20 w0=32 wa=37.8 wm=2.556 g=104 r16"

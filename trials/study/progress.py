@@ -14,13 +14,17 @@ from trials.progress import fmt_seconds
 
 def short_name(spec: dict) -> str:
     """RegNet parameters at a glance: 'X d16 w0=32 wa=41.3 wm=2.569 g=112 r32'."""
-    if spec.get("w0") is not None:
+    if spec.get("w0") is not None:  # :g: a results table may hold these as floats (20.0)
         return (
-            f"{spec.get('block')} d{spec['depth']} w0={spec['w0']} wa={spec['wa']:g} "
-            f"wm={spec['wm']:g} g={spec['group_width']} r{spec.get('resolution')}"
+            f"{spec.get('block')} d{spec['depth']:g} w0={spec['w0']:g} wa={spec['wa']:g} "
+            f"wm={spec['wm']:g} g={spec['group_width']:g} r{_number(spec.get('resolution'))}"
         )
     depths = "-".join(str(d) for d in spec.get("depths", []))
-    return f"{spec.get('family')} d={depths} r{spec.get('resolution')}"
+    return f"{spec.get('family')} d={depths} r{_number(spec.get('resolution'))}"
+
+
+def _number(value) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
 def one_line(text, limit: int = 160) -> str:
