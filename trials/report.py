@@ -341,7 +341,7 @@ def analyze(results: pd.DataFrame, meta: dict | None = None) -> dict:
             f"no completed trials to report on ({len(results)} trials, {failed} failed); "
             "`fastscale study show DIR` lists each failure"
         )
-    from trials.report_text import headline, paper_agreement, verdict_sentences
+    from trials.report_text import headline, paper_agreement, stopped_early, verdict_sentences
 
     rows = contenders(df)
     tolerance = float((meta or {}).get("config", {}).get("tolerance", 0.02))
@@ -364,30 +364,6 @@ def analyze(results: pd.DataFrame, meta: dict | None = None) -> dict:
     }
     out["sentences"] = verdict_sentences(out) + stopped_early(results)
     return out
-
-
-def stopped_early(results: pd.DataFrame) -> list[str]:
-    """'3 candidates stopped early by ASHA; ...': what an early-stopping scheduler stopped
-    (their errors are at the epoch they stopped, so they are left out of every ranking)."""
-    from trials.study.early_stop import label
-
-    if "status" not in results:
-        return []
-    stopped = results[results["status"] == "stopped"]
-    if stopped.empty:
-        return []
-    by = stopped["stopped_by"] if "stopped_by" in stopped else pd.Series(["?"] * len(stopped))
-    counts = by.fillna("?").astype(str).value_counts()
-    who = "candidate" if len(stopped) == 1 else "candidates"
-    if len(counts) == 1:
-        how = f"by {label(counts.index[0])}"
-    else:
-        how = "(" + ", ".join(f"{n} by {label(name)}" for name, n in counts.items()) + ")"
-    return [
-        f"{len(stopped)} {who} stopped early {how}; their errors are validation errors at "
-        "the epoch they were stopped, not fully "
-        "trained errors, and take no part in the ranking"
-    ]
 
 
 def build_report(

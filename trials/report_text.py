@@ -195,3 +195,28 @@ def _fast_scaling(where: str, st: dict, sigma: float | None) -> str:
         f"dWr {tfast:.3g}s, dwr {tdwr:.3g}s "
         f"({'dWr nearer w: agrees' if faster else 'dWr not nearer w: disagrees'}){caveat}."
     )
+
+
+def stopped_early(results) -> list[str]:
+    """'3 candidates stopped early by ASHA; ...': what an early-stopping scheduler stopped
+    (their errors are at the epoch they stopped, so they are left out of every ranking)."""
+    from trials.study.early_stop import label
+
+    if "status" not in results:
+        return []
+    stopped = results[results["status"] == "stopped"]
+    if stopped.empty:
+        return []
+    if "stopped_by" not in stopped:
+        stopped = stopped.assign(stopped_by="?")
+    counts = stopped["stopped_by"].fillna("?").astype(str).value_counts()
+    who = "candidate" if len(stopped) == 1 else "candidates"
+    if len(counts) == 1:
+        how = f"by {label(counts.index[0])}"
+    else:
+        how = "(" + ", ".join(f"{n} by {label(name)}" for name, n in counts.items()) + ")"
+    return [
+        f"{len(stopped)} {who} stopped early {how}; their errors are validation errors at "
+        "the epoch they were stopped, not fully "
+        "trained errors, and take no part in the ranking"
+    ]
