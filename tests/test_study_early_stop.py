@@ -256,3 +256,22 @@ def test_compare_stores_its_scheduler_and_a_resume_must_agree(tmp_path, capsys):
     ):
         with pytest.raises(PresetError, match=says):
             parse_preset(tiny(early_stop=bad), "t")
+
+
+def test_each_pruner_name_builds_its_optuna_pruner_with_the_study_settings():
+    import optuna
+
+    from trials.study.early_stop import PRUNERS, optuna_pruner, settings
+
+    kinds = {
+        "median": optuna.pruners.MedianPruner,
+        "hyperband": optuna.pruners.HyperbandPruner,
+        "successive-halving": optuna.pruners.SuccessiveHalvingPruner,
+    }
+    assert set(kinds) == set(PRUNERS) - {"none"}
+    for name, kind in kinds.items():
+        stop = settings(pruner=name, grace_epochs=2, epochs=9, sampler="tpe")
+        assert isinstance(optuna_pruner(stop, 9), kind)
+        assert EarlyStop.from_dict(stop.to_dict()) == stop  # as study.json stores it
+        assert stop.describe().startswith(f"{name} (grace 2")
+    assert optuna_pruner(settings(epochs=9, sampler="tpe"), 9) is None

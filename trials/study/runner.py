@@ -34,7 +34,7 @@ PROBE_TIMEOUT_S = 3.0
 
 
 class KeyProposer:
-    """A fixed list of candidates: runs each until done or out of attempts."""
+    """A fixed list of candidates: runs each until done, stopped early or out of attempts."""
 
     def __init__(self, store: StudyStore, keys: list[str], max_failures: int):
         self.store, self.max_failures = store, max_failures
