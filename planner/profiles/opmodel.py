@@ -41,7 +41,29 @@ TIME_FEATURES = {
     "calls": (None, tuple(f"{k}.calls" for k in KINDS), False),
     "params": (None, ("params",), False),
     "step": (None, (), False),
+    # BN, ReLU, residual adds, SE gating and pooling: one memory-bound pass over their
+    # elements each, at about the same cost per element
+    "elems": (
+        None,
+        (
+            "bn.inputs",
+            "relu.inputs",
+            "add.outputs",
+            "mul.outputs",
+            "avgpool.inputs",
+            "maxpool.inputs",
+        ),
+        True,
+    ),  # fmt: skip
 }
+# The time features a new fit uses. The elementwise kinds are fitted as one cost ("elems"):
+# nearly every conv is followed by a BN and most by an activation, so across a few dozen
+# calibration networks their separate costs are not identifiable, and fitting them apart made
+# the fit swing with one or two rows (docs/planner.md, benchmark). SiLU (a transcendental)
+# keeps its own. Profiles fitted with the separate costs still load and price.
+SPLIT_ELEMENTWISE = ("bn.elems", "relu.elems", "add.elems", "mul.elems", "avgpool.elems",
+                     "maxpool.elems")  # fmt: skip
+TIME_FIT = {k: v for k, v in TIME_FEATURES.items() if k not in SPLIT_ELEMENTWISE}
 # memory features: elements each kind leaves saved for the backward pass, per image
 MEMORY_FEATURES = {
     "conv.outputs": (None, tuple(f"{k}.outputs" for k in (*CONV_KINDS, "se")), True),
@@ -253,7 +275,7 @@ def fit_ops_profile(rows: list[dict], *, batch: int, unit: str = "s/img", **meta
     specs = [spec_from_dict(r["spec"]) for r in rows]
     ops_list = [_ops_of(s) for s in specs]
     step = np.array([r["seconds_per_step"] for r in rows], dtype=np.float64)
-    costs, time_stats = fit_model(ops_list, step, batch, TIME_FEATURES, robust=True)
+    costs, time_stats = fit_model(ops_list, step, batch, TIME_FIT, robust=True)
     memory, memory_stats = {}, None
     if all(r.get("memory_bytes") for r in rows):
         mem = np.array([r["memory_bytes"] for r in rows], dtype=np.float64)

@@ -146,7 +146,8 @@ def _print_costs(p) -> None:
             return 1.0, "per step"
         if name in ("calls", "params"):
             return 1.0, f"per {name[:-1]}"
-        return 1e6, ("per M " + name.split(".")[1]) + (" per image" if per_image else "")
+        quantity = name.rsplit(".", 1)[-1]  # "conv.flops" -> flops; "elems"
+        return 1e6, f"per M {quantity}" + (" per image" if per_image else "")
 
     rows = []
     for name, v in p.costs.items():
