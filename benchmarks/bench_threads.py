@@ -2,11 +2,13 @@
 
     python benchmarks/bench_threads.py                       # 3 alternating rounds
     python benchmarks/bench_threads.py --rounds 5 --budget 20 --model RegNetY-200MF
+    python benchmarks/bench_threads.py --busy 2        # with 2 busy processes on the cores
 
 Why: torch's CPU build runs its intra-op threads on OpenMP (libgomp), whose idle threads
 spin-wait for the next parallel region by default. On a machine whose cores other jobs also
 use, a spinning thread burns the time slice its sibling needs, so "all cores" can be many
-times slower than one thread. `OMP_WAIT_POLICY=PASSIVE` makes idle threads sleep instead.
+times slower than one thread. `OMP_WAIT_POLICY=PASSIVE` makes idle threads sleep at once;
+`GOMP_SPINCOUNT=N` makes them spin N iterations first (libgomp's default is 300000).
 
 Each configuration runs in a fresh Python process (libgomp reads the policy once, when it is
 loaded): the plain training step of `trials.timing.time_model` (forward, cross-entropy,
@@ -14,7 +16,8 @@ backward, SGD) on random batches, repeated until `--budget` seconds have passed 
 warm-up steps. Reported per configuration: images/s of wall time and images per CPU-second
 of the process (the median over rounds; rounds alternate the configurations so drifting
 load hits each alike), with the 1-minute load average seen at the start of each run. The
-machine's state ("quiet" or "loaded") is whatever it is while this runs: note it.
+machine's state is whatever it is while this runs (note it), plus `--busy N` processes
+spinning in pure Python for a reproducible loaded case.
 """
 
 from __future__ import annotations
@@ -55,25 +58,49 @@ print(json.dumps({"images": steps * int(batch), "wall": wall, "cpu": cpu}))
 """
 
 
-def configs(cores: int) -> list[tuple[str, int, str | None]]:
-    """(label, threads, OMP_WAIT_POLICY) of each configuration measured."""
+SPIN_VARS = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GOMP_SPINCOUNT")
+
+
+def configs(cores: int) -> list[tuple[str, int, dict]]:
+    """(label, threads, OpenMP environment) of each configuration measured."""
     return [
-        (f"{cores} threads, default wait (spin)", cores, None),
-        ("1 thread", 1, None),
-        (f"{cores} threads, OMP_WAIT_POLICY=PASSIVE", cores, "PASSIVE"),
-        ("1 thread, OMP_WAIT_POLICY=PASSIVE", 1, "PASSIVE"),
-    ]
+        (f"{cores} threads, libgomp default wait (long spin)", cores, {}),
+        ("1 thread", 1, {}),
+        (f"{cores} threads, OMP_WAIT_POLICY=PASSIVE (fastscale's default when busy)", cores,
+         {"OMP_WAIT_POLICY": "PASSIVE"}),
+        (f"{cores} threads, GOMP_SPINCOUNT=10000 (fastscale's default when quiet)", cores,
+         {"GOMP_SPINCOUNT": "10000"}),
+        (f"{cores} threads, GOMP_SPINCOUNT=1000", cores, {"GOMP_SPINCOUNT": "1000"}),
+    ]  # fmt: skip
 
 
-def run_one(args, threads: int, policy: str | None) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
-    if policy:
-        env["OMP_WAIT_POLICY"] = policy
+def run_one(args, threads: int, omp_env: dict) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in SPIN_VARS}
+    env.update(omp_env)
     argv = [sys.executable, "-c", CHILD, args.model, str(args.resolution), str(args.batch_size)]
     argv += [str(threads), str(args.budget)]
     load = os.getloadavg()[0]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
     return {**json.loads(out.stdout.strip().splitlines()[-1]), "load": load}
+
+
+def busy_processes(n: int) -> list:
+    """`--busy N`: N processes spinning in pure Python, a reproducible "loaded" machine."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def _rounds(args, cores: int, runs: dict) -> None:
+    """Every configuration once per round, rounds alternating (drifting load hits each alike)."""
+    for r in range(args.rounds):
+        for label, threads, omp_env in configs(cores):
+            res = run_one(args, threads, omp_env)
+            runs[label].append(res)
+            print(
+                f"round {r + 1} {label}: {res['images'] / res['wall']:.0f} img/s wall, "
+                f"{res['images'] / res['cpu']:.0f} img/CPU-s, load {res['load']:.1f}",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -83,22 +110,19 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--budget", type=float, default=15.0, help="Timed seconds per run.")
+    p.add_argument("--busy", type=int, default=0, help="Busy processes to run meanwhile.")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     from trials.recipe import available_cpus
 
     cores = available_cpus()
     runs: dict[str, list[dict]] = {label: [] for label, _, _ in configs(cores)}
-    for r in range(args.rounds):
-        for label, threads, policy in configs(cores):
-            res = run_one(args, threads, policy)
-            runs[label].append(res)
-            print(
-                f"round {r + 1} {label}: {res['images'] / res['wall']:.0f} img/s wall, "
-                f"{res['images'] / res['cpu']:.0f} img/CPU-s, load {res['load']:.1f}",
-                file=sys.stderr,
-                flush=True,
-            )
+    busy = busy_processes(args.busy)
+    try:
+        _rounds(args, cores, runs)
+    finally:
+        for proc in busy:
+            proc.kill()
     rows = []
     for label, rs in runs.items():
         rows.append(

@@ -175,3 +175,26 @@ def test_printable_names():
 def test_import_does_not_load_torch(module):
     code = f"import sys, {module}; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_openmp_wait_default_follows_the_load_and_keeps_the_users_choice():
+    """trials sets how idle OpenMP threads wait before torch loads (docs/training.md)."""
+    import os
+    import subprocess
+    import sys
+
+    from trials import omp_wait_default
+
+    assert omp_wait_default({}, 0.4, 2) == {"GOMP_SPINCOUNT": "10000"}  # quiet: short spin
+    assert omp_wait_default({}, 1.0, 2) == {"OMP_WAIT_POLICY": "PASSIVE"}  # busy: sleep
+    assert omp_wait_default({}, None, 2) == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert omp_wait_default({"OMP_WAIT_POLICY": "ACTIVE"}, 0.0, 2) == {}
+    assert omp_wait_default({"GOMP_SPINCOUNT": "5"}, 9.0, 2) == {}
+    # in a fresh interpreter, before torch: exactly one of the two is set, a user's value kept
+    code = "import os, trials; print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() in (["PASSIVE", "None"], ["None", "10000"])
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["ACTIVE", "None"]
