@@ -166,7 +166,8 @@ def test_sigkill_of_the_driver_mid_study_then_resume(ray_cluster, tmp_path):
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     rows = {r["key"]: r for r in json.loads(rerun.stdout)}
     assert len(rows) == 4 and len(store.keys()) == 4  # none duplicated
-    assert all(r["status"] == "done" for r in rows.values())
+    not_done = {k: store.status(k) for k, r in rows.items() if r["status"] != "done"}
+    assert not not_done, (not_done, {k: store.log_path(k).read_text() for k in not_done})
     assert snapshot(store, done_before) == files_before  # completed ones untouched
     for k, r in interrupted.items():
         final = store.status(k)
