@@ -118,6 +118,19 @@ def _wait_for(predicate, proc, timeout=240):
     return False
 
 
+def _wait_until_idle(cluster, timeout=90.0) -> None:
+    """Until every CPU of the cluster is free again: a killed driver's trial actors are gone
+    (a fixed pause was too short once on a loaded machine)."""
+    import ray
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        total = ray.cluster_resources().get("CPU", 0)
+        if total and ray.available_resources().get("CPU", 0) >= total:
+            return
+        time.sleep(0.5)
+
+
 def test_sigkill_of_the_driver_mid_study_then_resume(ray_cluster, tmp_path):
     out = tmp_path / "study"
     args = ["study", "run", "--space", "regnetx", "--regime", "5MF", "-n", "4", "--epochs", "2"]
@@ -149,7 +162,7 @@ def test_sigkill_of_the_driver_mid_study_then_resume(ray_cluster, tmp_path):
         if proc.poll() is None:
             proc.kill()
         log.close()
-    time.sleep(3)  # Ray stops the dead driver's trial actors
+    _wait_until_idle(ray_cluster)  # Ray stops the dead driver's trial actors
     before = states()
     done_before = [k for k, r in before.items() if r["status"] == "done"]
     interrupted = {k: r for k, r in before.items() if r["status"] != "done"}
