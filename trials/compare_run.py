@@ -248,20 +248,28 @@ def _write_meta(
     return meta
 
 
-def rebuild_report(out_dir: str | Path, epoch_time_check: dict | None = None) -> Path:
-    """The report from stored results only (no training); `epoch_time_check` adds the
-    section on a runtime profile's predictions (trials.runtime_check)."""
-    from trials.report import build_report
+def stored_results(out_dir: str | Path):
+    """(results, meta) of a comparison directory: its compare.json (empty if absent) and the
+    results table of the comparison's own candidates."""
     from trials.study import load_results
 
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        raise CompareError(f"{str(out_dir)!r} is not a directory")
-    meta_path = out_dir / META_FILE
+    meta_path = Path(out_dir) / META_FILE
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     results = load_results(out_dir)
     if meta.get("keys"):
         results = results[results["key"].isin(meta["keys"])]
+    return results, meta
+
+
+def rebuild_report(out_dir: str | Path, epoch_time_check: dict | None = None) -> Path:
+    """The report from stored results only (no training); `epoch_time_check` adds the
+    section on a runtime profile's predictions (trials.runtime_check)."""
+    from trials.report import build_report
+
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise CompareError(f"{str(out_dir)!r} is not a directory")
+    results, meta = stored_results(out_dir)
     if len(results) == 0:
         raise CompareError(f"{str(out_dir)!r} holds no trial results")
     return build_report(results, out_dir, meta, epoch_time_check)

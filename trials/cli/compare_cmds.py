@@ -119,22 +119,14 @@ def _early_stop(preset, scheduler, grace_epochs, reduction_factor):
 
 def _runtime_check(out_dir, profile) -> dict:
     """Predicted vs measured epoch time of the comparison's own models (trials.runtime_check)."""
-    import json
-    from pathlib import Path
-
-    from trials.compare import META_FILE
+    from trials.compare_run import stored_results
     from trials.runtime_check import epoch_time_check
-    from trials.study import load_results
 
-    meta_path = Path(out_dir) / META_FILE
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    results, meta = stored_results(out_dir)
     config = meta.get("config") or {}
     # each candidate trains at its own spec's resolution (a scaled one may be larger than the
     # preset's): no run-wide resolution here
     train = {**(config.get("train") or {}), "dataset": meta.get("dataset"), "resolution": None}
-    results = load_results(out_dir)
-    if meta.get("keys"):
-        results = results[results["key"].isin(meta["keys"])]
     return epoch_time_check(results, profile, train, meta.get("timing"))
 
 
