@@ -134,20 +134,13 @@ def study_early_stop(out_dir, requested: EarlyStop | None, epochs: int) -> Early
     """The comparison's early stopping, validated and stored in its study's definition; a
     resume asking for another one is refused in one line (nothing is changed)."""
     from trials.study import StudyStore
-    from trials.study.early_stop import settings
+    from trials.study.early_stop import checked
 
     store = StudyStore(out_dir)
     have = EarlyStop.from_dict(store.check().get("early_stop")) if store.exists() else None
     if requested is None:
         return have or EarlyStop()
-    stop = settings(
-        requested.scheduler,
-        requested.pruner,
-        requested.grace_epochs,
-        requested.reduction_factor,
-        epochs=epochs,
-        sampler="random",
-    )
+    stop = checked(requested, epochs=epochs, sampler="random")
     if have is not None and have != stop:
         raise CompareError(
             f"--scheduler {stop.describe()} conflicts with the comparison in {str(out_dir)!r} "

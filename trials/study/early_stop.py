@@ -87,6 +87,11 @@ class EarlyStop:
         )
 
 
+def checked(stop: EarlyStop, *, epochs: float, sampler: str | None = None) -> EarlyStop:
+    """`settings` of an EarlyStop built elsewhere (API, resume): the same checks."""
+    return settings(**stop.to_dict(), epochs=epochs, sampler=sampler)
+
+
 def label(name: str | None) -> str:
     """'ASHA', 'the median pruner', or an API pruner's class name."""
     return LABELS.get(str(name), str(name))

@@ -357,18 +357,11 @@ def run_study(
 
 def _scheduler(early_stop, epochs: float):
     """The Tune scheduler of an API study's EarlyStop (validated; None stops nothing)."""
-    from trials.study.early_stop import settings, tune_scheduler
+    from trials.study.early_stop import checked, tune_scheduler
 
     if early_stop is None or not early_stop.active:
         return None
-    stop = settings(
-        early_stop.scheduler,
-        early_stop.pruner,
-        early_stop.grace_epochs,
-        early_stop.reduction_factor,
-        epochs=epochs,
-        sampler="random",  # no Optuna study here: a pruner is refused
-    )
+    stop = checked(early_stop, epochs=epochs, sampler="random")  # no Optuna here: no pruner
     return tune_scheduler(stop, epochs)
 
 
