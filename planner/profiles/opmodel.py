@@ -41,28 +41,21 @@ TIME_FEATURES = {
     "calls": (None, tuple(f"{k}.calls" for k in KINDS), False),
     "params": (None, ("params",), False),
     "step": (None, (), False),
-    # BN, ReLU, residual adds, SE gating and pooling: one memory-bound pass over their
-    # elements each, at about the same cost per element
-    "elems": (
-        None,
-        (
-            "bn.inputs",
-            "relu.inputs",
-            "add.outputs",
-            "mul.outputs",
-            "avgpool.inputs",
-            "maxpool.inputs",
-        ),
-        True,
-    ),  # fmt: skip
 }
-# The time features a new fit uses. The elementwise kinds are fitted as one cost ("elems"):
-# nearly every conv is followed by a BN and most by an activation, so across a few dozen
-# calibration networks their separate costs are not identifiable, and fitting them apart made
-# the fit swing with one or two rows (docs/planner.md, benchmark). SiLU (a transcendental)
-# keeps its own. Profiles fitted with the separate costs still load and price.
+# The time features a new fit uses. BN, ReLU, residual adds, SE gating and pooling are one
+# memory-bound pass over their elements each, at about the same cost per element, and are
+# fitted as one cost ("elems", the sum of their features): nearly every conv is followed by a
+# BN and most by an activation, so across a few dozen calibration networks their separate
+# costs are not identifiable, and fitting them apart made the fit swing with one or two rows
+# (docs/planner.md, benchmark). SiLU (a transcendental) keeps its own. Profiles fitted with
+# the separate costs still load and price.
 SPLIT_ELEMENTWISE = ("bn.elems", "relu.elems", "add.elems", "mul.elems", "avgpool.elems",
                      "maxpool.elems")  # fmt: skip
+TIME_FEATURES["elems"] = (
+    None,
+    tuple(key for name in SPLIT_ELEMENTWISE for key in TIME_FEATURES[name][1]),
+    True,
+)
 TIME_FIT = {k: v for k, v in TIME_FEATURES.items() if k not in SPLIT_ELEMENTWISE}
 # memory features: elements each kind leaves saved for the backward pass, per image
 MEMORY_FEATURES = {
