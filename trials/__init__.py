@@ -30,11 +30,23 @@ def omp_wait_default(environ, load: float | None, cpus: int) -> dict:
     return {"GOMP_SPINCOUNT": "10000"}
 
 
-def _load_and_cpus() -> tuple[float | None, int]:
+def _load() -> float | None:
     try:
-        return _os.getloadavg()[0], len(_os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return None, _os.cpu_count() or 1
+        return _os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform
+        return None
 
 
-_os.environ.update(omp_wait_default(_os.environ, *_load_and_cpus()))
+def available_cpus() -> int:
+    """Cores this process may run on (Ray and taskset restrict the affinity mask)."""
+    try:
+        return max(1, len(_os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, _os.cpu_count() or 1)
+
+
+def _set_omp_wait_default() -> None:
+    _os.environ.update(omp_wait_default(_os.environ, _load(), available_cpus()))
+
+
+_set_omp_wait_default()

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from spaces.errors import FastscaleError
+from trials import available_cpus  # noqa: F401  (re-exported: trials.recipe.available_cpus)
 
 # Reference batch at which `base_lr` is given; the learning rate scales linearly from it.
 REFERENCE_BATCH = 1024
@@ -192,16 +193,6 @@ class TrainConfig:
 def _need(cond: bool, message: str) -> None:
     if not cond:
         raise ConfigError(message)
-
-
-def available_cpus() -> int:
-    """Cores this process may run on (Ray and taskset restrict the affinity mask)."""
-    import os
-
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def lr_at(config: TrainConfig, t: float) -> float:
