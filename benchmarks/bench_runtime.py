@@ -149,6 +149,14 @@ def noise(data: dict) -> None:
     )
 
 
+def _by_family(held: list[dict]) -> list[tuple[str, list[int]]]:
+    """(family, row indices) per family of the held-out rows, then ("all", every row)."""
+    fams = sorted({h["family"] for h in held})
+    return [
+        (f, [i for i, h in enumerate(held) if f in ("all", h["family"])]) for f in [*fams, "all"]
+    ]
+
+
 def report(data: dict) -> None:
     data = _corrected(data)
     if data.get("rounds", 1) > 1:
@@ -166,14 +174,13 @@ def report(data: dict) -> None:
         "linear, diverse set": new.predict(acts, flops) * batch,
         "operation model": np.array([new.price(s)["seconds_per_step"] for s in specs]),
     }
-    fams = sorted({h["family"] for h in held})
+    by_family = _by_family(held)
     print(f"\nheld-out step time, batch {batch}, one thread, CPU clock ({len(held)} models)")
     print(
         f"{'model':36s} {'family':13s} {'n':>3s} {'±10%':>6s} {'±5%':>6s} {'r':>7s} {'median':>7s} {'max':>7s}"
     )
     for label, pred in models.items():
-        for fam in [*fams, "all"]:
-            idx = [i for i, h in enumerate(held) if fam in ("all", h["family"])]
+        for fam, idx in by_family:
             s = summary(pred[idx], meas[idx])
             print(
                 f"{label:36s} {fam:13s} {s['n']:3d} {s['within10']:6.0%} {s['within5']:6.0%} "
@@ -186,8 +193,7 @@ def report(data: dict) -> None:
     mem = np.array([h["memory_bytes"] for h in held], float)
     mpred = np.array([new.price(s)["memory_bytes"] for s in specs])
     print("\nheld-out peak training-step memory (operation model)")
-    for fam in [*fams, "all"]:
-        idx = [i for i, h in enumerate(held) if fam in ("all", h["family"])]
+    for fam, idx in by_family:
         s = summary(mpred[idx], mem[idx])
         print(
             f"  {fam:13s} n={s['n']:2d} ±10% {s['within10']:5.0%} ±5% {s['within5']:5.0%} "
