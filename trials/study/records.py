@@ -90,7 +90,7 @@ def begin(store: StudyStore, key: str, trial_location: str) -> dict:
 def resume_point(rec: dict) -> str | None:
     """The checkpoint a new attempt should continue from, if it is still there."""
     location = rec.get("checkpoint")
-    if location and storage.has_file(location, storage.STATE):
+    if location and storage.state_complete(location, storage.read_record(location)):
         return location
     return None
 
@@ -233,11 +233,13 @@ def recover(store: StudyStore) -> list[str]:
 
 
 def _newest(trial_location: str | None) -> tuple[str, dict] | None:
-    """(location, record) of the newest readable checkpoint of a trial directory."""
+    """(location, record) of the newest usable checkpoint of a trial directory: a final
+    record (done/failed), or a running one whose resumable state arrived whole."""
     if not trial_location:
         return None
     for location in reversed(storage.checkpoints(trial_location)):
         rec = storage.read_record(location)
-        if rec is not None:
+        final = rec is not None and rec.get("status") in ("done", "failed")
+        if final or storage.state_complete(location, rec):
             return location, rec
     return None

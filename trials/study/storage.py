@@ -143,6 +143,23 @@ def has_file(checkpoint: str, name: str) -> bool:
         return False
 
 
+def state_complete(checkpoint: str, record: dict | None) -> bool:
+    """Whether a checkpoint holds the whole resumable state its record describes: a trial
+    killed while its checkpoint was being copied into storage leaves a shorter file (or
+    none). Records without `state_bytes` (older trials) only need the file to be there."""
+    import pyarrow.fs
+
+    if record is None:
+        return False
+    fs, path = resolve(checkpoint)
+    try:
+        info = fs.get_file_info(posixpath.join(path, STATE))
+    except OSError:
+        return False
+    expected = record.get("state_bytes")
+    return info.type == pyarrow.fs.FileType.File and expected in (None, info.size)
+
+
 def delete(location: str) -> None:
     """Remove a checkpoint or trial directory; a missing one is fine."""
     fs, path = resolve(location)

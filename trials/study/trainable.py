@@ -241,7 +241,9 @@ def _epoch_reporter(rec: dict, state_dir: Path, report, epochs: int, attempt: in
     def on_epoch(r: dict) -> None:
         seen.append(int(r["epoch"]))
         rec.update(epochs_done=int(r["epoch"]), last_val_error=r["error"])
-        write_record(state_dir, rec)
+        # the state's size beside it: a copy into storage cut short by a kill is told apart
+        # from a whole one (trials.study.storage.state_complete)
+        write_record(state_dir, {**rec, "state_bytes": (state_dir / STATE).stat().st_size})
         report(
             {
                 "epoch": int(r["epoch"]),
