@@ -184,6 +184,11 @@ def test_sigkill_of_the_driver_mid_study_then_resume(ray_cluster, tmp_path):
     assert snapshot(store, done_before) == files_before  # completed ones untouched
     for k, r in interrupted.items():
         final = store.status(k)
+        if f"attempt {r['attempts']} recovered from" in store.log_path(k).read_text():
+            # the orphaned trial finished and stored its final checkpoint before Ray
+            # stopped it: the rerun settles it from storage without training it again
+            assert final["attempts"] == r["attempts"]
+            continue
         assert final["attempts"] == r["attempts"] + 1  # ran exactly once more
         if r["epochs_done"] >= 1:
             assert final["resumed_at_epoch"] >= 1  # continued from its checkpoint
