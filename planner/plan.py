@@ -292,6 +292,16 @@ def _fmt(key, value, profile) -> str:
     return format_quantity(value)
 
 
+def _budget_name(key: str) -> str:
+    """A budget as both faces spell it: the CLI flag and the `plan()` keyword."""
+    return f"--{key.replace('_', '-')} ({key})"
+
+
+def _plan_label(row) -> str:
+    """A plan as the tables name it: its strategy and scale factor."""
+    return f"{row['strategy']} at s={row['s']:.3g}"
+
+
 def _nothing_fits(df, budgets, profile, tolerance) -> str:
     """Which budget binds, and by how much, for the on-target plans."""
     target = df.attrs["target"]
@@ -310,13 +320,19 @@ def _nothing_fits(df, budgets, profile, tolerance) -> str:
     for key, limit in budgets.items():
         if limit is None:
             continue
-        need = float(on[col[key]].min())
+        nearest = on.loc[on[col[key]].idxmin()]
+        need = float(nearest[col[key]])
         if need > limit:
             binding.append(
-                f"{key} {_fmt(key, limit, profile)}: the smallest on-target plan needs "
-                f"{_fmt(key, need, profile)} {what[key]} ({need / limit - 1:+.0%})"
+                f"{_budget_name(key)} {_fmt(key, limit, profile)}: the smallest on-target plan, "
+                f"{_plan_label(nearest)}, needs {_fmt(key, need, profile)} {what[key]} "
+                f"({need / limit - 1:+.0%})"
             )
     if binding:
-        return "; ".join(binding)
-    given = ", ".join(f"{k} {_fmt(k, v, profile)}" for k, v in budgets.items() if v is not None)
+        return (
+            "; ".join(binding) + "; raise the budget, or use --all (include_all) to see every plan"
+        )
+    given = ", ".join(
+        f"{_budget_name(k)} {_fmt(k, v, profile)}" for k, v in budgets.items() if v is not None
+    )
     return f"no on-target plan meets all budgets at once ({given}), though each alone can be met"

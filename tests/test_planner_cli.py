@@ -132,7 +132,10 @@ BAD = [
     (["scale", "RegNetY-4.0GF", "--strategy", "w", "--target", "0"], "positive"),
     (["plan", "RegNetY-4.0GF", "--target", "16QF"], "not a quantity"),
     (["plan", "RegNetY-4.0GF", "--target", "-16GF"], "quantity"),
-    (["plan", "RegNetY-4.0GF", "--target", "16GF", "--max-acts", "20M"], "max_acts 20.0M"),
+    (
+        ["plan", "RegNetY-4.0GF", "--target", "16GF", "--max-acts", "20M"],
+        "--max-acts (max_acts) 20.0M",
+    ),
     (["plan", "RegNetY-4.0GF", "--target", "16GF", "--max-runtime", "5"], "profile"),
     (["plan", "RegNetY-4.0GF", "--target", "16GF", "--alphas", "0,2"], "[0, 1]"),
     (["plan", "RegNetY-4.0GF", "--target", "16GF", "--alphas", "a:b"], "--alphas"),

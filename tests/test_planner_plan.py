@@ -86,7 +86,13 @@ def test_unsatisfiable_budget_names_the_binding_one():
     with pytest.raises(PlanError) as err:
         plan(BASE, "16GF", max_acts="20M", max_params="1G")
     msg = str(err.value)
-    assert msg.startswith("max_acts 20.0M: the smallest on-target plan needs") and "%" in msg
+    full = plan(BASE, "16GF", include_all=True)
+    nearest = full[full["on_target"]].sort_values("acts").iloc[0]
+    assert msg.startswith(
+        f"--max-acts (max_acts) 20.0M: the smallest on-target plan, {nearest['strategy']} at "
+        f"s={nearest['s']:.3g}, needs "
+    )
+    assert msg.endswith("%); raise the budget, or use --all (include_all) to see every plan")
     assert "max_params" not in msg and "\n" not in msg
     with pytest.raises(PlanError, match="max_runtime"):
         plan(BASE, "16GF", max_runtime=1.0, profile="v100x8-paper")
