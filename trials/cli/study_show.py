@@ -4,19 +4,8 @@ study), the one-line summary, the study's size, and what an interrupted run kept
 from __future__ import annotations
 
 from trials.cli.common import echo_json, print_table
+from trials.study.results import COLUMNS as RESULT_COLUMNS
 
-SHOW_COLUMNS = (
-    "key",
-    "status",
-    "error",
-    "flops",
-    "params",
-    "acts",
-    "epoch_time",
-    "infer_time",
-    "attempts",
-    "node",
-)
 NOT_SHOWN = {
     "family",
     "bottleneck",
@@ -37,6 +26,9 @@ NOT_SHOWN = {
     "sampler",
     "stopped_by",
 }
+# The results table's own columns that lead the shown table, in its order (the spec fields
+# and tags not in NOT_SHOWN follow them).
+SHOW_COLUMNS = tuple(c for c in RESULT_COLUMNS if c not in NOT_SHOWN)
 
 
 # A comparison's study (trials.compare) tags every candidate with these: its table shows them
