@@ -101,13 +101,13 @@ def _early_stop(opts: dict, d: dict) -> early_stop.EarlyStop:
 
 def _reconcile_early_stop(stored: dict, opts: dict, out_dir: Path) -> None:
     """A resume stops candidates the way the study was defined; a differing flag is refused."""
+    # from_dict fills the defaults (fifo, none): an unset grace or reduction stays None
     have = early_stop.EarlyStop.from_dict(stored.get("early_stop")).to_dict()
-    defaults = {"scheduler": "fifo", "pruner": "none"}
     for k in EARLY_STOP:
         given = opts.get(k)
         if given is not None and not isinstance(given, str | int):
             given = type(given).__name__  # an Optuna pruner object (Python API)
-        if given is not None and given != (have[k] if have[k] is not None else defaults.get(k)):
+        if given is not None and given != have[k]:
             flag = "--" + k.replace("_", "-")
             raise StudyError(
                 f"{flag} {given} conflicts with the study in {out_dir} (stored: {have[k]}); "
@@ -247,19 +247,18 @@ def run_defined(
             stack.enter_context(store.lock())
             stack.enter_context(ray_session(address, run["cpus_per_trial"], run["gpus_per_trial"]))
         recover(store)
-        proposer = _proposer(store, d, opts, candidates, pool, run.pop("max_failures"))
         stop = early_stop.EarlyStop.from_dict(d.get("early_stop"))
+        proposer = _proposer(store, d, opts, candidates, pool, run.pop("max_failures"), stop)
         scheduler = early_stop.tune_scheduler(stop, d["train"]["epochs"], proposer)
         drive(store, proposer, address=address, scheduler=scheduler, **run)
     return store
 
 
-def _proposer(store: StudyStore, d: dict, opts: dict, candidates, pool, max_failures: int):
+def _proposer(store: StudyStore, d: dict, opts: dict, candidates, pool, max_failures: int, stop):
     """The fixed list's proposer, or the Optuna one (with the study's pruner, if any)."""
     if candidates is not None:
         keys = [store.add(c.spec, d["train"], c.tags) for c in candidates]
         return KeyProposer(store, usable_keys(store, keys), max_failures)
     storage = storage_url(d, opts) or store.optuna_url
-    stop = early_stop.EarlyStop.from_dict(d.get("early_stop"))
     pruner = early_stop.optuna_pruner(stop, d["train"]["epochs"], _pruner_object(opts))
     return OptunaProposer(store, d, d["train"], max_failures, storage, pool, pruner)
