@@ -189,6 +189,8 @@ def test_epoch_metrics_reach_mlflow_when_installed(ray_cluster, tmp_path, monkey
     assert (tmp_path / "mlflow.db").is_file()
     client = MlflowClient(tracking_uri=tracking_uri(tmp_path))
     experiment = client.get_experiment_by_name(str(tmp_path.resolve()))
+    # its artifact root is in the study directory, not in whatever the working directory was
+    assert experiment.artifact_location == (tmp_path.resolve() / "mlruns").as_uri()
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.data.tags[KEY_TAG] == key and run.info.status == "FINISHED"
     history = client.get_metric_history(run.info.run_id, "val_error")

@@ -16,6 +16,7 @@ is printed once on stderr and MLflow logging stops for that run of the driver.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -70,12 +71,13 @@ class MlflowLog(Callback):
         if self.client is None:
             from mlflow.tracking import MlflowClient
 
+            # MLflow announces at INFO on stderr that it creates and migrates a new SQLite
+            # store's tables: noise in the study's own output (warnings still show)
+            logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
             self.client = MlflowClient(tracking_uri=tracking_uri(self.root))
             name = str(self.root)
             found = self.client.get_experiment_by_name(name)
-            self.experiment_id = (
-                found.experiment_id if found else self.client.create_experiment(name)
-            )
+            self.experiment_id = found.experiment_id if found else self._create(name)
         if key not in self.runs:
             runs = self.client.search_runs(
                 [self.experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{key}'", max_results=1
