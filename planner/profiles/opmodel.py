@@ -143,9 +143,7 @@ def loo_errors(x: np.ndarray, y: np.ndarray, fit=nnls_fit) -> np.ndarray:
     out = np.empty(len(y))
     for i in range(len(y)):
         keep = np.arange(len(y)) != i
-        coef = fit(x[keep], y[keep])
-        coef = coef[0] if isinstance(coef, tuple) else coef
-        out[i] = abs(x[i] @ coef - y[i]) / y[i]
+        out[i] = abs(x[i] @ fit(x[keep], y[keep]) - y[i]) / y[i]
     return out
 
 
@@ -245,10 +243,13 @@ def fit_model(
     names = used_features(x_all, list(features))
     x = np.stack([feature_matrix(o, batch, features, names) for o in ops_list])
     y = np.asarray(y, dtype=np.float64)
-    fit = robust_nnls_fit if robust else nnls_fit
-    coef = fit(x, y)
-    coef, kept = coef if robust else (coef, np.ones(len(y), dtype=bool))
-    stats = _stats(x @ coef, y, loo_errors(x, y, fit))
+    if robust:
+        coef, kept = robust_nnls_fit(x, y)
+        loo = loo_errors(x, y, lambda x_rest, y_rest: robust_nnls_fit(x_rest, y_rest)[0])
+    else:
+        coef, kept = nnls_fit(x, y), np.ones(len(y), dtype=bool)
+        loo = loo_errors(x, y)
+    stats = _stats(x @ coef, y, loo)
     stats["set_aside"] = [int(i) for i in np.flatnonzero(~kept)]
     return dict(zip(names, (float(c) for c in coef), strict=True)), stats
 
