@@ -72,14 +72,14 @@ def held_out_spec(model, strategy, factor, res):
 
 
 def _measure(spec, opts, memory=True) -> dict:
-    from trials.timing import time_model
+    from trials.timing.step_time import time_model
 
     return time_model(spec, warmup=1, memory=memory, **opts)
 
 
 def time_all(args) -> dict:
     """Every model once per round, each round in its own seeded shuffled order."""
-    from trials.calibration_set import calibration_set, scaled_copies
+    from trials.timing.calibration_set import calibration_set, scaled_copies
 
     opts = dict(batch_size=args.batch_size, threads=1, clock="cpu", repeats=args.repeats)
     jobs = [("calibration", m.name, m.family, m.spec) for m in calibration_set()]

@@ -26,12 +26,12 @@ import time
 from pathlib import Path
 
 from spaces.sampler import DesignSpace, sample
-from trials.ray_reap import reap
-from trials.recipe import TrainConfig, available_cpus
 from trials.study import Candidate, StudyStore, run_study
+from trials.study.ray_reap import reap
 from trials.study.runner import normalize_train
 from trials.study.store import canonical
 from trials.study.trainable import run_trial
+from trials.training.recipe import TrainConfig, available_cpus
 
 
 def candidates(n: int, resolution: int, regime: float, seed: int = 0):
@@ -99,7 +99,7 @@ def _direct(cands, cfg, cpus: int, out: Path) -> tuple[list[float], list[dict]]:
 
 def _overhead(direct, direct_recs, via_ray: float, ray_recs, ray_init: float) -> dict:
     """What each path spends besides training, per trial, and Ray's share of a 60 s trial.
-    Training compute (inside trials.train.train) is the same work either way but swings with
+    Training compute (inside trials.training.train.train) is the same work either way but swings with
     the machine's load, so it is taken out of both."""
     k = len(direct)
     direct_other = sum(d - r["train_s"] for d, r in zip(direct, direct_recs, strict=True)) / k

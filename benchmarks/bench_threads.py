@@ -11,7 +11,7 @@ times slower than one thread. `OMP_WAIT_POLICY=PASSIVE` makes idle threads sleep
 `GOMP_SPINCOUNT=N` makes them spin N iterations first (libgomp's default is 300000).
 
 Each configuration runs in a fresh Python process (libgomp reads the policy once, when it is
-loaded): the plain training step of `trials.timing.time_model` (forward, cross-entropy,
+loaded): the plain training step of `trials.timing.step_time.time_model` (forward, cross-entropy,
 backward, SGD) on random batches, repeated until `--budget` seconds have passed after two
 warm-up steps. Reported per configuration: images/s of wall time and images per CPU-second
 of the process (the median over rounds; rounds alternate the configurations so drifting
@@ -113,7 +113,7 @@ def main() -> None:
     p.add_argument("--busy", type=int, default=0, help="Busy processes to run meanwhile.")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    from trials.recipe import available_cpus
+    from trials.training.recipe import available_cpus
 
     cores = available_cpus()
     runs: dict[str, list[dict]] = {label: [] for label, _, _ in configs(cores)}

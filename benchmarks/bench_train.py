@@ -4,7 +4,7 @@
     python benchmarks/bench_train.py throughput       # train() vs a plain PyTorch loop
     python benchmarks/bench_train.py calibrate        # RegNetY-200MF at 64 px on this CPU
 
-1. Training throughput (images/s, training loop only) of `trials.train.train` against a
+1. Training throughput (images/s, training loop only) of `trials.training.train.train` against a
    plain loop (forward, cross-entropy, backward, SGD step) over the same module and the same
    in-memory batches. Goal: within 10 %. Rounds alternate so drifting load hits both.
 2. `fastscale calibrate RegNetY-200MF --resolution 64` equivalent: Pearson r of time vs
@@ -24,10 +24,11 @@ import torch.nn.functional as F
 
 from spaces.build import build_model
 from spaces.registry import get_model
-from trials.data import load_dataset, trained_spec
-from trials.recipe import TrainConfig
-from trials.timing import torch_threads
-from trials.train import train
+from trials.data.catalogue import trained_spec
+from trials.data.datasets import load_dataset
+from trials.training.device import torch_threads
+from trials.training.recipe import TrainConfig
+from trials.training.train import train
 
 
 def plain_loop(spec, data, batch_size: int, threads: int, seed: int) -> tuple[float, float]:
@@ -94,7 +95,7 @@ def throughput(args) -> None:
 
 
 def calibration(args) -> None:
-    from trials.calibrate import calibrate
+    from trials.timing.calibrate import calibrate
 
     spec = get_model("RegNetY-200MF").with_resolution(args.cal_resolution)
     tic = time.perf_counter()
@@ -137,7 +138,7 @@ def main(argv=None) -> int:
     p.add_argument("--cal-threads", type=int, default=None)
     args = p.parse_args(argv)
     if args.threads is None:
-        from trials.recipe import available_cpus
+        from trials.training.recipe import available_cpus
 
         args.threads = available_cpus()
     if "throughput" in args.what:

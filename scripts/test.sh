@@ -9,7 +9,7 @@ export RAY_AUTH_MODE=disabled MPLBACKEND=Agg PYTHONDONTWRITEBYTECODE=1
 # kills every Ray cluster on the host, other users' included.
 RAY_TMPDIR="$(mktemp -d /tmp/fsray-XXXXXX)"
 export RAY_TMPDIR
-trap '.venv/bin/python -m trials.ray_reap "$RAY_TMPDIR" --remove || true' EXIT
+trap '.venv/bin/python -m trials.study.ray_reap "$RAY_TMPDIR" --remove || true' EXIT
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 "$@"

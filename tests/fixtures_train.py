@@ -28,7 +28,7 @@ def make_tiny_spec():
 @pytest.fixture
 def fast_config():
     """A short, single-threaded (so bitwise reproducible) Fashion-MNIST run."""
-    from trials.recipe import TrainConfig
+    from trials.training.recipe import TrainConfig
 
     return TrainConfig(
         epochs=2,

@@ -764,11 +764,11 @@ def make_inputs(root: Path) -> dict[str, str]:
     same = [{"flops": 10**8, "acts": 10**6, "time": 0.1 + 0.01 * k} for k in range(5)]
     text("timings_collinear", json.dumps(same), ".json")
     # presets
-    text("preset_typo", (Path(__file__).parents[1] / "trials/presets/cpu-quick.yaml")
+    text("preset_typo", (Path(__file__).parents[1] / "trials/compare/presets/cpu-quick.yaml")
          .read_text().replace("samples:", "sampels:"))  # fmt: skip
-    text("preset_strings", (Path(__file__).parents[1] / "trials/presets/cpu-quick.yaml")
+    text("preset_strings", (Path(__file__).parents[1] / "trials/compare/presets/cpu-quick.yaml")
          .read_text().replace("samples: 5", "samples: five"))  # fmt: skip
-    text("preset_list_field", (Path(__file__).parents[1] / "trials/presets/cpu-quick.yaml")
+    text("preset_list_field", (Path(__file__).parents[1] / "trials/compare/presets/cpu-quick.yaml")
          .read_text().replace("tolerance: 0.02", "tolerance: [0.02]"))  # fmt: skip
     (root / "emptydir").mkdir()
     # an ImageFolder tree without a val/ split

@@ -8,7 +8,7 @@ import yaml
 
 from spaces.complexity import complexity
 from trials.cli import main
-from trials.compare import (
+from trials.compare.candidates import (
     CompareError,
     dataset_shape,
     finalists,
@@ -16,8 +16,8 @@ from trials.compare import (
     round_a,
     round_b,
 )
-from trials.compare_preset import PresetError, list_presets, load_preset, parse_preset
-from trials.data import DatasetMissing
+from trials.compare.preset import PresetError, list_presets, load_preset, parse_preset
+from trials.data.catalogue import DatasetMissing
 
 FMNIST = (1, 10)  # (in_channels, num_classes)
 
@@ -213,9 +213,9 @@ def test_compare_refuses_a_directory_made_by_study_run(tmp_path, capsys):
 
 def test_planned_work_is_announced_for_cpu_quick():
     """The total announced before round A: cpu-quick is 34 trainings (docs/compare.md)."""
-    from trials.compare import planned_work, round_a
-    from trials.compare_preset import load_preset
-    from trials.recipe import TrainConfig
+    from trials.compare.candidates import planned_work, round_a
+    from trials.compare.preset import load_preset
+    from trials.training.recipe import TrainConfig
 
     preset = load_preset("cpu-quick")
     config = TrainConfig.from_dict({**preset.train, "dataset": "fashion-mnist"})

@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from trials.data import (
-    INSTALL_HINT,
-    DataError,
-    DatasetMissing,
-    load_dataset,
-    read_idx,
-    stratified_subset,
-)
+from trials.data.catalogue import INSTALL_HINT, DataError, DatasetMissing
+from trials.data.datasets import load_dataset, read_idx
+from trials.data.splits import stratified_subset
 
 
 def test_fashion_mnist_shapes_labels_and_official_val_split():

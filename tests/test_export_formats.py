@@ -11,7 +11,7 @@ import torch
 from spaces.build import build_model
 from spaces.registry import get_model
 from trials.cli import main
-from trials.export import onnx_available
+from trials.training.weights_export import onnx_available
 
 SMALL = ["RegNetX-200MF", "-r", "32", "--num-classes", "10", "--in-channels", "1"]
 

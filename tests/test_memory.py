@@ -6,8 +6,8 @@ import torch.nn.functional as F
 
 from spaces.build import build_model
 from spaces.registry import get_model
-from trials.memory import _live_before, measure_step_memory
-from trials.timing import time_model
+from trials.timing.memory import _live_before, measure_step_memory
+from trials.timing.step_time import time_model
 
 
 def _saved_bytes(model, x, y) -> int:

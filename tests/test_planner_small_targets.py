@@ -10,9 +10,9 @@ import pytest
 from planner.scale import scale_spec
 from planner.solve import solve, solve_many
 from spaces.complexity import complexity
-from trials.compare import round_a
-from trials.compare_preset import load_preset
-from trials.data import dataset_info
+from trials.compare.candidates import round_a
+from trials.compare.preset import load_preset
+from trials.data.catalogue import dataset_info
 
 
 @pytest.fixture(scope="module")

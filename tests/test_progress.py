@@ -7,7 +7,7 @@ import io
 import time
 
 from trials.progress import Progress, fmt_seconds
-from trials.study.progress import StudyView, one_line
+from trials.study.live_view import StudyView, one_line
 
 
 def test_progress_line_rate_and_eta():

@@ -1,4 +1,4 @@
-"""scripts/test.sh's cleanup (trials.ray_reap) stops the Ray processes of its own temp dir —
+"""scripts/test.sh's cleanup (trials.study.ray_reap) stops the Ray processes of its own temp dir —
 including the agents a SIGKILLed driver leaves behind — and nothing else: a separate
 `ray start --head` cluster and an unrelated `user_monitor.py` survive it (`ray stop --force`,
 the old cleanup, killed both)."""
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from trials.ray_reap import reap, tied_processes
+from trials.study.ray_reap import reap, tied_processes
 
 pytestmark = pytest.mark.slow
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -123,4 +123,4 @@ def test_the_test_script_stops_only_its_own_ray():
     code = [line for line in script.splitlines() if not line.lstrip().startswith("#")]
     assert not [line for line in code if "ray stop" in line]
     assert any("RAY_TMPDIR=" in line for line in code)
-    assert any("trials.ray_reap" in line and "trap" in line for line in code)
+    assert any("trials.study.ray_reap" in line and "trap" in line for line in code)

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trials.report import analyze, build_report, normalize, pearson, seed_spread
-from trials.report_figures import pareto_front
+from trials.compare.report import analyze, build_report
+from trials.compare.report.analysis import normalize, pearson, seed_spread
+from trials.compare.report.figures import pareto_front
 
 REGIMES = {"base": "5MF", "intermediate": "40MF", "top": "160MF"}
 FLOPS = {"5MF": 5e6, "40MF": 40e6, "160MF": 160e6}
@@ -227,9 +228,9 @@ def test_a_tie_goes_to_the_model_that_was_scaled():
 def test_report_on_a_study_whose_trials_all_failed_is_one_line(tmp_path, capsys):
     from spaces.sampler import DesignSpace, sample
     from trials.cli import main
-    from trials.recipe import TrainConfig
     from trials.study import StudyStore
     from trials.study.results import write_results
+    from trials.training.recipe import TrainConfig
 
     store = StudyStore(tmp_path)
     store.create({"source": "api"})

@@ -103,8 +103,8 @@ def test_compare_scales_a_resnet_base():
     import pandas as pd
 
     from tests.test_compare import FMNIST, tiny
-    from trials.compare import round_a, round_b
-    from trials.compare_preset import parse_preset
+    from trials.compare.candidates import round_a, round_b
+    from trials.compare.preset import parse_preset
 
     regimes = {"base": "8MF", "intermediate": "32MF", "top": "128MF"}
     preset = parse_preset(tiny(base={"regnety": {"model": "ResNet-18"}}, regimes=regimes), "t")

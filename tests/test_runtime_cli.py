@@ -131,7 +131,7 @@ def test_epoch_time_check_of_a_results_table(ops_profile):
 
     from planner.profiles import load_profile
     from spaces.registry import get_model
-    from trials.runtime_check import epoch_time_check
+    from trials.compare.runtime_check import epoch_time_check
     from trials.study.results import trained_spec
 
     train = {"dataset": "fashion-mnist", "train_size": 2000, "batch_size": 4, "resolution": 16}
@@ -177,8 +177,8 @@ def test_report_shows_predicted_vs_measured_epoch_time(ops_profile, tmp_path):
     import pandas as pd
 
     from spaces.registry import get_model
-    from trials.report import build_report
-    from trials.runtime_check import epoch_time_check
+    from trials.compare.report import build_report
+    from trials.compare.runtime_check import epoch_time_check
 
     train = {"dataset": "fashion-mnist", "train_size": 2000, "batch_size": 4, "resolution": 16}
     rows = []

@@ -165,7 +165,7 @@ def test_preset_name_cannot_leave_runs(capsys, tmp_path, monkeypatch):
     deep.mkdir(parents=True)
     monkeypatch.chdir(deep)
     preset = tmp_path / "evil.yaml"
-    quick = Path(__file__).parents[1] / "trials" / "presets" / "cpu-quick.yaml"
+    quick = Path(__file__).parents[1] / "trials" / "compare" / "presets" / "cpu-quick.yaml"
     preset.write_text(quick.read_text().replace("name: cpu-quick", "name: ../../../../x"))
     code = main(["compare", "--preset", str(preset)])
     one_line_error(capsys, code, "preset name")

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from trials.study import StudyStore
-from trials.study.storage import checkpoints
+from trials.study.checkpoint_storage import checkpoints
 
 pytestmark = pytest.mark.slow
 TINY = ["--resolution", "16", "--train-size", "128", "--val-size", "128", "--batch-size", "64"]

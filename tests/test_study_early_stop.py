@@ -12,8 +12,8 @@ import pytest
 from trials.cli import main
 from trials.cli.study_show import summary
 from trials.study import Candidate, StudyStore, load_results, run_study
+from trials.study.checkpoint_storage import STATE, checkpoints, has_file
 from trials.study.early_stop import EarlyStop
-from trials.study.storage import STATE, checkpoints, has_file
 
 from .test_study_ray import TINY, snapshot, tiny_config, tiny_specs
 
@@ -201,8 +201,8 @@ def test_epoch_metrics_reach_mlflow_when_installed(ray_cluster, tmp_path, monkey
 def test_the_live_view_and_the_report_say_what_was_stopped_early():
     import io
 
-    from trials.report import analyze
-    from trials.study.progress import StudyView
+    from trials.compare.report import analyze
+    from trials.study.live_view import StudyView
 
     from .test_report import make_results
 
@@ -230,8 +230,8 @@ def test_the_live_view_and_the_report_say_what_was_stopped_early():
 
 
 def test_compare_stores_its_scheduler_and_a_resume_must_agree(tmp_path, capsys):
-    from trials.compare_preset import PresetError, parse_preset
-    from trials.compare_run import study_early_stop
+    from trials.compare.preset import PresetError, parse_preset
+    from trials.compare.run import study_early_stop
 
     from .test_compare import tiny
 

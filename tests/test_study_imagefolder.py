@@ -12,7 +12,7 @@ import pytest
 from spaces.complexity import complexity
 from spaces.specs import RegNetSpec
 from trials.cli import main
-from trials.data import dataset_info, trained_spec
+from trials.data.catalogue import dataset_info, trained_spec
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,9 @@ import pytest
 
 from trials.cli import main
 from trials.study import StudyStore
+from trials.study.checkpoint_storage import redact
 from trials.study.define import build_definition, reconcile, storage_url
 from trials.study.jobs import entrypoint
-from trials.study.storage import redact
 
 NEW = ["--space", "regnetx", "--regime", "5MF", "-n", "1", "--resolution", "16"]
 

@@ -15,9 +15,9 @@ import pytest
 from spaces.complexity import complexity
 from spaces.sampler import DesignSpace, sample
 from trials.cli import main
-from trials.recipe import TrainConfig
 from trials.study import Candidate, StudyStore, candidate_key, load_results, run_study
 from trials.study.runner import normalize_train
+from trials.training.recipe import TrainConfig
 
 pytestmark = pytest.mark.slow
 TINY = ["--resolution", "16", "--train-size", "128", "--val-size", "128", "--batch-size", "64"]
@@ -243,7 +243,7 @@ def test_spec_file_study_trains_each_spec_at_its_own_resolution(ray_cluster, tmp
     assert main([*args, "--time-batch", "8"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["status"] == "done" and row["resolution"] == 16 and row["source"] == "scaled.yaml"
-    assert row["infer_time"] > 0  # measured by trials.timing.time_model, s/image
+    assert row["infer_time"] > 0  # measured by trials.timing.step_time.time_model, s/image
     assert row["flops"] == complexity(spec).flops
     definition = json.loads((out / "study.json").read_text())["definition"]
     assert definition["train"]["threads"] == 1  # from --cpus-per-trial, part of the key

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from trials.cli.study_show import show_rows
-from trials.study.progress import short_name
+from trials.study.live_view import short_name
 
 from .test_report import make_results
 

@@ -13,11 +13,11 @@ import pytest
 
 from spaces.sampler import DesignSpace, sample
 from trials.cli import main
-from trials.recipe import TrainConfig
 from trials.study import StudyBusy, StudyError, StudyStore, candidate_key, load_results
 from trials.study.jobs import entrypoint, run_argv
 from trials.study.results import write_results
 from trials.study.trainable import injected_failure, parse_faults
+from trials.training.recipe import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -274,7 +274,7 @@ def test_submit_and_status_fail_fast_on_unreachable_dashboard(tmp_path):
 def test_progress_view_lines_and_live_rendering():
     import io
 
-    from trials.study.progress import StudyView
+    from trials.study.live_view import StudyView
 
     stream = io.StringIO()  # not a terminal: one line per finished trial
     view = StudyView(total=3, done=1, stream=stream)

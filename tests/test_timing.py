@@ -6,7 +6,7 @@ import torch
 from spaces.build import build_model
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
-from trials.timing import time_model
+from trials.timing.step_time import time_model
 
 
 def test_train_and_infer_times_are_positive_and_consistent(tiny_spec):

@@ -7,8 +7,8 @@ import pytest
 
 from planner.profiles import load_profile
 from spaces.registry import get_model
-from trials.calibrate import CalibrationError, calibrate, parse_factors, parse_strategies
 from trials.cli import main
+from trials.timing.calibrate import CalibrationError, calibrate, parse_factors, parse_strategies
 
 
 def test_calibrate_writes_a_profile_the_planner_loads(tmp_path):

@@ -7,9 +7,9 @@ import torch
 
 from spaces.complexity import complexity
 from spaces.registry import get_model
-from trials.data import load_dataset
-from trials.recipe import TrainConfig, ema_alpha, lr_at
-from trials.train import (
+from trials.data.datasets import load_dataset
+from trials.training.recipe import TrainConfig, ema_alpha, lr_at
+from trials.training.train import (
     CHECKPOINT,
     CheckpointMismatch,
     OutputError,
@@ -151,7 +151,7 @@ def test_no_weight_decay_on_batchnorm_or_bias(tiny_spec):
 
 
 def test_config_round_trips_and_rejects_bad_values():
-    from trials.recipe import ConfigError
+    from trials.training.recipe import ConfigError
 
     c = TrainConfig(epochs=3, train_size=100, device="cpu")
     assert TrainConfig.from_dict(c.to_dict()) == c

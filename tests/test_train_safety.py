@@ -2,7 +2,7 @@
 a second run on D is refused while the first holds its lock (even a stopped one) and
 admitted once the holder is SIGKILLed; a kill right after the checkpoint or right after
 result.json resumes to the uninterrupted run's exact numbers; a full tmpfs gives one line,
-exit 2, no temporary files, and a resume on a larger disk finishes (trials.run_dir)."""
+exit 2, no temporary files, and a resume on a larger disk finishes (trials.training.run_dir)."""
 
 import json
 import os
@@ -18,7 +18,7 @@ import torch
 
 from spaces.io import save_specs
 from tests.fixtures_train import make_tiny_spec
-from trials.run_dir import CHECKPOINT, KILL_ENV, LOCK, RESULT
+from trials.training.run_dir import CHECKPOINT, KILL_ENV, LOCK, RESULT
 
 SMALL = ["--train-size", "128", "--val-size", "64", "-r", "16", "--batch-size", "32"]
 TIMING_KEYS = ("epoch_time", "eval_time", "images_per_s", "peak_mem", "replayed")

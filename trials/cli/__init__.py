@@ -1,5 +1,7 @@
-"""The `fastscale` command line. Each command group lives in its own module; heavy imports
-(torch, ray, optuna, pandas) happen inside the commands, so `fastscale complexity` stays fast."""
+"""The `fastscale` command line. Commands live in modules by what they drive (spaces,
+planner, profile, train, study, compare); a command's module is imported only when that
+command runs (or when `--help` lists them all), and heavy imports (torch, ray, optuna,
+pandas) happen inside the commands, so `fastscale plan` loads the planner and nothing else."""
 
 from __future__ import annotations
 
@@ -11,25 +13,46 @@ import click
 from spaces.errors import FastscaleError
 from spaces.io import first_line, short_path
 
-# Modules that add commands to the group; each defines `register(group)`.
-COMMAND_MODULES = (
-    "spaces_cmds",
-    "planner_cmds",
-    "profile_cmds",
-    "train_cmds",
-    "study_cmds",
-    "compare_cmds",
+# Every command: name -> "module:attribute" under trials.cli (click objects, loaded lazily).
+COMMANDS = {
+    "models": "spaces_cmds:models_cmd",
+    "complexity": "spaces_cmds:complexity_cmd",
+    "sample": "spaces_cmds:sample_cmd",
+    "export": "spaces_cmds:export_cmd",
+    "scale": "planner_cmds:scale_cmd",
+    "plan": "planner_cmds:plan_cmd",
+    "profile": "profile_cmds:profile_group",
+    "train": "train_cmds:train_cmd",
+    "time": "train_cmds:time_cmd",
+    "calibrate": "train_cmds:calibrate_cmd",
+    "study": "study_cmds:study_group",
+    "compare": "compare_cmds:compare_cmd",
+    "report": "compare_cmds:report_cmd",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported when used (click's documented lazy-loading
+    pattern): the table above instead of eager `add_command` calls."""
+
+    def list_commands(self, ctx) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, cmd_name):
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return None
+        module, attribute = where.split(":")
+        return getattr(importlib.import_module(f"trials.cli.{module}"), attribute)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="fastscale")
 def cli():
     """fastscale: exact RegNet/EfficientNet complexity, scaling plans, search studies on Ray."""
-
-
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"trials.cli.{_name}").register(cli)
 
 
 def one_line(exc: BaseException) -> str:

@@ -8,6 +8,7 @@ import sys
 import click
 
 from spaces.errors import FastscaleError
+from spaces.io import dumps_json
 from spaces.units import UnitError, parse_quantity
 
 
@@ -52,7 +53,6 @@ SEED = click.IntRange(0, 2**32 - 1)
 
 def echo_json(data) -> None:
     """Strict JSON on stdout: NaN and infinities print as null."""
-    from spaces.io import dumps_json
 
     click.echo(dumps_json(data, indent=2))
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import click
 
+from planner.profiles import load_profile
+from spaces.safe_write import plain_name
 from trials.cli.common import echo_json, fail, print_table
-from trials.study.early_stop import MAX_REDUCTION, SCHEDULERS
+from trials.compare.preset import list_presets, load_preset
+from trials.compare.run import preset_early_stop, rebuild_report, run_compare, stored_results
+from trials.compare.runtime_check import epoch_time_check
+from trials.study.early_stop import MAX_REDUCTION, SCHEDULERS, EarlyStop
 
 
 def _preset_help() -> str:
-    from trials.compare_preset import list_presets
 
     return f"A preset name ({', '.join(list_presets())}) or a preset YAML file."
 
@@ -57,20 +61,14 @@ def _preset_help() -> str:
 def compare_cmd(preset_ref, out_dir, address, n, dataset, profile, as_json, **early):
     """Search vs scaling vs hybrid at the preset's regimes as one resumable study; writes
     DIR/report.html (tables, figures, verdict)."""
-    from trials.compare import run_compare
-    from trials.compare_preset import load_preset
 
     preset = load_preset(preset_ref)
     stop = _early_stop(preset, **early)
     if profile is not None:
-        from planner.profiles import load_profile
-
         load_profile(profile)  # an unknown profile fails now, not after the training
     if not (dataset or preset.dataset):
         fail(f"preset {preset.name!r} needs a dataset: pass --dataset PATH (an ImageFolder tree)")
     if out_dir is None:
-        from spaces.safe_write import plain_name
-
         out_dir = f"runs/compare-{plain_name(preset.name, 'preset name')}"
     outcome = run_compare(
         preset,
@@ -82,8 +80,6 @@ def compare_cmd(preset_ref, out_dir, address, n, dataset, profile, as_json, **ea
         early_stop=stop,
     )
     if profile is not None:
-        from trials.compare import rebuild_report
-
         outcome["epoch_time_check"] = _runtime_check(out_dir, profile)
         rebuild_report(out_dir, outcome["epoch_time_check"])  # the report shows it too
     if as_json:
@@ -101,8 +97,6 @@ def compare_cmd(preset_ref, out_dir, address, n, dataset, profile, as_json, **ea
 def _early_stop(preset, scheduler, grace_epochs, reduction_factor):
     """The flags over the preset's early_stop; None when no flag is given (the preset's, or
     on a resume the stored one, applies)."""
-    from trials.compare_run import preset_early_stop
-    from trials.study.early_stop import EarlyStop
 
     if scheduler is None and grace_epochs is None and reduction_factor is None:
         return None
@@ -118,9 +112,7 @@ def _early_stop(preset, scheduler, grace_epochs, reduction_factor):
 
 
 def _runtime_check(out_dir, profile) -> dict:
-    """Predicted vs measured epoch time of the comparison's own models (trials.runtime_check)."""
-    from trials.compare_run import stored_results
-    from trials.runtime_check import epoch_time_check
+    """Predicted vs measured epoch time of the comparison's own models (trials.compare.runtime_check)."""
 
     results, meta = stored_results(out_dir)
     config = meta.get("config") or {}
@@ -180,8 +172,6 @@ def report_cmd(study_dir, profile, as_json):
     import json
     from pathlib import Path
 
-    from trials.compare import rebuild_report
-
     check = None if profile is None else _runtime_check(study_dir, profile)
     path = rebuild_report(study_dir, check)
     summary = json.loads((Path(path).parent / "summary.json").read_text())
@@ -195,8 +185,3 @@ def report_cmd(study_dir, profile, as_json):
     if check is not None:
         _show_check(check)
     click.echo(f"open {path}")
-
-
-def register(group: click.Group) -> None:
-    group.add_command(compare_cmd)
-    group.add_command(report_cmd)

@@ -11,11 +11,18 @@ from pathlib import Path
 
 import click
 
+from planner.plan import plan
+from planner.scale import realised_factors, scale_spec
+from planner.solve import solve
+from planner.strategies import get_strategy, strategy_names
+from spaces.complexity import complexity
+from spaces.io import resolve_spec, save_specs
+from spaces.safe_write import prepare_dir
+from spaces.units import format_bytes, format_quantity
 from trials.cli.common import QUANTITY, CliError, Finite, echo_json, fail, print_table
 
 
 def _strategy_help() -> str:
-    from planner.strategies import strategy_names
 
     return (
         f"{', '.join(strategy_names())} (dWr: fast, α = 0.8; rs: ResNet-RS), or pycls weights "
@@ -28,13 +35,11 @@ MAX_ALPHAS = 1001  # α steps of 0.001; finer steps give the same rounded networ
 
 
 def _fq(value, unit="") -> str:
-    from spaces.units import format_quantity
 
     return format_quantity(value, unit)
 
 
 def _fb(value) -> str:
-    from spaces.units import format_bytes
 
     return format_bytes(value)
 
@@ -55,7 +60,6 @@ FACTOR_NOTE = (
 
 def _scale_record(name: str, sol_or_spec, extra: dict) -> dict:
     """Spec fields + integer complexity + factor: the object `scale --json` prints."""
-    from spaces.complexity import complexity
 
     spec = sol_or_spec.spec if hasattr(sol_or_spec, "spec") else sol_or_spec
     cx = complexity(spec)
@@ -81,11 +85,6 @@ def scale_cmd(spec, strategy, alpha, factor, target, tolerance, no_finetune, as_
 
     Example: fastscale scale RegNetY-4.0GF --strategy dWr --target 16GF
     """
-    from planner.scale import realised_factors, scale_spec
-    from planner.solve import solve
-    from planner.strategies import get_strategy
-    from spaces.complexity import complexity
-    from spaces.io import resolve_spec, save_specs
 
     if (strategy is None) == (alpha is None):
         fail("give exactly one of --strategy NAME or --alpha A")
@@ -240,8 +239,6 @@ def plan_cmd(
     Best first: plans that fit every budget, on target, on the paper's accurate plateau
     (α <= 0.8 compound scaling), most depth/resolution per flop. See docs/planner.md.
     """
-    from planner.plan import plan
-    from spaces.io import resolve_spec
 
     if max_runtime is not None and profile is None:
         fail(
@@ -256,8 +253,6 @@ def plan_cmd(
         )
     base = resolve_spec(spec)
     if out_dir:  # refuse an unusable directory before any work
-        from spaces.safe_write import prepare_dir
-
         prepare_dir(out_dir)
     names = None if strategies is None else [s.strip() for s in strategies.split(",") if s.strip()]
     df = plan(
@@ -289,7 +284,6 @@ def _plan_record(row: dict) -> dict:
 
 
 def _save_plans(out_dir, label, target, records) -> None:
-    from spaces.io import save_specs
 
     for r in records:
         strat = re.sub(r"[^A-Za-z0-9_.-]", "", r["strategy"])
@@ -350,8 +344,3 @@ def _print_plans(df, records, spec, with_runtime: bool, show_fits: bool) -> None
             "The paper's fast default is dWr (α = 0.8); add --max-acts or --max-runtime to "
             "trade accuracy for speed."
         )
-
-
-def register(group: click.Group) -> None:
-    for cmd in (scale_cmd, plan_cmd):
-        group.add_command(cmd)

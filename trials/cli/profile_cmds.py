@@ -6,8 +6,13 @@ from pathlib import Path
 
 import click
 
+from planner.profiles import fit_profile, list_profiles, load_profile, read_timings
+from planner.profiles.opmodel import MEMORY_FEATURES, TIME_FEATURES
+from spaces.complexity import complexity
+from spaces.io import resolve_labeled
+from spaces.units import format_bytes, format_quantity
 from trials.cli.common import echo_json, fail, print_table
-from trials.recipe import MAX_BATCH, MAX_RESOLUTION, MODES
+from trials.training.recipe import MAX_BATCH, MAX_RESOLUTION, MODES
 
 RESOLUTION = click.IntRange(8, MAX_RESOLUTION)
 BATCH = click.IntRange(1, MAX_BATCH)
@@ -35,7 +40,6 @@ def profile_group():
 def profile_fit_cmd(timings, out, name, unit, hardware, precision, batch, mode, source, as_json):
     """Fit a profile from TIMINGS (CSV or JSON rows: flops, acts[, params], time — or a
     `model` registry name / spec fields instead of flops and acts)."""
-    from planner.profiles import fit_profile, read_timings
 
     rows = read_timings(timings)
     prof = fit_profile(
@@ -55,7 +59,6 @@ def profile_fit_cmd(timings, out, name, unit, hardware, precision, batch, mode, 
 @click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON.")
 def profile_show_cmd(profile, as_json):
     """Show a profile (shipped NAME or FILE): coefficients, fit quality, source."""
-    from planner.profiles import load_profile
 
     prof = load_profile(profile)
     if as_json:
@@ -68,7 +71,6 @@ def profile_show_cmd(profile, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def profile_list_cmd(as_json):
     """List the profiles shipped with fastscale."""
-    from planner.profiles import list_profiles, load_profile
 
     profs = [load_profile(n) for n in list_profiles()]
     if as_json:
@@ -138,7 +140,6 @@ def _fit_rows(p) -> list[tuple[str, str]]:
 
 def _print_costs(p) -> None:
     """The fitted per-operation costs, in readable units."""
-    from planner.profiles.opmodel import MEMORY_FEATURES, TIME_FEATURES
 
     def unit(name, table):
         kind, keys, per_image = table[name]
@@ -169,9 +170,6 @@ def _print_costs(p) -> None:
 def profile_predict_cmd(profile, specs, resolution, batch_size, as_json):
     """Predicted training-step time and peak memory of each SPEC (registry name or spec
     file) with PROFILE (shipped NAME or FILE). Memory needs an `ops` profile."""
-    from planner.profiles import load_profile
-    from spaces.complexity import complexity
-    from spaces.io import resolve_labeled
 
     prof = load_profile(profile)
     if batch_size is None and prof.batch is None and prof.kind == "ops":
@@ -213,7 +211,6 @@ def _plain(v):
 
 
 def _print_predictions(prof, records) -> None:
-    from spaces.units import format_bytes, format_quantity
 
     def ms(v):
         return None if v is None else v * 1e3
@@ -240,7 +237,3 @@ def _print_predictions(prof, records) -> None:
         click.echo(
             "a linear profile has no memory model; `fastscale calibrate` makes one that does"
         )
-
-
-def register(group: click.Group) -> None:
-    group.add_command(profile_group)

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import click
 
-from spaces.sampler import SPACES
+from spaces.complexity import complexity
+from spaces.export import pycls_yaml
+from spaces.interop import timm_code
+from spaces.io import resolve_labeled, resolve_spec, save_specs, spec_record
+from spaces.registry import EXTERNAL, get_model, list_models, zoo_markdown
+from spaces.safe_write import write_file
+from spaces.sampler import SPACES, DesignSpace, sample
 from spaces.specs import FIELD_RANGES
+from spaces.units import format_quantity
 from trials.cli.common import QUANTITY, SEED, echo_json, fail, print_table
+from trials.training.weights_export import export_model
 
 RESOLUTION = click.IntRange(8, FIELD_RANGES["resolution"][2])
 NUM_CLASSES = click.IntRange(1, FIELD_RANGES["num_classes"][2])
@@ -14,7 +22,6 @@ IN_CHANNELS = click.IntRange(1, FIELD_RANGES["in_channels"][2])
 
 
 def _row(name: str, spec, cx) -> dict:
-    from spaces.units import format_quantity
 
     s = spec.stages()
     return {
@@ -37,8 +44,6 @@ def models_cmd(pattern, as_json, markdown):
     """List registered models (optionally matching a glob PATTERN, e.g. 'RegNetY*'), with the
     timm / torchvision name of the same architecture. Commands also take `timm:NAME` and
     `torchvision:NAME` (e.g. timm:regnety_040)."""
-    from spaces.complexity import complexity
-    from spaces.registry import EXTERNAL, get_model, list_models, zoo_markdown
 
     names = list_models(pattern)
     if not names:
@@ -74,8 +79,6 @@ def models_cmd(pattern, as_json, markdown):
 )
 def complexity_cmd(specs, resolution, as_json):
     """Exact flops, params and activations of registry names or spec files (JSON/YAML)."""
-    from spaces.complexity import complexity
-    from spaces.io import resolve_labeled
 
     items, as_list = resolve_labeled(specs)
     if resolution is not None:
@@ -133,8 +136,6 @@ def complexity_cmd(specs, resolution, as_json):
 )
 def sample_cmd(space, regime, tolerance, n, seed, resolution, max_params, max_acts, as_json, out):
     """Draw N distinct models whose flops lie in the regime window (seeded, deterministic)."""
-    from spaces.io import save_specs
-    from spaces.sampler import DesignSpace, sample
 
     ds = DesignSpace.named(space, **({"resolution": resolution} if resolution else {}))
     drawn = sample(
@@ -149,7 +150,6 @@ def sample_cmd(space, regime, tolerance, n, seed, resolution, max_params, max_ac
     if as_json:
         echo_json(records)
         return
-    from spaces.units import format_quantity
 
     cols = ["depth", "w0", "wa", "wm", "group_width", "resolution"]
     rows = [
@@ -196,8 +196,6 @@ def export_cmd(spec, fmt, resolution, num_classes, in_channels, checkpoint, out,
     """Export a model as a pycls config (train it with pycls), a spec file, or a network file
     (TorchScript / ONNX, random or --checkpoint weights)."""
 
-    from spaces.io import resolve_spec
-
     s = resolve_spec(spec)
     if resolution:
         s = s.with_resolution(resolution)
@@ -208,7 +206,6 @@ def export_cmd(spec, fmt, resolution, num_classes, in_channels, checkpoint, out,
     if fmt in ("torchscript", "onnx"):
         if not out:
             fail(f"--format {fmt} writes a binary file: give --out FILE")
-        from trials.export import export_model
 
         record = {"spec": spec, **export_model(s, fmt, out, checkpoint)}
     else:
@@ -230,15 +227,9 @@ def _export_text(s, fmt: str, out: str | None) -> dict | None:
 
     import yaml
 
-    from spaces.io import spec_record
-
     if fmt == "pycls":
-        from spaces.export import pycls_yaml
-
         text = pycls_yaml(s)
     elif fmt == "timm":
-        from spaces.interop import timm_code
-
         text = timm_code(s)
     elif fmt == "json":
         text = json.dumps(spec_record(s), indent=2) + "\n"
@@ -247,12 +238,6 @@ def _export_text(s, fmt: str, out: str | None) -> dict | None:
     if not out:
         click.echo(text, nl=False)
         return None
-    from spaces.safe_write import write_file
 
     write_file(out, text)
     return {"format": fmt, "out": out, "bytes": len(text.encode())}
-
-
-def register(group: click.Group) -> None:
-    for cmd in (models_cmd, complexity_cmd, sample_cmd, export_cmd):
-        group.add_command(cmd)

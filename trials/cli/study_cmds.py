@@ -14,6 +14,10 @@ from trials.cli.study_options import (
     apply,
 )
 from trials.cli.study_show import kept, no_space, print_results
+from trials.study import jobs
+from trials.study.define import run_defined
+from trials.study.repair import repair, summary
+from trials.study.results import load_results
 from trials.study.store import StudyError
 
 # Exit status of `study run` (docs/studies.md): 0 done (failures may be among the results),
@@ -23,13 +27,9 @@ EXIT_INTERRUPTED = 130
 DASHBOARD = "Ray dashboard URL of the cluster, e.g. http://HEAD:8265."
 
 
-def register(group: click.Group) -> None:
-    @group.group("study")
-    def study():
-        """Search studies on Ray Tune: run, resume, inspect, submit to a cluster."""
-
-    for command in (run_cmd, show_cmd, repair_cmd, submit_cmd, status_cmd, logs_cmd):
-        study.add_command(command)
+@click.group("study")
+def study_group():
+    """Search studies on Ray Tune: run, resume, inspect, submit to a cluster."""
 
 
 @click.command("run")
@@ -57,8 +57,6 @@ def run_cmd(out, address, as_json, **kw):
         --resolution 32 --epochs 2 --out runs/x20mf
     fastscale study run --out runs/x20mf        # resume after a crash or Ctrl-C
     """
-    from trials.study.define import run_defined
-    from trials.study.results import load_results
 
     opts = {k: kw[k] for k in DEFINING_NAMES}
     try:
@@ -93,7 +91,6 @@ def run_cmd(out, address, as_json, **kw):
 @click.option("--json", "as_json", is_flag=True, help="One JSON record per candidate.")
 def show_cmd(directory, as_json):
     """One row per candidate: status, error, flops, params, acts, times, spec fields."""
-    from trials.study.results import load_results
 
     print_results(load_results(directory), as_json, directory)
 
@@ -111,7 +108,6 @@ def repair_cmd(directory, checkpoint_storage, as_json, **kw):
     """Rebuild a damaged study: study.json from the restated options, statuses from the
     checkpoint storage, results.parquet; damaged candidates go to DIR/quarantine/.
     Nothing is deleted."""
-    from trials.study.repair import repair, summary
 
     opts = {k: kw[k] for k in DEFINING_NAMES}
     done = repair(directory, opts, checkpoint_storage)
@@ -138,8 +134,6 @@ def submit_cmd(out, address, as_json, **kw):
     """Submit `fastscale study run ...` to a cluster through Ray Jobs."""
     import os
 
-    from trials.study import jobs
-
     options = {k: kw[k] for k in DEFINING_NAMES + RUNNING_NAMES}
     if options.get("specs"):
         options["specs"] = os.path.abspath(options["specs"])
@@ -161,7 +155,6 @@ def submit_cmd(out, address, as_json, **kw):
 @click.option("--json", "as_json", is_flag=True)
 def status_cmd(job_id, address, as_json):
     """State of a submitted study job (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED)."""
-    from trials.study import jobs
 
     info = jobs.status(address, job_id)
     if as_json:
@@ -177,6 +170,9 @@ def status_cmd(job_id, address, as_json):
 @click.option("--follow", "-f", is_flag=True, help="Keep printing until the job ends.")
 def logs_cmd(job_id, address, follow):
     """The driver output of a submitted study job."""
-    from trials.study import jobs
 
     jobs.logs(address, job_id, follow=follow, echo=lambda s, end="": click.echo(s, nl=False))
+
+
+for _command in (run_cmd, show_cmd, repair_cmd, submit_cmd, status_cmd, logs_cmd):
+    study_group.add_command(_command)

@@ -7,9 +7,9 @@ import click
 
 from spaces.sampler import SPACES
 from trials.cli.common import QUANTITY, SEED, Finite
-from trials.recipe import MAX_BATCH, MAX_EPOCHS, MAX_RESOLUTION
 from trials.study.early_stop import MAX_REDUCTION, PRUNERS, SCHEDULERS
 from trials.study.search import SAMPLERS
+from trials.training.recipe import MAX_BATCH, MAX_EPOCHS, MAX_RESOLUTION
 
 MAX_CANDIDATES = 10_000  # models one study trains (the paper's searches train 32 per regime)
 

@@ -3,8 +3,12 @@ study), the one-line summary, the study's size, and what an interrupted run kept
 
 from __future__ import annotations
 
+from spaces.units import format_quantity
 from trials.cli.common import echo_json, print_table
+from trials.study.live_view import one_line, short_name
 from trials.study.results import COLUMNS as RESULT_COLUMNS
+from trials.study.results import load_results, study_size
+from trials.study.store import StudyStore
 
 NOT_SHOWN = {
     "family",
@@ -31,7 +35,7 @@ NOT_SHOWN = {
 SHOW_COLUMNS = tuple(c for c in RESULT_COLUMNS if c not in NOT_SHOWN)
 
 
-# A comparison's study (trials.compare) tags every candidate with these: its table shows them
+# A comparison's study (trials.compare.candidates) tags every candidate with these: its table shows them
 # and one compact spec column instead of ~15 spec-field and hash columns.
 COMPARE_TAGS = ("method", "level", "regime", "strategy", "phase", "seed")
 
@@ -84,7 +88,6 @@ def no_space(exc: BaseException) -> str | None:
 
 def kept(out) -> str:
     """What an interrupted run leaves, and how to go on."""
-    from trials.study.results import load_results
 
     try:
         df = load_results(out)
@@ -100,8 +103,6 @@ def kept(out) -> str:
 def compact_rows(records: list[dict], df) -> tuple[list[dict], list[str]]:
     """A comparison directory: key, status, error %, complexity in units, epoch time, the
     comparison's tags and the network in one short column."""
-    from spaces.units import format_quantity
-    from trials.study.progress import one_line, short_name
 
     rows = []
     stopped_rows(records)
@@ -142,8 +143,6 @@ def print_results(df, as_json: bool, directory) -> None:
 
 def disk_use(directory) -> str:
     """The study's size on disk (and its checkpoints kept in another storage)."""
-    from trials.study.results import study_size
-    from trials.study.store import StudyStore
 
     inside, outside = study_size(StudyStore(directory))
     text = f"{human_bytes(inside)} on disk"

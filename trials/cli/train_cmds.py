@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from spaces.io import resolve_labeled, resolve_spec
 from trials.cli.common import SEED, Finite, echo_json, fail, print_table
-from trials.recipe import (
+from trials.progress import Progress
+from trials.training.recipe import (
     CLOCKS,
     DEVICES,
     MAX_BATCH,
@@ -14,6 +16,7 @@ from trials.recipe import (
     MAX_THREADS,
     MAX_WORKERS,
     MODES,
+    TrainConfig,
 )
 
 DEVICE = click.Choice(DEVICES)
@@ -69,10 +72,7 @@ def train_cmd(spec, out, as_json, **options):
     a checkpoint is written after every epoch and an interrupted run resumes from it.
     The result `error` is the best validation top-1 error (fraction) of the averaged weights.
     """
-    from spaces.io import resolve_spec
-    from trials.progress import Progress
-    from trials.recipe import TrainConfig
-    from trials.train import train
+    from trials.training.train import train
 
     config = TrainConfig(**options)
     model = resolve_spec(spec)
@@ -122,9 +122,7 @@ def train_cmd(spec, out, as_json, **options):
 @click.option("--json", "as_json", is_flag=True, help="One object per spec (a list if several).")
 def time_cmd(specs, as_json, resolution, **options):
     """Seconds per training step (or inference batch) of each SPEC: median and spread."""
-    from spaces.io import resolve_labeled
-    from trials.progress import Progress
-    from trials.timing import time_model
+    from trials.timing.step_time import time_model
 
     items, as_list = resolve_labeled(specs)
     results = []
@@ -208,8 +206,7 @@ def calibrate_cmd(spec, strategies, factors, spec_only, resolution, out, as_json
     beside the linear acts + flops fit; the saved file is what `fastscale plan --profile`
     and `fastscale profile predict` read. See docs/planner.md.
     """
-    from spaces.io import resolve_spec
-    from trials.calibrate import calibrate, parse_factors, parse_strategies
+    from trials.timing.calibrate import calibrate, parse_factors, parse_strategies
 
     if spec_only and spec is None:
         fail("--spec-only needs a SPEC to scale")
@@ -234,9 +231,3 @@ def calibrate_cmd(spec, strategies, factors, spec_only, resolution, out, as_json
     print_table(result.table(), title=f"{options['mode']} step, batch {options['batch_size']}")
     for line in result.summary_lines():
         click.echo(line)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(train_cmd)
-    group.add_command(time_cmd)
-    group.add_command(calibrate_cmd)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 
+from trials.data.catalogue import dataset_info
 from trials.study.store import StudyError
+from trials.training.recipe import available_cpus
 
 
 def check_trial_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:
@@ -23,7 +25,6 @@ def check_trial_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:
 def local_resources(with_gpus: bool = True) -> tuple[float, float]:
     """(CPUs, GPUs) an embedded Ray on this machine would offer (GPUs counted only when
     asked: it imports torch)."""
-    from trials.recipe import available_cpus
 
     gpus = 0
     if not with_gpus:
@@ -51,8 +52,7 @@ def check_fits(cpus_per_trial: float, gpus_per_trial: float, cpus: float, gpus: 
 
 
 def check_dataset(train: dict) -> None:
-    """The study's dataset is where the driver can read it (trials.data's catalogue; on a
+    """The study's dataset is where the driver can read it (trials.data.datasets's catalogue; on a
     cluster the nodes need the same path, and this check catches typos before any trial)."""
-    from trials.data import dataset_info
 
     dataset_info(str(train.get("dataset") or "fashion-mnist"), check=True)

@@ -13,12 +13,16 @@ import os
 import re
 from pathlib import Path
 
+from spaces.io import load_specs
+from spaces.specs import spec_from_dict
 from spaces.units import format_quantity
 from trials.study import early_stop
+from trials.study.checkpoint_storage import check_writable, redact, storage_location
 from trials.study.checks import check_dataset, check_trial_resources
+from trials.study.damage import usable_keys
+from trials.study.proposers import KeyProposer
 from trials.study.records import recover
-from trials.study.repair import usable_keys
-from trials.study.runner import KeyProposer, drive, normalize_train, probe, ray_session
+from trials.study.runner import drive, normalize_train, probe, ray_session
 from trials.study.search import (
     SAMPLERS,
     OptunaProposer,
@@ -27,8 +31,8 @@ from trials.study.search import (
     pool_size,
     random_candidates,
 )
-from trials.study.storage import check_writable, redact, storage_location
 from trials.study.store import Candidate, StudyError, StudyStore, canonical
+from trials.training.recipe import TrainConfig
 
 # option -> where it lives in the definition
 TOP = ("space", "regime", "n", "tolerance", "seed", "sampler", "storage")
@@ -48,7 +52,6 @@ def _show(option: str, value) -> str:
 
 
 def _train_dict(opts: dict, seed: int, search: bool) -> dict:
-    from trials.recipe import TrainConfig
 
     changes = {k: opts[k] for k in TRAIN if opts.get(k) is not None}
     if search:
@@ -57,7 +60,6 @@ def _train_dict(opts: dict, seed: int, search: bool) -> dict:
 
 
 def _load_specs(path: str) -> list[dict]:
-    from spaces.io import load_specs
 
     return [s.to_dict() for s in load_specs(path)]
 
@@ -183,7 +185,6 @@ def open_study(out_dir: str | Path, opts: dict) -> tuple[StudyStore, dict, bool]
 
 def _sources(d: dict):
     """(candidates, None) for a fixed list, (None, pool) for an Optuna search."""
-    from spaces.specs import spec_from_dict
 
     if d["source"] == "specs":
         name = Path(d.get("specs_file", "specs")).name
@@ -249,7 +250,9 @@ def run_defined(
         recover(store)
         stop = early_stop.EarlyStop.from_dict(d.get("early_stop"))
         proposer = _proposer(store, d, opts, candidates, pool, run.pop("max_failures"), stop)
-        scheduler = early_stop.tune_scheduler(stop, d["train"]["epochs"], proposer)
+        from trials.study.schedulers import tune_scheduler  # ray
+
+        scheduler = tune_scheduler(stop, d["train"]["epochs"], proposer)
         drive(store, proposer, address=address, scheduler=scheduler, **run)
     return store
 

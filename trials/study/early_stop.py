@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass
 
 from trials.study.store import StudyError
 
+# --scheduler names; their Tune schedulers are built from the table in trials.study.schedulers
 SCHEDULERS = ("fifo", "asha")
-PRUNERS = ("none", "median", "hyperband", "successive-halving")
 DEFAULT_GRACE = 1  # epochs before a candidate is first judged
 DEFAULT_REDUCTION = 3  # keep the best 1/3 at each rung (Hyperband's eta)
 MAX_REDUCTION = 1000
@@ -153,42 +153,49 @@ def judged(result: dict, epochs: int) -> bool:
     return int(result["epoch"]) < epochs and value is not None and math.isfinite(float(value))
 
 
+def _median(stop: EarlyStop, epochs: int):
+    import optuna
+
+    # judged from epoch `grace` on (the earliest step it prunes at is n_warmup_steps), once
+    # 5 trials (Optuna's default n_startup_trials) have finished
+    return optuna.pruners.MedianPruner(n_warmup_steps=stop.grace)
+
+
+def _hyperband(stop: EarlyStop, epochs: int):
+    import optuna
+
+    return optuna.pruners.HyperbandPruner(
+        min_resource=stop.grace, max_resource=math.ceil(epochs), reduction_factor=stop.reduction
+    )
+
+
+def _successive_halving(stop: EarlyStop, epochs: int):
+    import optuna
+
+    return optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=stop.grace, reduction_factor=stop.reduction
+    )
+
+
+# The one table of --pruner names: name -> factory(stop, epochs) of its Optuna pruner.
+PRUNER_FACTORIES = {
+    "none": None,
+    "median": _median,
+    "hyperband": _hyperband,
+    "successive-halving": _successive_halving,
+}
+PRUNERS = tuple(PRUNER_FACTORIES)
+
+
 def optuna_pruner(stop: EarlyStop, epochs: int, given=None):
     """The Optuna pruner of the settings (steps are epochs, 1-based); `given`: an Optuna
     pruner object passed through the Python API, whose class name the settings hold."""
-    import optuna
-
-    if stop.pruner not in PRUNERS:
+    if stop.pruner not in PRUNER_FACTORIES:
         if given is None or type(given).__name__ != stop.pruner:
             raise StudyError(
                 f"this study prunes with an Optuna {stop.pruner} given through the Python API; "
                 "resume it there with the same pruner"
             )
         return given
-    if stop.pruner == "median":
-        # judged from epoch `grace` on (the earliest step it prunes at is n_warmup_steps),
-        # once 5 trials (Optuna's default n_startup_trials) have finished
-        return optuna.pruners.MedianPruner(n_warmup_steps=stop.grace)
-    if stop.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(
-            min_resource=stop.grace, max_resource=math.ceil(epochs), reduction_factor=stop.reduction
-        )
-    if stop.pruner == "successive-halving":
-        return optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=stop.grace, reduction_factor=stop.reduction
-        )
-    return None
-
-
-def tune_scheduler(stop: EarlyStop, epochs: float, proposer=None):
-    """The Tune scheduler for a run: None (FIFO), StudyASHA, or OptunaPruning over the
-    proposer's Optuna trials (trials.study.schedulers)."""
-    if not stop.active:
-        return None
-    from trials.study.schedulers import OptunaPruning, StudyASHA
-
-    if stop.scheduler == "asha":
-        return StudyASHA(stop, epochs)
-    if proposer is None or not hasattr(proposer, "optuna_trials"):
-        raise StudyError(f"--pruner {stop.pruner} needs an Optuna-sampled study")
-    return OptunaPruning(proposer, epochs, stop.pruner)
+    factory = PRUNER_FACTORIES[stop.pruner]
+    return factory(stop, epochs) if factory else None

@@ -10,8 +10,8 @@ from __future__ import annotations
 import shlex
 
 from spaces.io import first_line
+from trials.study.checkpoint_storage import redact
 from trials.study.runner import probe
-from trials.study.storage import redact
 from trials.study.store import StudyError
 
 ENTRYPOINT = ("fastscale", "study", "run")

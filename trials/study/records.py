@@ -25,7 +25,9 @@ import json
 import os
 import signal
 
-from trials.study import storage
+from trials.study import checkpoint_storage
+from trials.study.damage import usable_keys
+from trials.study.early_stop import label
 from trials.study.store import StudyStore, now
 
 # Drills and tests: FASTSCALE_STUDY_KILL="EVENT:N" makes the driver SIGKILL itself when the
@@ -90,7 +92,9 @@ def begin(store: StudyStore, key: str, trial_location: str) -> dict:
 def resume_point(rec: dict) -> str | None:
     """The checkpoint a new attempt should continue from, if it is still there."""
     location = rec.get("checkpoint")
-    if location and storage.state_complete(location, storage.read_record(location)):
+    if location and checkpoint_storage.state_complete(
+        location, checkpoint_storage.read_record(location)
+    ):
         return location
     return None
 
@@ -104,7 +108,7 @@ def epoch(store: StudyStore, key: str, result: dict) -> dict | None:
     rec["epochs_done"] = int(result.get("epoch", rec.get("epochs_done", 0)))
     rec["last_val_error"] = result.get("val_error")
     if result.get("checkpoint_dir_name"):
-        rec["checkpoint"] = storage.join(rec["trial"], result["checkpoint_dir_name"])
+        rec["checkpoint"] = checkpoint_storage.join(rec["trial"], result["checkpoint_dir_name"])
     store.write_status(key, rec)
     store.log(key, "epoch " + str(result.get("epoch_record") or result.get("epoch")))
     return rec
@@ -126,7 +130,7 @@ def settle(
         trial = json.loads(reported)
         checkpoint = None
         if result.get("checkpoint_dir_name") and rec.get("trial"):
-            checkpoint = storage.join(rec["trial"], result["checkpoint_dir_name"])
+            checkpoint = checkpoint_storage.join(rec["trial"], result["checkpoint_dir_name"])
         if result.get("traceback"):
             store.log(key, f"attempt {rec['attempts']} failed:\n{result['traceback']}")
         return _finish(store, key, rec, trial, checkpoint, resumable=result.get("resumable"))
@@ -137,7 +141,6 @@ def settle(
 def _stop(store: StudyStore, key: str, rec: dict, result: dict, stopped_by: str) -> dict:
     """Final record of an attempt stopped after an epoch: that epoch's validation error is
     its error (not a fully trained one); its resumable state is no longer needed."""
-    from trials.study.early_stop import label
 
     epoch = int(result["epoch"])
     rec = {
@@ -153,9 +156,9 @@ def _stop(store: StudyStore, key: str, rec: dict, result: dict, stopped_by: str)
     }
     stale = {rec.get("checkpoint")}
     if result.get("checkpoint_dir_name") and rec.get("trial"):
-        stale.add(storage.join(rec["trial"], result["checkpoint_dir_name"]))
+        stale.add(checkpoint_storage.join(rec["trial"], result["checkpoint_dir_name"]))
     for location in filter(None, stale):
-        storage.delete(location)
+        checkpoint_storage.delete(location)
     rec["checkpoint"] = None
     store.write_status(key, rec)
     store.log(
@@ -173,14 +176,18 @@ def _finish(store, key, rec, trial: dict, checkpoint, resumable=None) -> dict:
         rec["failure"] = None
         previous = rec.get("checkpoint")
         rec["checkpoint"] = (
-            checkpoint if checkpoint and storage.has_file(checkpoint, storage.WEIGHTS) else None
+            checkpoint
+            if checkpoint and checkpoint_storage.has_file(checkpoint, checkpoint_storage.WEIGHTS)
+            else None
         )
         store.write_status(key, rec)
         store.log(key, f"attempt {rec['attempts']} done: error {rec.get('error')}")
         _drop_older(previous, rec["checkpoint"], rec.get("trial"))
         return rec
     rec["failures"] = int(rec.get("failures", 0)) + 1
-    if checkpoint and (resumable or storage.has_file(checkpoint, storage.STATE)):
+    if checkpoint and (
+        resumable or checkpoint_storage.has_file(checkpoint, checkpoint_storage.STATE)
+    ):
         rec["checkpoint"] = checkpoint
     store.write_status(key, rec)
     store.log(key, f"attempt {rec['attempts']} failed: {rec.get('failure')}")
@@ -191,17 +198,16 @@ def _drop_older(previous: str | None, kept: str | None, trial: str | None) -> No
     """A finished candidate needs none of its resumable states (Tune keeps one per trial;
     an earlier attempt's lives in another trial directory)."""
     if previous and previous != kept and not (trial and previous.startswith(trial)):
-        storage.delete(previous)
+        checkpoint_storage.delete(previous)
 
 
 def recover(store: StudyStore) -> list[str]:
-    """Bring `running` records (their driver died) up to date from the checkpoint storage.
+    """Bring `running` records (their driver died) up to date from the checkpoint checkpoint_storage.
 
     The newest checkpoint of the attempt's trial directory holds the trial's own record: a
     final one (done/failed) settles the attempt as if its report had arrived; a running one
     moves `checkpoint` forward so the next attempt resumes there. Returns the keys changed.
     """
-    from trials.study.repair import usable_keys
 
     changed = []
     for key in usable_keys(store, store.keys(), warn=lambda line: None):
@@ -237,9 +243,9 @@ def _newest(trial_location: str | None) -> tuple[str, dict] | None:
     record (done/failed), or a running one whose resumable state arrived whole."""
     if not trial_location:
         return None
-    for location in reversed(storage.checkpoints(trial_location)):
-        rec = storage.read_record(location)
+    for location in reversed(checkpoint_storage.checkpoints(trial_location)):
+        rec = checkpoint_storage.read_record(location)
         final = rec is not None and rec.get("status") in ("done", "failed")
-        if final or storage.state_complete(location, rec):
+        if final or checkpoint_storage.state_complete(location, rec):
             return location, rec
     return None

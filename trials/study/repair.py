@@ -17,51 +17,17 @@ from __future__ import annotations
 import os
 import time
 
-from trials.study import storage
+from trials.study import checkpoint_storage as storage
+from trials.study.damage import candidate_damage, status_damage
+from trials.study.define import build_definition
+from trials.study.results import write_results
 from trials.study.store import (
-    STATUSES,
-    DamagedRecord,
     StudyError,
     StudyStore,
-    candidate_key,
     keyed_config,
-    read_json,
 )
 
 QUARANTINE = "quarantine"
-
-
-def candidate_damage(store: StudyStore, key: str) -> str | None:
-    """Why a candidate directory cannot be used, or None."""
-    try:
-        cand = read_json(store.cdir(key) / "candidate.json")
-    except (OSError, ValueError) as exc:
-        return f"candidate.json is unreadable ({type(exc).__name__})"
-    if not isinstance(cand, dict) or not all(
-        isinstance(cand.get(f), dict) for f in ("spec", "train")
-    ):
-        return "candidate.json holds no spec and train config"
-    if candidate_key(cand["spec"], cand["train"]) != key:
-        return "candidate.json does not hash to its directory name (edited or misplaced)"
-    return None
-
-
-def status_damage(store: StudyStore, key: str) -> str | None:
-    """Why a candidate's status.json must be rebuilt, or None (missing reads as pending)."""
-    path = store.cdir(key) / "status.json"
-    if not path.exists():
-        return None
-    try:
-        rec = read_json(path)
-    except (OSError, ValueError) as exc:
-        return f"status.json is unreadable ({type(exc).__name__})"
-    if not isinstance(rec, dict) or rec.get("status") not in STATUSES:
-        return "status.json has no valid status"
-    try:
-        store.status(key)
-    except DamagedRecord as exc:
-        return str(exc)
-    return None
 
 
 def _quarantine(store: StudyStore, path, name: str, reason: str) -> str:
@@ -83,7 +49,6 @@ def _all_candidate_dirs(store: StudyStore) -> list[str]:
 
 def rebuild_definition(store: StudyStore, opts: dict, skip: set = frozenset()) -> dict:
     """A definition from the restated options that every remaining candidate agrees with."""
-    from trials.study.define import build_definition
 
     has_options = any(v is not None for v in opts.values())
     if not has_options:
@@ -153,7 +118,6 @@ def _trial_dirs(root: str, key: str) -> list[str]:
 
 def repair(root, opts: dict, checkpoint_storage: str | None = None) -> dict:
     """Repair the study in `root` (see the module doc); returns what was done."""
-    from trials.study.results import write_results
 
     store = StudyStore(root)
     if not store.root.is_dir():
@@ -205,21 +169,3 @@ def summary(done: dict) -> list[str]:
     for s in done["statuses"]:
         lines.append(f"status of {s['key']} rebuilt as {s['status']} ({s['why']})")
     return lines or ["nothing to repair"]
-
-
-def usable_keys(store: StudyStore, keys: list[str], warn=None) -> list[str]:
-    """`keys` without the damaged candidates; one warning line for each one left out."""
-    import sys
-
-    out = []
-    for key in keys:
-        why = candidate_damage(store, key) or status_damage(store, key)
-        if why is None:
-            out.append(key)
-            continue
-        line = (
-            f"fastscale: warning: skipping damaged candidate {key} ({why}); "
-            f"`fastscale study repair {store.root}` rebuilds or quarantines it"
-        )
-        (warn or (lambda text: print(text, file=sys.stderr)))(line)
-    return out

@@ -10,7 +10,12 @@ import contextlib
 import os
 from pathlib import Path
 
+from spaces.complexity import complexity
 from spaces.safe_write import OutputError, open_for_write
+from spaces.specs import spec_from_dict
+from trials.data.catalogue import trained_spec as on_dataset
+from trials.study import checkpoint_storage
+from trials.study.damage import usable_keys
 from trials.study.store import StudyStore
 
 # Result columns, in display order; spec fields and tags follow.
@@ -36,15 +41,12 @@ COLUMNS = (
 
 
 def trained_spec(spec, train: dict):
-    """The spec as the trial trains it (trials.data.trained_spec with its train config)."""
-    from trials.data import trained_spec as on_dataset
+    """The spec as the trial trains it (trials.data.datasets.trained_spec with its train config)."""
 
     return on_dataset(spec, train.get("dataset") or "fashion-mnist", train.get("resolution"))
 
 
 def candidate_row(store: StudyStore, key: str, tags: dict | None = None) -> dict:
-    from spaces.complexity import complexity
-    from spaces.specs import spec_from_dict
 
     cand = store.candidate(key)
     rec = store.status(key)
@@ -93,7 +95,6 @@ def rows_frame(rows: list[dict]):
 
 def load_results(out_dir: str | Path):
     """One row per candidate of the study in `out_dir` (see COLUMNS, spec fields, tags)."""
-    from trials.study.repair import usable_keys
 
     store = StudyStore(out_dir)
     store.check()
@@ -124,7 +125,6 @@ def write_results(store: StudyStore) -> Path:
 
 def study_size(store: StudyStore) -> tuple[int, int]:
     """(bytes in the study directory, bytes of its trials' checkpoints stored elsewhere)."""
-    from trials.study import storage
 
     inside = 0
     for dirpath, _, files in os.walk(store.root):
@@ -137,5 +137,5 @@ def study_size(store: StudyStore) -> tuple[int, int]:
             trial = store.status(key).get("trial")
             if trial and trial not in seen and not trial.startswith(str(store.root) + os.sep):
                 seen.add(trial)
-                outside += storage.size_bytes(trial)
+                outside += checkpoint_storage.size_bytes(trial)
     return inside, outside

@@ -10,7 +10,6 @@ says what to run, and an interrupted attempt's newest checkpoint is found throug
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 import os
@@ -20,51 +19,19 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from spaces.io import first_line
+from trials.study.checkpoint_storage import join, storage_location
 from trials.study.checks import check_fits, check_trial_resources, local_resources
-from trials.study.progress import StudyView
+from trials.study.damage import usable_keys
+from trials.study.early_stop import checked
+from trials.study.live_view import StudyView
+from trials.study.proposers import KeyProposer
 from trials.study.records import recover
-from trials.study.repair import usable_keys
 from trials.study.results import candidate_row, rows_frame, write_results
-from trials.study.storage import join, storage_location
 from trials.study.store import Candidate, StudyError, StudyStore
 from trials.study.trainable import FAULT_ENV, study_trial
+from trials.training.recipe import available_cpus
 
-FINISHED = "FINISHED"
 PROBE_TIMEOUT_S = 3.0
-
-
-class KeyProposer:
-    """A fixed list of candidates: runs each until done, stopped early or out of attempts."""
-
-    def __init__(self, store: StudyStore, keys: list[str], max_failures: int):
-        self.store, self.max_failures = store, max_failures
-        self.keys = list(dict.fromkeys(keys))
-        self.queue = collections.deque(
-            k for k in self.keys if not store.is_finished(k, max_failures)
-        )
-        self.active: set[str] = set()
-
-    @property
-    def total(self) -> int:
-        return len(self.keys)
-
-    def finished_count(self) -> int:
-        return sum(self.store.is_finished(k, self.max_failures) for k in self.keys)
-
-    def has_work(self) -> bool:
-        return bool(self.queue)
-
-    def next(self):
-        if self.queue:
-            key = self.queue.popleft()
-            self.active.add(key)
-            return key
-        return None if self.active else FINISHED
-
-    def done(self, key: str, record: dict) -> None:
-        self.active.discard(key)
-        if not self.store.is_finished(key, self.max_failures):
-            self.queue.append(key)
 
 
 def parse_address(address: str) -> tuple[str, int] | None:
@@ -117,7 +84,6 @@ def connect(address: str | None) -> bool:
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         probe(address)
-    from trials.recipe import available_cpus
 
     kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     try:
@@ -357,7 +323,7 @@ def run_study(
 
 def _scheduler(early_stop, epochs: float):
     """The Tune scheduler of an API study's EarlyStop (validated; None stops nothing)."""
-    from trials.study.early_stop import checked, tune_scheduler
+    from trials.study.schedulers import tune_scheduler  # ray
 
     if early_stop is None or not early_stop.active:
         return None

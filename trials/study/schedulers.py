@@ -13,7 +13,8 @@ import warnings
 
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
-from trials.study.early_stop import EarlyStop, judged
+from trials.study.early_stop import SCHEDULERS, EarlyStop, judged
+from trials.study.store import StudyError
 
 
 class StudyASHA(ASHAScheduler):
@@ -67,3 +68,20 @@ class OptunaPruning(FIFOScheduler):
             self.stopped[trial.trial_id] = self.name
             return TrialScheduler.STOP
         return TrialScheduler.CONTINUE
+
+
+def tune_scheduler(stop: EarlyStop, epochs: float, proposer=None):
+    """The Tune scheduler for a run: None (FIFO), StudyASHA, or OptunaPruning over the
+    proposer's Optuna trials (an Optuna pruner runs inside a FIFO Tune scheduler)."""
+    if not stop.active:
+        return None
+    if stop.scheduler != "fifo":
+        return SCHEDULER_CLASSES[stop.scheduler](stop, epochs)
+    if proposer is None or not hasattr(proposer, "optuna_trials"):
+        raise StudyError(f"--pruner {stop.pruner} needs an Optuna-sampled study")
+    return OptunaPruning(proposer, epochs, stop.pruner)
+
+
+# The one table of Tune schedulers: --scheduler name -> class (fifo: Tune's default, None).
+SCHEDULER_CLASSES = {"fifo": None, "asha": StudyASHA}
+assert tuple(SCHEDULER_CLASSES) == SCHEDULERS, "every --scheduler name has its class here"

@@ -18,11 +18,13 @@ import numpy as np
 
 from spaces.errors import FastscaleError
 from spaces.io import first_line
+from spaces.sampler import DesignSpace, sample
 from spaces.units import format_quantity
-from trials.study.runner import FINISHED
+from trials.data.catalogue import dataset_info
+from trials.study.checkpoint_storage import redact
+from trials.study.proposers import FINISHED
 from trials.study.store import Candidate, StudyError, StudyStore
 
-SAMPLERS = ("random", "tpe", "nsga2")
 OPTUNA_STUDY = "fastscale"
 
 
@@ -32,8 +34,6 @@ def check_storage(url: str) -> None:
     connected to."""
     import sqlalchemy
     from sqlalchemy.engine import make_url
-
-    from trials.study.storage import redact
 
     secret = urlsplit(url).password if "://" in url else None
     shown = redact(url)  # never print a password
@@ -63,8 +63,6 @@ def _first(exc: BaseException, secret: str | None = None) -> str:
 
 def design_space(definition: dict):
     """The RegNet space at the study's resolution, classes and channels (the trained model)."""
-    from spaces.sampler import DesignSpace
-    from trials.data import dataset_info
 
     train = definition["train"]
     info = dataset_info(train.get("dataset") or "fashion-mnist", check=False)
@@ -85,7 +83,6 @@ def search_tags(definition: dict) -> dict:
 
 
 def random_candidates(definition: dict) -> list[Candidate]:
-    from spaces.sampler import sample
 
     drawn = sample(
         design_space(definition),
@@ -98,14 +95,36 @@ def random_candidates(definition: dict) -> list[Candidate]:
     return [Candidate(d["spec"], tags) for d in drawn]
 
 
-def make_sampler(kind: str, seed: int):
+def _tpe(seed: int):
     import optuna
 
-    if kind == "tpe":
-        return optuna.samplers.TPESampler(seed=seed), ["minimize"]
-    if kind == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed), ["minimize", "minimize"]
-    raise FastscaleError(f"unknown sampler {kind!r}; allowed: {', '.join(SAMPLERS)}")
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _nsga2(seed: int):
+    import optuna
+
+    return optuna.samplers.NSGAIISampler(seed=seed)
+
+
+# The one table of --sampler names: name -> (factory(seed) of its Optuna sampler, the
+# directions it optimises). `random` draws the regime's fixed sample and needs no Optuna.
+SAMPLER_TABLE = {
+    "random": (None, []),
+    "tpe": (_tpe, ["minimize"]),  # error
+    "nsga2": (_nsga2, ["minimize", "minimize"]),  # error and epoch time
+}
+SAMPLERS = tuple(SAMPLER_TABLE)
+
+
+def make_sampler(kind: str, seed: int):
+    """The Optuna sampler of an Optuna-sampled study and its directions."""
+    factory, directions = SAMPLER_TABLE.get(kind, (None, []))
+    if factory is None:
+        raise FastscaleError(
+            f"unknown sampler {kind!r}; allowed: {', '.join(k for k, v in SAMPLER_TABLE.items() if v[0])}"
+        )
+    return factory(seed), directions
 
 
 class RegimePool:
@@ -114,7 +133,6 @@ class RegimePool:
     PARAMS = ("depth", "w0", "wa", "wm", "group_width")
 
     def __init__(self, definition: dict, size: int):
-        from spaces.sampler import sample
 
         self.space = design_space(definition)
         drawn = sample(

@@ -5,7 +5,7 @@ see it). Its config carries what it needs — the candidate (spec and recipe), t
 number, the checkpoint to resume from (a storage location), resources — and it returns:
 
 - after every epoch, `tune.report(metrics, checkpoint=...)`: the epoch's metrics and a
-  checkpoint directory (trials.train's resumable state plus `record.json`, the trial's
+  checkpoint directory (trials.training.train's resumable state plus `record.json`, the trial's
   record so far), which Tune copies to the checkpoint storage before `report` returns;
 - at the end, one last report marked `final` whose checkpoint holds the final record
   (`done` or `failed`, with the result or the one-line failure) and, with `keep_weights`,
@@ -31,8 +31,11 @@ import time
 import traceback
 from pathlib import Path
 
-from trials.study.storage import RECORD, STATE, WEIGHTS
+from spaces.specs import spec_from_dict
+from trials.study.checkpoint_storage import RECORD, STATE, WEIGHTS
+from trials.study.results import trained_spec
 from trials.study.store import now
+from trials.training.recipe import TrainConfig
 
 FAULT_ENV = "FASTSCALE_STUDY_FAULTS"
 TRACEBACK_LINES = 40  # of a failure, sent to the driver for the candidate's log
@@ -184,9 +187,6 @@ def run_trial(config: dict, report) -> dict:
 
 def _train(config: dict, rec: dict, threads: int, state_dir: Path, report) -> dict:
     """Train (resuming from state_dir's checkpoint when there is one); the result fields."""
-    from spaces.specs import spec_from_dict
-    from trials.recipe import TrainConfig
-    from trials.study.results import trained_spec
 
     key, attempt = config["key"], int(config["attempt"])
     cand = json.loads(config["candidate"])
@@ -195,8 +195,8 @@ def _train(config: dict, rec: dict, threads: int, state_dir: Path, report) -> di
 
     torch.set_num_threads(threads)
     _inject(config, key, attempt)
-    from trials.timing import time_model
-    from trials.train import train
+    from trials.timing.step_time import time_model
+    from trials.training.train import train
 
     cfg = TrainConfig.from_dict(cand["train"]).replace(
         threads=threads, device="cuda" if gpus > 0 else cand["train"].get("device", "cpu")
@@ -230,19 +230,19 @@ def _train(config: dict, rec: dict, threads: int, state_dir: Path, report) -> di
         "infer_time": infer,
         "epochs_done": len(res["epochs"]),
         "resumed_at_epoch": epochs_seen[0] - 1 if epochs_seen else len(res["epochs"]),
-        "train_s": t_train,  # inside trials.train.train
+        "train_s": t_train,  # inside trials.training.train.train
     }
 
 
 def _epoch_reporter(rec: dict, state_dir: Path, report, epochs: int, attempt: int, seen: list):
-    """trials.train's on_epoch: the record so far into the state, then one Tune report with
+    """trials.training.train's on_epoch: the record so far into the state, then one Tune report with
     the state as its checkpoint (persisted before the report returns)."""
 
     def on_epoch(r: dict) -> None:
         seen.append(int(r["epoch"]))
         rec.update(epochs_done=int(r["epoch"]), last_val_error=r["error"])
         # the state's size beside it: a copy into storage cut short by a kill is told apart
-        # from a whole one (trials.study.storage.state_complete)
+        # from a whole one (trials.study.checkpoint_storage.state_complete)
         write_record(state_dir, {**rec, "state_bytes": (state_dir / STATE).stat().st_size})
         report(
             {

@@ -11,9 +11,9 @@ from ray.tune import Callback
 from ray.tune.search import Searcher
 
 from trials.study import records
-from trials.study.progress import short_name
-from trials.study.runner import FINISHED
-from trials.study.storage import join
+from trials.study.checkpoint_storage import join
+from trials.study.live_view import short_name
+from trials.study.proposers import FINISHED
 from trials.study.store import canonical
 
 

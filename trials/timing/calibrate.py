@@ -1,9 +1,9 @@
 """Calibrate a runtime profile on this machine (the paper's §4 and Figure 2; docs/planner.md).
 
-Time a diverse set of networks one at a time (`trials.calibration_set`: random RegNets X/Y/Z
+Time a diverse set of networks one at a time (`trials.timing.calibration_set`: random RegNets X/Y/Z
 at several resolutions, EfficientNets, scaled models of several strategies; plus the user's
 model and its scaled copies when given), measure each one's peak training-step memory
-(`trials.memory`), and fit an `ops` profile (`planner.profiles.opmodel`): per-operation
+(`trials.timing.memory`), and fit an `ops` profile (`planner.profiles.opmodel`): per-operation
 costs for time and memory, with the linear acts + flops fit of the same rows beside it.
 Every model is also predicted by a fit on all the others (leave-one-out), the held-out
 check `calibrate` prints. The profile's time is seconds per image of a training step (or
@@ -17,9 +17,13 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+from planner.profiles.opmodel import fit_ops_profile
+from planner.strategies import get_strategy
 from spaces.errors import FastscaleError
-from trials.recipe import check_memory
-from trials.timing import time_model
+from spaces.safe_write import check_target
+from trials.timing.calibration_set import calibration_set, scaled_copies
+from trials.timing.step_time import time_model
+from trials.training.recipe import check_memory
 
 
 class CalibrationError(FastscaleError):
@@ -30,7 +34,6 @@ MAX_FACTOR = 1000.0  # timing a model 1000x the base already takes 1000x as long
 
 
 def parse_strategies(text: str) -> list[str]:
-    from planner.strategies import get_strategy
 
     names = [s.strip() for s in str(text).split(",") if s.strip()]
     if not names:
@@ -69,7 +72,6 @@ def hardware_name(device: str) -> str:
 def check_writable(path: str | Path) -> Path:
     """Fail before the (long) timing if the profile could not be written (a device, FIFO or
     symlink at --out is refused as spaces.safe_write would refuse it at the end)."""
-    from spaces.safe_write import check_target
 
     path = Path(path)
     if path.is_dir():
@@ -189,7 +191,6 @@ def _time_rounds(models, rounds, progress, **timing) -> list[list[dict]]:
 
 def _models(base, strategies, factors, diverse: bool, resolution, seed: int) -> list:
     """The diverse set (unless only `base` is asked for) plus `base`'s scaled copies."""
-    from trials.calibration_set import calibration_set, scaled_copies
 
     models = calibration_set(resolution, seed) if diverse or base is None else []
     if base is not None:
@@ -277,8 +278,7 @@ def calibrate(
     one model. The fit then sets aside readings still far slower than the others predict
     (`planner.profiles.opmodel.robust_nnls_fit`).
     """
-    from planner.profiles.opmodel import fit_ops_profile
-    from trials.train import check_device
+    from trials.training.device import check_device
 
     check_device(device)
     if rounds < 1:

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from spaces.safe_write import open_for_write
-from trials.report import format_r, pearson, pick_best
+from spaces.units import UnitError, parse_quantity
+from trials.compare.report.analysis import format_r, pearson, pick_best
 
 METHOD_COLORS = {
     "base": "black",
@@ -63,7 +64,6 @@ def _spaces(df: pd.DataFrame) -> list[str]:
 
 
 def _regime_flops(meta: dict) -> dict[str, float]:
-    from spaces.units import UnitError, parse_quantity
 
     out = {}
     for label in (meta.get("regimes") or {}).values():
@@ -271,7 +271,7 @@ def draw_figures(
 
 def predicted_vs_measured(check: dict, path: Path) -> Path:
     """Epoch time predicted by a runtime profile against the time measured in the study
-    (trials.runtime_check): the diagonal and a ±10 % band; colour = method as elsewhere."""
+    (trials.compare.runtime_check): the diagonal and a ±10 % band; colour = method as elsewhere."""
     import matplotlib.pyplot as plt
 
     rows = check["rows"]

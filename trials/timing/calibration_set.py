@@ -20,7 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from planner.scale import scale_spec
 from spaces.errors import FastscaleError
+from spaces.registry import get_model
+from spaces.sampler import sample
 
 REGIMES = (400e6, 1.6e9)  # flops at the design space's 224 px
 SCALED = (("w", 4.0), ("d", 3.0), ("dwr", 4.0), ("dWr", 4.0))
@@ -44,9 +47,6 @@ def resolutions_for(resolution: int | None) -> tuple[int, ...]:
 
 def calibration_set(resolution: int | None = None, seed: int = 0) -> list[CalibrationModel]:
     """The default set (module doc) at resolutions up to `resolution` (default 64)."""
-    from planner.scale import scale_spec
-    from spaces.registry import get_model
-    from spaces.sampler import sample
 
     res = resolutions_for(resolution)
     out: list[CalibrationModel] = []
@@ -81,7 +81,6 @@ def calibration_set(resolution: int | None = None, seed: int = 0) -> list[Calibr
 
 def scaled_copies(base, strategies, factors, label: str = "spec") -> list[CalibrationModel]:
     """`base` scaled by every strategy × factor; identical networks appear once."""
-    from planner.scale import scale_spec
 
     seen, out = set(), []
     for name in strategies:

@@ -6,8 +6,8 @@ to the training resolution (bilinear; 28 px stays as is) and kept single-channel
 match the module. Batches are slices of that tensor (on the GPU when training there), so
 loading never starves the model. The official 10k test set is the validation split.
 
-An ImageFolder tree is `trials.image_folder`; which datasets there are and their shape is
-`trials.dataset_catalogue` (no torch); what both kinds of split share is `trials.splits`.
+An ImageFolder tree is `trials.data.image_folder`; which datasets there are and their shape is
+`trials.data.catalogue` (no torch); what both kinds of split share is `trials.data.splits`.
 This module loads either kind (`load_dataset`) and offers all of their names.
 """
 
@@ -20,37 +20,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trials.dataset_catalogue import (  # noqa: F401 (API: the catalogue's names, as before)
+from trials.data.catalogue import (
     FASHION_FILES,
-    FASHION_MNIST_DIR,
-    FASHION_MNIST_ENV,
-    INSTALL_HINT,
-    NAMED_DATASETS,
     DataError,
-    DatasetInfo,
-    DatasetMissing,
     check_fashion_mnist,
     dataset_info,
-    fashion_mnist_root,
-    trained_spec,
 )
-from trials.image_folder import (  # noqa: F401 (API)
-    IMAGE_SUFFIXES,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    ImageFolderSplit,
+from trials.data.image_folder import (
     load_image_folder,
-    random_resized_crop,
-    resize_center_crop,
 )
-from trials.splits import (  # noqa: F401 (API)
+from trials.data.splits import (
     Datasets,
     batch_count,
-    derive_seed,
     drops_last,
     shuffle_seed,
     split_subset,
-    stratified_subset,
 )
 
 FASHION_MEAN, FASHION_STD = (0.2860,), (0.3530,)

@@ -8,7 +8,9 @@ sentence; differences are stated as "A ahead of B by x points" with x >= 0.
 
 from __future__ import annotations
 
-from trials.report import _judge
+from trials.compare.report.analysis import judge
+from trials.progress import fmt_seconds
+from trials.study.early_stop import label
 
 TIE = "within seed noise"
 
@@ -51,15 +53,13 @@ def _tied(v: dict, sigma: float | None) -> list[str]:
     out = [ranked[0]]
     for m in ranked[1:]:
         p = picks[m]
-        _, judgement = _judge(p["score"] - best["score"], sigma, best["score_n"], p["score_n"])
+        _, judgement = judge(p["score"] - best["score"], sigma, best["score_n"], p["score_n"])
         if judgement in (TIE, "spread unknown"):
             out.append(m)
     return out
 
 
 def _seconds(s: float) -> str:
-    from trials.progress import fmt_seconds
-
     return fmt_seconds(s) if s == s else "?"
 
 
@@ -142,7 +142,7 @@ def _versus(v: dict, a: str, b: str, sigma: float | None) -> tuple[str, str]:
     which has `a` ahead)."""
     pa, pb = v["picks"][a], v["picks"][b]
     d = pb["score"] - pa["score"]
-    z, judgement = _judge(abs(d), sigma, pa["score_n"], pb["score_n"])
+    z, judgement = judge(abs(d), sigma, pa["score_n"], pb["score_n"])
     lead, trail = (a, b) if d >= 0 else (b, a)
     noise = f"{sigma * 100:.2f}%" if sigma else "unknown"
     zs = f", z = {z:.1f}" if z is not None else ""
@@ -200,8 +200,6 @@ def _fast_scaling(where: str, st: dict, sigma: float | None) -> str:
 def stopped_early(results) -> list[str]:
     """'3 candidates stopped early by ASHA; ...': what an early-stopping scheduler stopped
     (their errors are at the epoch they stopped, so they are left out of every ranking)."""
-    from trials.study.early_stop import label
-
     if "status" not in results:
         return []
     stopped = results[results["status"] == "stopped"]

@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from spaces.io import dumps_json
+from spaces.safe_write import prepare_dir, write_file
+from spaces.units import format_quantity
+
 esc = html.escape
 
 STYLE = (
@@ -30,8 +34,6 @@ def _fmt(v, kind: str) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     if kind == "q":
-        from spaces.units import format_quantity
-
         return format_quantity(v)
     if kind == "pct":
         return f"{v * 100:.2f}"
@@ -98,7 +100,7 @@ def _relative(path: str, out_dir: Path) -> str:
     if not path:
         return ""
     p = Path(path)
-    if "trials/presets" in p.as_posix():
+    if "trials/compare/presets" in p.as_posix():
         return p.stem + " (shipped preset)"
     if not p.is_absolute():
         return path
@@ -159,7 +161,7 @@ def epoch_time_html(check: dict | None, out_dir: Path) -> str:
     """The section on a runtime profile's predictions of the study's own epoch times."""
     if not check or not check.get("rows"):
         return ""
-    from trials.report_figures import predicted_vs_measured
+    from trials.compare.report.figures import predicted_vs_measured
 
     s = check["summary"]
     r = "-" if s.get("pearson_r") is None else f"{s['pearson_r']:.3f}"
@@ -200,19 +202,24 @@ def epoch_time_html(check: dict | None, out_dir: Path) -> str:
     )
 
 
-def write_report(
+def build_report(
     results: pd.DataFrame,
     out_dir: str | Path,
     meta: dict | None = None,
     epoch_time_check: dict | None = None,
 ) -> Path:
     """Write report.html, the PNG figures and summary.json into out_dir; return the HTML path.
-    `epoch_time_check` (trials.runtime_check.epoch_time_check) adds the measured-vs-predicted
+    `epoch_time_check` (trials.compare.runtime_check.epoch_time_check) adds the measured-vs-predicted
     epoch time section."""
-    from spaces.io import dumps_json
-    from spaces.safe_write import prepare_dir, write_file
-    from trials.report import CLEAR_Z, MARGINAL_Z, PAPER_FINDINGS, analyze, format_r, normalize
-    from trials.report_figures import draw_figures
+    from trials.compare.report.analysis import (
+        CLEAR_Z,
+        MARGINAL_Z,
+        PAPER_FINDINGS,
+        format_r,
+        normalize,
+    )
+    from trials.compare.report.figures import draw_figures
+    from trials.compare.report.summary import analyze
 
     meta = dict(meta or {})
     out_dir = prepare_dir(out_dir)

@@ -12,8 +12,10 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from spaces.complexity import complexity
 from spaces.errors import FastscaleError
-from trials import available_cpus  # noqa: F401  (re-exported: trials.recipe.available_cpus)
+from spaces.validate import dataclass_from_mapping
+from trials import available_cpus  # noqa: F401  (re-exported: trials.training.recipe.available_cpus)
 
 # Reference batch at which `base_lr` is given; the learning rate scales linearly from it.
 REFERENCE_BATCH = 1024
@@ -43,7 +45,6 @@ def memory_needed(spec, batch_size: int, train: bool) -> int:
     """A lower bound on the bytes one step of `spec` holds (fp32): every counted activation
     of the batch (kept for the backward pass when training, with its gradient) plus weights,
     gradients, momentum and the averaged copy."""
-    from spaces.complexity import complexity
 
     cx = complexity(spec)
     inputs = spec.in_channels * spec.resolution**2
@@ -161,7 +162,6 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
         """Inverse of to_dict; unknown keys are an error so a typo never trains silently."""
-        from spaces.validate import dataclass_from_mapping
 
         return dataclass_from_mapping(cls, data, "train config", ConfigError)
 

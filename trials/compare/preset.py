@@ -1,4 +1,4 @@
-"""Comparison presets: documented YAML files (trials/presets/*.yaml) or a user's own file.
+"""Comparison presets: documented YAML files (trials/compare/presets/*.yaml) or a user's own file.
 
 A preset fixes everything a scaling-vs-search-vs-hybrid comparison needs: the data, the
 design space(s), the base model, the regime ladder (base → intermediate → top), the number
@@ -11,8 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from planner.strategies import get_strategy
 from spaces.errors import FastscaleError
+from spaces.io import parse_data, read_text_file
+from spaces.sampler import SPACES
 from spaces.units import UnitError, format_quantity, parse_quantity
+from trials.study.early_stop import settings
+from trials.study.store import StudyError
+from trials.training.recipe import TrainConfig
 
 PRESET_DIR = Path(__file__).parent / "presets"
 LEVELS = ("base", "intermediate", "top")
@@ -203,7 +209,6 @@ def _regime_flops(regimes, where: str) -> dict:
 
 
 def _spaces(data: dict, where: str) -> list:
-    from spaces.sampler import SPACES
 
     spaces = data["spaces"]
     spaces = [spaces] if isinstance(spaces, str) else spaces
@@ -235,7 +240,6 @@ def _base(base, spaces: list, where: str) -> dict:
 
 def _strategies(strategies, where: str) -> list:
     """A non-empty list of planner strategy names."""
-    from planner.strategies import get_strategy
 
     _need(
         isinstance(strategies, list) and strategies,
@@ -252,7 +256,6 @@ def _strategies(strategies, where: str) -> list:
 
 def _train(data: dict, where: str) -> dict:
     """The TrainConfig fields of the first round (checked with the preset's dataset)."""
-    from trials.recipe import TrainConfig
 
     train = data["train"]
     _need(isinstance(train, dict), where, "train must be a mapping of TrainConfig fields")
@@ -265,8 +268,6 @@ def _train(data: dict, where: str) -> dict:
 
 def _early_stop(data, train: dict, where: str) -> dict:
     """Validated `early_stop:` settings (trials.study.early_stop); {} when absent."""
-    from trials.study.early_stop import settings
-    from trials.study.store import StudyError
 
     if data is None:
         return {}
@@ -312,8 +313,7 @@ def _finalists(data, where: str) -> Finalists | None:
 
 
 def load_preset(ref: str | Path) -> Preset:
-    """A preset by name (trials/presets/NAME.yaml) or by path to a YAML file."""
-    from spaces.io import parse_data, read_text_file
+    """A preset by name (trials/compare/presets/NAME.yaml) or by path to a YAML file."""
 
     path = Path(ref)
     if len(str(ref)) > 4096:

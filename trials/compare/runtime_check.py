@@ -1,7 +1,7 @@
 """Predicted vs measured epoch time of a study's own models (`compare` / `report --profile`).
 
 Every trained candidate of a comparison has a measured epoch time. Where the comparison ran
-its final timing pass (`trials.compare_timing`: every model timed the same way, one after
+its final timing pass (`trials.compare.timing_pass`: every model timed the same way, one after
 another, on CPU with one thread on the process' CPU clock), that measurement is used, at
 that pass's batch size; otherwise the trainer's own epoch time at the training batch (taken
 while other trials shared the machine). A runtime profile predicts it from the network's
@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.profiles import load_profile
 from spaces.errors import FastscaleError
+from spaces.specs import FAMILIES, spec_from_dict
+from trials.study.results import trained_spec
 
 DATASET_IMAGES = {"fashion-mnist": 60_000, "fashion_mnist": 60_000, "fmnist": 60_000}
 
 
 def _spec_of(row: dict):
-    from spaces.specs import FAMILIES, spec_from_dict
 
     family = row.get("family")
     if family not in FAMILIES:
@@ -40,7 +42,6 @@ def epoch_time_check(results, profile, train: dict, timing: dict | None = None) 
     times are} for the finished rows of a results table; `train` is the run's training
     config (batch_size, train_size, dataset, resolution); `timing` the comparison's timing
     pass (compare.json's "timing"), preferred where it timed the model."""
-    from planner.profiles import load_profile
 
     profile = load_profile(profile)
     dataset = str(train.get("dataset") or "")
@@ -86,7 +87,6 @@ def _networks(results) -> list[dict]:
 
 
 def _check_row(row, spec, profile, train, batch, images, measured) -> dict:
-    from trials.study.results import trained_spec
 
     spec = trained_spec(spec, train)
     per_image = profile.price(spec, batch)["seconds_per_image"]

@@ -6,23 +6,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from trials.data import TensorSplit
-    from trials.image_folder import ImageFolderSplit
 
 # Salts of the seeded streams, so that subsets and shuffles draw unrelated numbers.
 SUBSET_SALTS = {"train": 1, "val": 2}
 SHUFFLE_SALT = 11
 
 
+class Split(Protocol):
+    """What the train loop needs of a split: in-memory tensors (`datasets.TensorSplit`) or
+    image files (`image_folder.ImageFolderSplit`); both live beside this module, which
+    knows neither."""
+
+    labels: object
+
+    def __len__(self) -> int: ...
+
+
 @dataclass
 class Datasets:
-    train: TensorSplit | ImageFolderSplit
-    val: TensorSplit | ImageFolderSplit
+    train: Split
+    val: Split
     num_classes: int
     in_channels: int
     name: str

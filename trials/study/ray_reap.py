@@ -8,7 +8,7 @@ processes tied to DIR: those whose command line names it, whose open files lie i
 that inherited RAY_TMPDIR=DIR — including the agents and workers a SIGKILLed driver
 leaves behind. The caller and its ancestors are never touched.
 
-    python -m trials.ray_reap DIR [--remove]   # what scripts/test.sh runs on exit
+    python -m trials.study.ray_reap DIR [--remove]   # what scripts/test.sh runs on exit
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def _alive(pid: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m trials.ray_reap", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m trials.study.ray_reap", description=__doc__)
     ap.add_argument("temp_dir", help="the RAY_TMPDIR the processes were started with")
     ap.add_argument("--remove", action="store_true", help="then delete the directory")
     args = ap.parse_args(argv)

@@ -25,7 +25,7 @@ from trials.study.store import StudyError
 CHECKPOINT_PREFIX = "checkpoint_"  # Tune's checkpoint directory names: checkpoint_000003
 RECORD = "record.json"  # the trial's own record, inside every checkpoint it reports
 WEIGHTS = "weights.pt"  # final weights of a finished trial (kept with --keep-weights)
-STATE = "checkpoint.pt"  # trials.train's resumable state (model, EMA, optimizer, epoch)
+STATE = "checkpoint.pt"  # trials.training.train's resumable state (model, EMA, optimizer, epoch)
 
 
 def is_uri(location: str) -> bool:

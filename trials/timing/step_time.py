@@ -17,40 +17,8 @@ import torch.nn.functional as F
 
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
-from trials.recipe import CLOCKS, MODES, available_cpus, check_memory
-
-
-def check_device(device: str) -> torch.device:
-    """The torch device for "cpu" / "cuda"; CUDA must exist. On CUDA, cuDNN autotunes
-    convolution algorithms for the (fixed) batch shapes of training and timing."""
-    if device == "cpu":
-        return torch.device("cpu")
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise FastscaleError("device 'cuda' requested but no CUDA GPU is available here")
-        torch.backends.cudnn.benchmark = True
-        return torch.device("cuda")
-    raise FastscaleError(f"device must be cpu or cuda, got {device!r}")
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run with n intra-op CPU threads, restoring the previous count afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def peak_memory(device: torch.device) -> int:
-    """Peak bytes: GPU memory allocated this epoch, or the process' max resident set on CPU."""
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
-    import resource
-
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+from trials.training.device import check_device, torch_threads
+from trials.training.recipe import CLOCKS, MODES, available_cpus, check_memory
 
 
 def _quartiles(values: list[float]) -> tuple[float, float, float]:
@@ -89,7 +57,7 @@ def time_model(
     called after every step, warm-up included (progress displays).
 
     `memory=True` (train mode) also measures the peak bytes of one training step
-    (`trials.memory.measure_step_memory`) and reports it as `memory_bytes`.
+    (`trials.timing.memory.measure_step_memory`) and reports it as `memory_bytes`.
     """
     _check_request(clock, device, mode, memory, batch_size, repeats, warmup)
     dev = check_device(device)
@@ -225,7 +193,7 @@ def _measure(
                 on_step(i + 1, warmup + repeats)
         peak = None
         if memory:
-            from trials.memory import measure_step_memory
+            from trials.timing.memory import measure_step_memory
 
             peak = measure_step_memory(model, x, y, dev, amp)
     return times, peak

@@ -9,7 +9,7 @@ which gives the seed-to-seed spread the verdict is judged against. Every round i
 `run_study` into the same directory, so a re-run reuses every completed trial.
 
 Candidate construction (`round_a`, `round_b`, `finalists`, here) is pure and deterministic
-for a preset seed; only `run_compare` (trials.compare_run) trains.
+for a preset seed; only `run_compare` (trials.compare.run) trains.
 """
 
 from __future__ import annotations
@@ -19,8 +19,14 @@ import json
 
 import numpy as np
 
+from planner.solve import solve
 from spaces.errors import FastscaleError
-from trials.compare_preset import Preset
+from spaces.registry import get_model
+from spaces.sampler import DesignSpace, sample
+from spaces.specs import spec_from_dict
+from trials.compare.preset import Preset
+from trials.data.catalogue import dataset_info
+from trials.study import Candidate
 
 META_FILE = "compare.json"
 
@@ -37,7 +43,6 @@ def model_id(spec) -> str:
 
 def dataset_shape(dataset: str) -> tuple[int, int]:
     """(in_channels, num_classes) of a dataset from the catalogue (DatasetMissing if absent)."""
-    from trials.data import dataset_info
 
     info = dataset_info(dataset)
     return info.channels, info.classes
@@ -61,7 +66,6 @@ def _tags(method, space, level, preset: Preset, spec, strategy="", source="", ph
 
 
 def _space(preset: Preset, space: str, shape: tuple[int, int]):
-    from spaces.sampler import DesignSpace
 
     fixed = {"in_channels": shape[0], "num_classes": shape[1]}
     return DesignSpace.named(space, resolution=preset.resolution, fixed=fixed)
@@ -69,8 +73,6 @@ def _space(preset: Preset, space: str, shape: tuple[int, int]):
 
 def fixed_base(preset: Preset, space: str, shape: tuple[int, int]):
     """The base spec of {model: NAME} or {spec: {...}}, at the preset's resolution and data."""
-    from spaces.registry import get_model
-    from spaces.specs import spec_from_dict
 
     entry = preset.base[space]
     spec = get_model(entry["model"]) if "model" in entry else spec_from_dict(entry["spec"])
@@ -79,8 +81,6 @@ def fixed_base(preset: Preset, space: str, shape: tuple[int, int]):
 
 def round_a(preset: Preset, shape: tuple[int, int], n: int | None = None) -> list:
     """Base model(s) and the searched samples at the intermediate and top regimes."""
-    from spaces.sampler import sample
-    from trials.study import Candidate
 
     n = n or preset.samples
     out = []
@@ -104,7 +104,6 @@ def round_a(preset: Preset, shape: tuple[int, int], n: int | None = None) -> lis
 
 def scale_to(spec, strategy: str, target: int, tolerance: float):
     """The planner's solution for spec → target flops with a strategy (a StageSpec)."""
-    from planner.solve import solve
 
     return solve(spec, strategy, target, tolerance=tolerance).spec
 
@@ -126,7 +125,6 @@ def best_row(results, **tags):
 
 def round_b(preset: Preset, shape, results, candidates_a: list) -> list:
     """Scaling of the base (to intermediate and top) and hybrid (intermediate best → top)."""
-    from trials.study import Candidate
 
     by_model = {c.tags["model"]: c.spec for c in candidates_a}
     out = []
@@ -163,7 +161,6 @@ def round_b(preset: Preset, shape, results, candidates_a: list) -> list:
 def finalists(preset: Preset, results, candidates: list) -> list:
     """The models the finalist round retrains: per space and level, the best of each method
     (or every scaled/hybrid model with select: all), tagged phase=final."""
-    from trials.study import Candidate
 
     fin = preset.finalists
     if fin is None:
@@ -214,17 +211,3 @@ def planned_work(preset: Preset, round_a_count: int, config) -> dict:
         "B": spaces * strategies * 3,  # scaling to 2 regimes + hybrid to the top, per strategy
         "C": spaces * per_seed * len(seeds) if fin is not None else 0,
     }
-
-
-def run_compare(preset: Preset, out_dir, **options) -> dict:
-    """Run (or resume) the whole comparison in out_dir: trials.compare_run.run_compare."""
-    from trials.compare_run import run_compare as run
-
-    return run(preset, out_dir, **options)
-
-
-def rebuild_report(out_dir, epoch_time_check: dict | None = None):
-    """The report from stored results only: trials.compare_run.rebuild_report."""
-    from trials.compare_run import rebuild_report as rebuild
-
-    return rebuild(out_dir, epoch_time_check)

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from spaces.errors import FastscaleError
+from spaces.safe_write import check_target, open_for_write
 
 FORMATS = ("torchscript", "onnx")
 
@@ -66,7 +67,6 @@ def export_model(spec, fmt: str, out: str | Path, checkpoint: str | None = None)
     model = _module(spec, checkpoint)
     shape = (1, spec.in_channels, spec.resolution, spec.resolution)
     example = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
-    from spaces.safe_write import check_target, open_for_write
 
     out = check_target(out)  # a device, FIFO, directory or symlink is refused before any work
     with torch.no_grad():

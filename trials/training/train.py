@@ -8,7 +8,7 @@ Determinism: model initialisation, shuffling, mixup and any dropout draw from se
 from (seed, epoch), reseeded at the start of every epoch, so a run resumed from its
 checkpoint after epoch k continues exactly as an uninterrupted run would (on CPU, at a
 fixed thread count). The output directory's lock, and how the checkpoint and result.json
-stay consistent under any kill, are in trials.run_dir.
+stay consistent under any kill, are in trials.training.run_dir.
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ import torch.nn.functional as F
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
 from spaces.safe_write import OutputError
-from trials.data import Datasets, derive_seed, load_dataset, trained_spec
-from trials.recipe import TrainConfig, check_memory, ema_alpha, lr_at
-from trials.run_dir import CHECKPOINT, RESULT, RunDir
-from trials.timing import check_device, peak_memory, torch_threads
+from trials.data.catalogue import trained_spec
+from trials.data.datasets import load_dataset
+from trials.data.splits import Datasets, derive_seed
+from trials.training.device import check_device, peak_memory, torch_threads
+from trials.training.recipe import TrainConfig, check_memory, ema_alpha, lr_at
+from trials.training.run_dir import CHECKPOINT, RESULT, RunDir
 
 __all__ = ["CHECKPOINT", "RESULT", "OutputError", "train"]
 # Config keys that do not change the arithmetic of a run: a resume may differ in them.

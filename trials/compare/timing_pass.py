@@ -40,7 +40,7 @@ def timing_pass(specs: dict, config, previous: dict | None = None, *, progress=T
     """{"clock", "threads", "batch_size", "device", "epoch_images", "seconds_per_image":
     {model: s}} for `specs` ({model id: spec as trained}); models already timed with the same
     settings in `previous` are reused."""
-    from trials.timing import time_model
+    from trials.timing.step_time import time_model
 
     settings = timing_settings(config)
     images = epoch_images(config)

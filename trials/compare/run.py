@@ -1,4 +1,4 @@
-"""Running a comparison (trials.compare builds its candidates): every round a `run_study`
+"""Running a comparison (trials.compare.candidates builds its candidates): every round a `run_study`
 into one directory, the timing pass, compare.json and the report (docs/compare.md).
 
 Early stopping (`--scheduler asha`, trials.study.early_stop) is off by default: the paper's
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from spaces.safe_write import prepare_dir, write_file
-from trials.compare import (
+from trials.compare.candidates import (
     META_FILE,
     CompareError,
     dataset_shape,
@@ -24,8 +24,12 @@ from trials.compare import (
     round_a,
     round_b,
 )
-from trials.compare_preset import Preset
-from trials.study.early_stop import EarlyStop
+from trials.compare.preset import Preset
+from trials.compare.timing_pass import epoch_images, timing_pass
+from trials.study import Candidate, StudyStore, load_results, run_study
+from trials.study.early_stop import EarlyStop, checked
+from trials.study.runner import connect
+from trials.training.recipe import TrainConfig
 
 
 def _say(progress: bool, text: str) -> None:
@@ -49,9 +53,7 @@ def run_compare(
     else none). Returns {"report": path, "wall_s": seconds of this invocation, "trials":
     count, "stopped_early": count, "verdict": [...], "sentences": [...]}.
     """
-    from trials.recipe import TrainConfig
-    from trials.report import build_report
-    from trials.study.runner import connect
+    from trials.compare.report import build_report
 
     start = time.time()
     _refuse_other_study(out_dir)
@@ -104,8 +106,6 @@ class Rounds:
         """Train one round; the rows of this comparison so far (not stale ones in the dir)."""
         import pandas as pd
 
-        from trials.study import Candidate, run_study
-
         _say(
             self.progress,
             f"{what}: {len(cands)} candidate(s), {cfg.epochs} epoch(s), seed {cfg.seed}",
@@ -133,8 +133,6 @@ def preset_early_stop(preset: Preset) -> EarlyStop | None:
 def study_early_stop(out_dir, requested: EarlyStop | None, epochs: int) -> EarlyStop:
     """The comparison's early stopping, validated and stored in its study's definition; a
     resume asking for another one is refused in one line (nothing is changed)."""
-    from trials.study import StudyStore
-    from trials.study.early_stop import checked
 
     store = StudyStore(out_dir)
     have = EarlyStop.from_dict(store.check().get("early_stop")) if store.exists() else None
@@ -152,8 +150,7 @@ def study_early_stop(out_dir, requested: EarlyStop | None, epochs: int) -> Early
 
 
 def _timing(out_dir: Path, results, candidates: list, config, progress: bool) -> dict | None:
-    """The one timing pass over every trained first-round model (trials.compare_timing)."""
-    from trials.compare_timing import epoch_images, timing_pass
+    """The one timing pass over every trained first-round model (trials.compare.timing_pass)."""
 
     if not epoch_images(config):  # an ImageFolder without --train-size: epochs unknown here
         return None
@@ -192,7 +189,6 @@ def _rounds(preset: Preset, shape, n, config, study, progress: bool = True):
 def _refuse_other_study(out_dir: str | Path) -> None:
     """A comparison keeps its own study: never mix its candidates into one `study run` made
     (whose definition says where its candidates come from: a search space or spec files)."""
-    from trials.study import StudyStore
 
     store = StudyStore(out_dir)
     if not store.exists():
@@ -244,7 +240,6 @@ def _write_meta(
 def stored_results(out_dir: str | Path):
     """(results, meta) of a comparison directory: its compare.json (empty if absent) and the
     results table of the comparison's own candidates."""
-    from trials.study import load_results
 
     meta_path = Path(out_dir) / META_FILE
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
@@ -256,8 +251,8 @@ def stored_results(out_dir: str | Path):
 
 def rebuild_report(out_dir: str | Path, epoch_time_check: dict | None = None) -> Path:
     """The report from stored results only (no training); `epoch_time_check` adds the
-    section on a runtime profile's predictions (trials.runtime_check)."""
-    from trials.report import build_report
+    section on a runtime profile's predictions (trials.compare.runtime_check)."""
+    from trials.compare.report import build_report
 
     out_dir = Path(out_dir)
     if not out_dir.is_dir():

@@ -2,7 +2,7 @@
 
 Input is the study's results table (`trials.study.load_results`): one row per trained
 candidate with key, status, error, flops, params, acts, epoch_time, the spec fields and the
-tags that `trials.compare` sets (method, space, regime, level, strategy, phase, model).
+tags that `trials.compare.candidates` sets (method, space, regime, level, strategy, phase, model).
 `analyze` is pure pandas/numpy; `build_report` adds the figures and writes `report.html`
 (images embedded as data URIs, so the HTML alone is self-contained; the PNGs stay beside it).
 """
@@ -10,12 +10,12 @@ tags that `trials.compare` sets (method, space, regime, level, strategy, phase, 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from spaces.errors import FastscaleError
+from planner import profiles
+from spaces.units import UnitError, parse_quantity
 
 METHODS = ("base", "search", "scaling", "hybrid")
 LEVELS = ("base", "intermediate", "top")
@@ -137,7 +137,6 @@ def _stats(g: pd.DataFrame) -> tuple[float, float, int]:
 
 def _miss(flops, regime: str) -> float:
     """Realised flops relative to the regime's nominal flops (0.05 = 5 % above)."""
-    from spaces.units import UnitError, parse_quantity
 
     try:
         return float(flops) / parse_quantity(regime) - 1
@@ -237,7 +236,7 @@ def _cost(first: pd.DataFrame, space: str, method: str, pick: pd.Series) -> floa
     return own
 
 
-def _judge(margin: float, sigma: float | None, n1: int, n2: int) -> tuple[float | None, str]:
+def judge(margin: float, sigma: float | None, n1: int, n2: int) -> tuple[float | None, str]:
     if sigma is None or not sigma > 0:
         return None, "spread unknown"
     z = margin / (sigma * math.sqrt(1 / n1 + 1 / n2))
@@ -293,7 +292,7 @@ def verdict(rows: list[dict], spread: dict) -> list[dict]:
         if len(ranked) > 1:
             run = ranked[1]
             margin = run["score"] - win["score"]
-            z, judgement = _judge(margin, sigma, win["score_n"], run["score_n"])
+            z, judgement = judge(margin, sigma, win["score_n"], run["score_n"])
             entry.update(runner_up=run["method"], margin=margin, z=z, judgement=judgement)
         entry["picks"] = {
             m: {k: r[k] for k in PICK_KEYS} for m, r in sorted(best.items(), key=_by_score)
@@ -309,9 +308,8 @@ def verdict(rows: list[dict], spread: dict) -> list[dict]:
 
 def pearson(x, y) -> float | None:
     """Pearson r of a comparison's columns (planner.profiles.pearson, at least 3 models)."""
-    from planner.profiles import pearson as r
 
-    return r(x, y, min_points=3)
+    return profiles.pearson(x, y, min_points=3)
 
 
 def format_r(value: float | None) -> str:
@@ -326,53 +324,3 @@ def correlations(df: pd.DataFrame) -> dict:
         out[name] = {c: pearson(sub[c], sub["runtime"]) for c in ("acts", "flops", "params")}
         out[name]["n"] = int(np.isfinite(sub["runtime"]).sum())
     return out
-
-
-class ReportError(FastscaleError):
-    """Nothing to report: no trial of the comparison completed."""
-
-
-def analyze(results: pd.DataFrame, meta: dict | None = None) -> dict:
-    """Everything the report shows, as plain data (also written to summary.json)."""
-    df = normalize(results, meta)
-    if df.empty:
-        failed = int((results.get("status") == "failed").sum()) if "status" in results else 0
-        raise ReportError(
-            f"no completed trials to report on ({len(results)} trials, {failed} failed); "
-            "`fastscale study show DIR` lists each failure"
-        )
-    from trials.report_text import headline, paper_agreement, stopped_early, verdict_sentences
-
-    rows = contenders(df)
-    tolerance = float((meta or {}).get("config", {}).get("tolerance", 0.02))
-    for r in rows:
-        r["off_target"] = bool(abs(r["regime_miss"]) > tolerance * (1 + 1e-9))
-    spread = seed_spread(df)
-    verdicts = verdict(rows, spread)
-    out = {
-        "headline": headline(verdicts, spread),
-        "off_target": off_target(rows, tolerance),
-        "rows": rows,
-        "spread": spread,
-        "verdict": verdicts,
-        "runtime_source": runtime_source(meta),
-        "correlations": correlations(df),
-        "paper": paper_agreement(verdicts, spread),
-        "n_done": int(len(df)),
-        "n_failed": int((results["status"] == "failed").sum()) if "status" in results else 0,
-        "n_stopped": int((results["status"] == "stopped").sum()) if "status" in results else 0,
-    }
-    out["sentences"] = verdict_sentences(out) + stopped_early(results)
-    return out
-
-
-def build_report(
-    results: pd.DataFrame,
-    out_dir: str | Path,
-    meta: dict | None = None,
-    epoch_time_check: dict | None = None,
-) -> Path:
-    """Write report.html, the PNG figures and summary.json into out_dir; return the HTML path."""
-    from trials.report_html import write_report
-
-    return write_report(results, out_dir, meta, epoch_time_check)

@@ -10,6 +10,7 @@ import sys
 import time
 
 from trials.progress import fmt_seconds
+from trials.study.early_stop import label
 
 
 def short_name(spec: dict) -> str:
@@ -38,7 +39,6 @@ def one_line(text, limit: int = 160) -> str:
 
 def stopped_text(record: dict) -> str:
     """'stopped early by ASHA after epoch 1/4: val error 0.4123'."""
-    from trials.study.early_stop import label
 
     error = record.get("error")
     shown = f"{error:.4f}" if isinstance(error, int | float) else "?"

@@ -4,7 +4,7 @@ Every place that needs a dataset's shape (the classifier's classes, the stem's i
 channels) asks `dataset_info`; `trained_spec` applies it. Named datasets are listed in
 `NAMED_DATASETS`; any other name is the path of an ImageFolder tree, whose classes are its
 train/ folders. No torch here: the CLI, studies and comparisons ask the catalogue without
-loading a dataset (`trials.data` loads them).
+loading a dataset (`trials.data.datasets` loads them).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spaces.errors import FastscaleError
+from spaces.io import short_path
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_ENV = "FASTSCALE_FASHION_MNIST"
@@ -96,7 +97,6 @@ def check_fashion_mnist(root: str | Path | None = None) -> Path:
 
 def check_image_folder(path: str | Path) -> Path:
     """The root of an ImageFolder tree with train/ and val/ and >= 2 classes, or an error."""
-    from spaces.io import short_path
 
     shown = short_path(path)
     try:

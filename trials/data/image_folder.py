@@ -15,8 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trials.dataset_catalogue import DataError, check_image_folder
-from trials.splits import Datasets, batch_count, drops_last, shuffle_seed, split_subset
+from trials.data.catalogue import DataError, check_image_folder
+from trials.data.splits import Datasets, batch_count, drops_last, shuffle_seed, split_subset
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".ppm")

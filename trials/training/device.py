@@ -1,0 +1,41 @@
+"""The device and CPU threads a training or timing run uses, and its peak memory."""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+
+import torch
+
+from spaces.errors import FastscaleError
+
+
+def check_device(device: str) -> torch.device:
+    """The torch device for "cpu" / "cuda"; CUDA must exist. On CUDA, cuDNN autotunes
+    convolution algorithms for the (fixed) batch shapes of training and timing."""
+    if device == "cpu":
+        return torch.device("cpu")
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise FastscaleError("device 'cuda' requested but no CUDA GPU is available here")
+        torch.backends.cudnn.benchmark = True
+        return torch.device("cuda")
+    raise FastscaleError(f"device must be cpu or cuda, got {device!r}")
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run with n intra-op CPU threads, restoring the previous count afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def peak_memory(device: torch.device) -> int:
+    """Peak bytes: GPU memory allocated this epoch, or the process' max resident set on CPU."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
