@@ -14,7 +14,6 @@ from trials.study.early_stop import MAX_REDUCTION, SCHEDULERS, EarlyStop
 
 
 def _preset_help() -> str:
-
     return f"A preset name ({', '.join(list_presets())}) or a preset YAML file."
 
 

@@ -23,7 +23,6 @@ from trials.cli.common import QUANTITY, CliError, Finite, echo_json, fail, print
 
 
 def _strategy_help() -> str:
-
     return (
         f"{', '.join(strategy_names())} (dWr: fast, α = 0.8; rs: ResNet-RS), or pycls weights "
         "like d1_w8_g8_r1 (an omitted letter weighs 0)"
@@ -35,12 +34,10 @@ MAX_ALPHAS = 1001  # α steps of 0.001; finer steps give the same rounded networ
 
 
 def _fq(value, unit="") -> str:
-
     return format_quantity(value, unit)
 
 
 def _fb(value) -> str:
-
     return format_bytes(value)
 
 
@@ -284,7 +281,6 @@ def _plan_record(row: dict) -> dict:
 
 
 def _save_plans(out_dir, label, target, records) -> None:
-
     for r in records:
         strat = re.sub(r"[^A-Za-z0-9_.-]", "", r["strategy"])
         name = f"{label}-{strat}-{_fq(target, 'F')}"

@@ -211,7 +211,6 @@ def _plain(v):
 
 
 def _print_predictions(prof, records) -> None:
-
     def ms(v):
         return None if v is None else v * 1e3
 

@@ -22,7 +22,6 @@ IN_CHANNELS = click.IntRange(1, FIELD_RANGES["in_channels"][2])
 
 
 def _row(name: str, spec, cx) -> dict:
-
     s = spec.stages()
     return {
         "model": name,

@@ -66,7 +66,6 @@ def _tags(method, space, level, preset: Preset, spec, strategy="", source="", ph
 
 
 def _space(preset: Preset, space: str, shape: tuple[int, int]):
-
     fixed = {"in_channels": shape[0], "num_classes": shape[1]}
     return DesignSpace.named(space, resolution=preset.resolution, fixed=fixed)
 

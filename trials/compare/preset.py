@@ -209,7 +209,6 @@ def _regime_flops(regimes, where: str) -> dict:
 
 
 def _spaces(data: dict, where: str) -> list:
-
     spaces = data["spaces"]
     spaces = [spaces] if isinstance(spaces, str) else spaces
     _need(

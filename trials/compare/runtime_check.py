@@ -24,7 +24,6 @@ DATASET_IMAGES = {"fashion-mnist": 60_000, "fashion_mnist": 60_000, "fmnist": 60
 
 
 def _spec_of(row: dict):
-
     family = row.get("family")
     if family not in FAMILIES:
         return None
@@ -87,7 +86,6 @@ def _networks(results) -> list[dict]:
 
 
 def _check_row(row, spec, profile, train, batch, images, measured) -> dict:
-
     spec = trained_spec(spec, train)
     per_image = profile.price(spec, batch)["seconds_per_image"]
     if per_image is None:

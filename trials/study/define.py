@@ -52,7 +52,6 @@ def _show(option: str, value) -> str:
 
 
 def _train_dict(opts: dict, seed: int, search: bool) -> dict:
-
     changes = {k: opts[k] for k in TRAIN if opts.get(k) is not None}
     if search:
         changes.setdefault("resolution", SEARCH_RESOLUTION)
@@ -60,7 +59,6 @@ def _train_dict(opts: dict, seed: int, search: bool) -> dict:
 
 
 def _load_specs(path: str) -> list[dict]:
-
     return [s.to_dict() for s in load_specs(path)]
 
 

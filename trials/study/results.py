@@ -47,7 +47,6 @@ def trained_spec(spec, train: dict):
 
 
 def candidate_row(store: StudyStore, key: str, tags: dict | None = None) -> dict:
-
     cand = store.candidate(key)
     rec = store.status(key)
     train = cand["train"]

@@ -56,7 +56,6 @@ def check_storage(url: str) -> None:
 
 
 def _first(exc: BaseException, secret: str | None = None) -> str:
-
     text = first_line(exc)
     return text.replace(secret, "***") if secret else text
 
@@ -83,7 +82,6 @@ def search_tags(definition: dict) -> dict:
 
 
 def random_candidates(definition: dict) -> list[Candidate]:
-
     drawn = sample(
         design_space(definition),
         definition["regime"],
@@ -133,7 +131,6 @@ class RegimePool:
     PARAMS = ("depth", "w0", "wa", "wm", "group_width")
 
     def __init__(self, definition: dict, size: int):
-
         self.space = design_space(definition)
         drawn = sample(
             self.space,

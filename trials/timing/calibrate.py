@@ -34,7 +34,6 @@ MAX_FACTOR = 1000.0  # timing a model 1000x the base already takes 1000x as long
 
 
 def parse_strategies(text: str) -> list[str]:
-
     names = [s.strip() for s in str(text).split(",") if s.strip()]
     if not names:
         raise CalibrationError("--strategies needs at least one strategy name, e.g. w,dwr,dWr")

@@ -64,7 +64,6 @@ def _spaces(df: pd.DataFrame) -> list[str]:
 
 
 def _regime_flops(meta: dict) -> dict[str, float]:
-
     out = {}
     for label in (meta.get("regimes") or {}).values():
         try:
