@@ -7,10 +7,9 @@ import click
 from planner.profiles import load_profile
 from spaces.safe_write import plain_name
 from trials.cli.common import echo_json, fail, print_table
-from trials.compare.preset import list_presets, load_preset
-from trials.compare.run import preset_early_stop, rebuild_report, run_compare, stored_results
-from trials.compare.runtime_check import epoch_time_check
-from trials.study.early_stop import MAX_REDUCTION, SCHEDULERS, EarlyStop
+from trials.compare.preset import early_stop_from_flags, list_presets, load_preset
+from trials.compare.run import rebuild_report, run_compare, study_epoch_time_check
+from trials.study.early_stop import MAX_REDUCTION, SCHEDULERS
 
 
 def _preset_help() -> str:
@@ -62,7 +61,7 @@ def compare_cmd(preset_ref, out_dir, address, n, dataset, profile, as_json, **ea
     DIR/report.html (tables, figures, verdict)."""
 
     preset = load_preset(preset_ref)
-    stop = _early_stop(preset, **early)
+    stop = early_stop_from_flags(preset, **early)
     if profile is not None:
         load_profile(profile)  # an unknown profile fails now, not after the training
     if not (dataset or preset.dataset):
@@ -79,7 +78,7 @@ def compare_cmd(preset_ref, out_dir, address, n, dataset, profile, as_json, **ea
         early_stop=stop,
     )
     if profile is not None:
-        outcome["epoch_time_check"] = _runtime_check(out_dir, profile)
+        outcome["epoch_time_check"] = study_epoch_time_check(out_dir, profile)
         rebuild_report(out_dir, outcome["epoch_time_check"])  # the report shows it too
     if as_json:
         echo_json(outcome)
@@ -91,34 +90,6 @@ def compare_cmd(preset_ref, out_dir, address, n, dataset, profile, as_json, **ea
     if profile is not None:
         _show_check(outcome["epoch_time_check"])
     click.echo(f"open {outcome['report']}")
-
-
-def _early_stop(preset, scheduler, grace_epochs, reduction_factor):
-    """The flags over the preset's early_stop; None when no flag is given (the preset's, or
-    on a resume the stored one, applies)."""
-
-    if scheduler is None and grace_epochs is None and reduction_factor is None:
-        return None
-    if scheduler == "fifo":
-        return EarlyStop(grace_epochs=grace_epochs, reduction_factor=reduction_factor)
-    base = preset_early_stop(preset) or EarlyStop()
-    return EarlyStop(
-        scheduler or base.scheduler,
-        "none",
-        base.grace_epochs if grace_epochs is None else grace_epochs,
-        base.reduction_factor if reduction_factor is None else reduction_factor,
-    )
-
-
-def _runtime_check(out_dir, profile) -> dict:
-    """Predicted vs measured epoch time of the comparison's own models (trials.compare.runtime_check)."""
-
-    results, meta = stored_results(out_dir)
-    config = meta.get("config") or {}
-    # each candidate trains at its own spec's resolution (a scaled one may be larger than the
-    # preset's): no run-wide resolution here
-    train = {**(config.get("train") or {}), "dataset": meta.get("dataset"), "resolution": None}
-    return epoch_time_check(results, profile, train, meta.get("timing"))
 
 
 def _show_check(check: dict) -> None:
@@ -171,7 +142,7 @@ def report_cmd(study_dir, profile, as_json):
     import json
     from pathlib import Path
 
-    check = None if profile is None else _runtime_check(study_dir, profile)
+    check = None if profile is None else study_epoch_time_check(study_dir, profile)
     path = rebuild_report(study_dir, check)
     summary = json.loads((Path(path).parent / "summary.json").read_text())
     if as_json:

@@ -12,8 +12,7 @@ from pathlib import Path
 import click
 
 from planner.plan import plan
-from planner.scale import realised_factors, scale_spec
-from planner.solve import solve
+from planner.records import scale_record, spec_label
 from planner.strategies import get_strategy, strategy_names
 from spaces.complexity import complexity
 from spaces.io import resolve_spec, save_specs
@@ -41,10 +40,6 @@ def _fb(value) -> str:
     return format_bytes(value)
 
 
-def _label(ref: str) -> str:
-    return Path(ref).stem if Path(ref).suffix in (".json", ".yaml", ".yml") else ref
-
-
 def _nan_to_none(value):
     return None if isinstance(value, float) and math.isnan(value) else value
 
@@ -53,14 +48,6 @@ FACTOR_NOTE = (
     "the realised flop factor, scaled flops / base flops, after rounding depths, widths "
     "and resolution (and fine-tuning) to valid networks"
 )
-
-
-def _scale_record(name: str, sol_or_spec, extra: dict) -> dict:
-    """Spec fields + integer complexity + factor: the object `scale --json` prints."""
-
-    spec = sol_or_spec.spec if hasattr(sol_or_spec, "spec") else sol_or_spec
-    cx = complexity(spec)
-    return {"name": name, **spec.to_dict(), **cx.as_dict(), **extra}
 
 
 @click.command("scale")
@@ -88,28 +75,16 @@ def scale_cmd(spec, strategy, alpha, factor, target, tolerance, no_finetune, as_
     if (factor is None) == (target is None):
         fail("give exactly one of --factor S or --target FLOPS (e.g. --target 16GF)")
     base = resolve_spec(spec)
-    strat = get_strategy(strategy, alpha)
     base_flops = complexity(base).flops
-    name = f"{_label(spec)}-{strat.name.replace('=', '')}"
-    if factor is not None:
-        scaled = scale_spec(base, strat, factor)
-        f = realised_factors(base, scaled)
-        extra = {"factor": complexity(scaled).flops / base_flops, "s": float(factor)}
-        extra.update(depth_factor=f.depth, width_factor=f.width, resolution_factor=f.resolution)
-        extra.update(group_width_factor=f.group_width, scaled_down=factor < 1)
-        name += f"-x{factor:g}"
-    else:
-        sol = solve(base, strat, target, tolerance, finetune=not no_finetune)
-        scaled = sol.spec
-        info = sol.to_dict()
-        extra = {k: info[k] for k in ("factor", "s", "target", "on_target", "miss", "tolerance")}
-        for k in ("depth_factor", "width_factor", "group_width_factor", "resolution_factor"):
-            extra[k] = info[k]
-        extra.update(finetuned=sol.finetuned, below=sol.below, above=sol.above)
-        extra["scaled_down"] = sol.scaled_down
-        name += f"-{_fq(target, 'F')}"
-    extra = {"strategy": strat.name, "alpha": strat.alpha, "base": spec, **extra}
-    record = _scale_record(name, scaled, extra)
+    scaled, record = scale_record(
+        base,
+        spec,
+        get_strategy(strategy, alpha),
+        factor=factor,
+        target=target,
+        tolerance=tolerance,
+        finetune=not no_finetune,
+    )
     if out:
         keep = {k: record[k] for k in ("name", "factor", "flops", "params", "acts")}
         save_specs(out, {**scaled.to_dict(), **keep})
@@ -259,7 +234,7 @@ def plan_cmd(
     )  # fmt: skip
     records = [_plan_record(r) for r in df.to_dict("records")]
     if out_dir:
-        _save_plans(out_dir, _label(spec), target, records)
+        _save_plans(out_dir, spec_label(spec), target, records)
     if as_json:
         echo_json(records)
         return

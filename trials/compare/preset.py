@@ -16,7 +16,7 @@ from spaces.errors import FastscaleError
 from spaces.io import parse_data, read_text_file
 from spaces.sampler import SPACES
 from spaces.units import UnitError, format_quantity, parse_quantity
-from trials.study.early_stop import settings
+from trials.study.early_stop import EarlyStop, settings
 from trials.study.store import StudyError
 from trials.training.recipe import TrainConfig
 
@@ -326,3 +326,27 @@ def load_preset(ref: str | Path) -> Preset:
     text = read_text_file(path, "preset", PresetError)
     data = parse_data(text, False, f"preset {str(path)!r}", PresetError)
     return parse_preset(data, str(path))
+
+
+def preset_early_stop(preset: Preset) -> EarlyStop | None:
+    """The preset's `early_stop:` mapping, if it has one."""
+    data = getattr(preset, "early_stop", None)
+    return EarlyStop.from_dict(data) if data else None
+
+
+def early_stop_from_flags(
+    preset: Preset, scheduler: str | None, grace_epochs: int | None, reduction_factor: int | None
+) -> EarlyStop | None:
+    """`compare`'s early-stop flags over the preset's early_stop; None when no flag is given
+    (the preset's, or on a resume the stored one, applies)."""
+    if scheduler is None and grace_epochs is None and reduction_factor is None:
+        return None
+    if scheduler == "fifo":
+        return EarlyStop(grace_epochs=grace_epochs, reduction_factor=reduction_factor)
+    base = preset_early_stop(preset) or EarlyStop()
+    return EarlyStop(
+        scheduler or base.scheduler,
+        "none",
+        base.grace_epochs if grace_epochs is None else grace_epochs,
+        base.reduction_factor if reduction_factor is None else reduction_factor,
+    )

@@ -24,7 +24,8 @@ from trials.compare.candidates import (
     round_a,
     round_b,
 )
-from trials.compare.preset import Preset
+from trials.compare.preset import Preset, preset_early_stop
+from trials.compare.runtime_check import epoch_time_check
 from trials.compare.timing_pass import epoch_images, timing_pass
 from trials.study import Candidate, StudyStore, load_results, run_study
 from trials.study.early_stop import EarlyStop, checked
@@ -122,12 +123,6 @@ class Rounds:
             )
         self.frames.append(rows)
         return pd.concat(self.frames, ignore_index=True).drop_duplicates("key", keep="last")
-
-
-def preset_early_stop(preset: Preset) -> EarlyStop | None:
-    """The preset's `early_stop:` mapping, if it has one."""
-    data = getattr(preset, "early_stop", None)
-    return EarlyStop.from_dict(data) if data else None
 
 
 def study_early_stop(out_dir, requested: EarlyStop | None, epochs: int) -> EarlyStop:
@@ -261,3 +256,13 @@ def rebuild_report(out_dir: str | Path, epoch_time_check: dict | None = None) ->
     if len(results) == 0:
         raise CompareError(f"{str(out_dir)!r} holds no trial results")
     return build_report(results, out_dir, meta, epoch_time_check)
+
+
+def study_epoch_time_check(out_dir: str | Path, profile: str) -> dict:
+    """Predicted vs measured epoch time of a comparison's own models (runtime_check)."""
+    results, meta = stored_results(out_dir)
+    config = meta.get("config") or {}
+    # each candidate trains at its own spec's resolution (a scaled one may be larger than the
+    # preset's): no run-wide resolution here
+    train = {**(config.get("train") or {}), "dataset": meta.get("dataset"), "resolution": None}
+    return epoch_time_check(results, profile, train, meta.get("timing"))

@@ -20,8 +20,8 @@ from spaces.safe_write import check_target, open_for_write
 FORMATS = ("torchscript", "onnx")
 
 
-class ExportError(FastscaleError):
-    """A model that cannot be exported as asked."""
+class WeightsExportError(FastscaleError):
+    """Trained weights that cannot be exported as asked (checkpoint, format, output file)."""
 
 
 def onnx_available() -> bool:
@@ -39,14 +39,14 @@ def _module(spec, checkpoint: str | None):
         try:
             ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
         except (OSError, RuntimeError, ValueError) as exc:
-            raise ExportError(f"cannot read checkpoint {checkpoint!r}: {exc}") from None
+            raise WeightsExportError(f"cannot read checkpoint {checkpoint!r}: {exc}") from None
         state = (ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else None
         if not isinstance(state, dict):
-            raise ExportError(f"{checkpoint!r} is not a `fastscale train` checkpoint")
+            raise WeightsExportError(f"{checkpoint!r} is not a `fastscale train` checkpoint")
         try:
             model.load_state_dict(state)
         except RuntimeError:
-            raise ExportError(
+            raise WeightsExportError(
                 f"{checkpoint!r} holds weights of a different network; give the spec it was "
                 "trained with (its resolution, --num-classes and input channels)"
             ) from None
@@ -58,9 +58,9 @@ def export_model(spec, fmt: str, out: str | Path, checkpoint: str | None = None)
     import torch
 
     if fmt not in FORMATS:
-        raise ExportError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        raise WeightsExportError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if fmt == "onnx" and not onnx_available():
-        raise ExportError(
+        raise WeightsExportError(
             "--format onnx needs the onnx and onnxscript packages, which are not installed "
             "here (pip install onnx onnxscript); --format torchscript needs nothing more"
         )
@@ -87,5 +87,5 @@ def export_model(spec, fmt: str, out: str | Path, checkpoint: str | None = None)
                         dynamic_shapes=({0: batch},),  # any batch size
                     )
             except OSError as exc:
-                raise ExportError(f"cannot write {str(out)!r}: {exc.strerror}") from None
+                raise WeightsExportError(f"cannot write {str(out)!r}: {exc.strerror}") from None
     return {"format": fmt, "out": str(out), "bytes": out.stat().st_size, "input_shape": shape}
