@@ -213,7 +213,7 @@ def report(data: dict) -> None:
 
 def price_speed(profile) -> None:
     """Pricing 10k candidates of one base with the vectorized op walk."""
-    from spaces.ops import stages_ops_batch
+    from spaces.op_walk import stages_ops_batch
 
     base = get_model("RegNetY-4.0GF").stages()
     rng = np.random.default_rng(0)

@@ -100,7 +100,7 @@ def _budget(value, what: str) -> float | None:
 def predictions(sols: list[Solution], profile: RuntimeProfile | None):
     """(runtime in the profile's unit, peak memory bytes) arrays of the solutions; NaN where
     the profile has no such model. An `ops` profile prices all of them in one vectorized
-    op walk (`spaces.ops.stages_ops_batch`): they share one base."""
+    op walk (`spaces.op_walk.stages_ops_batch`): they share one base."""
     n = len(sols)
     nan = np.full(n, np.nan)
     if profile is None:
@@ -109,7 +109,7 @@ def predictions(sols: list[Solution], profile: RuntimeProfile | None):
         acts = np.array([s.acts for s in sols], dtype=np.float64)
         flops = np.array([s.flops for s in sols], dtype=np.float64)
         return np.asarray(profile.predict(acts, flops), dtype=np.float64).reshape(n), nan
-    from spaces.ops import stages_ops_batch
+    from spaces.op_walk import stages_ops_batch
 
     def column(key):
         return np.array([s.changes[key] for s in sols], dtype=np.int64)

@@ -102,7 +102,7 @@ def _tiny_profile(tmp_path):
     """An ops profile fitted on rows whose times follow known per-operation costs (what
     `calibrate` would write, without timing anything): enough to exercise the pricing."""
     from planner.profiles.opmodel import TIME_FEATURES, feature_matrix, fit_ops_profile
-    from spaces.ops import op_counts
+    from spaces.op_walk import op_counts
     from spaces.registry import get_model
     from spaces.sampler import sample
 

@@ -16,7 +16,8 @@ from planner.profiles.opmodel import (
     robust_nnls_fit,
 )
 from planner.scale import scale_spec
-from spaces.ops import KINDS, op_counts, stages_ops_batch
+from spaces.op_walk import op_counts, stages_ops_batch
+from spaces.ops import KINDS
 from spaces.registry import get_model
 from spaces.sampler import sample
 from spaces.units import UnitError, parse_bytes

@@ -6,7 +6,8 @@ import pytest
 
 from planner.batch import scale_arrays
 from spaces.complexity import complexity
-from spaces.ops import ACT_KINDS, CONV_KINDS, KINDS, op_counts, stages_ops_batch
+from spaces.op_walk import op_counts, stages_ops_batch
+from spaces.ops import ACT_KINDS, CONV_KINDS, KINDS
 from spaces.registry import get_model, list_models
 from spaces.specs import RegNetSpec
 

@@ -156,7 +156,7 @@ def used_features(x: np.ndarray, names) -> list[str]:
 
 
 def _ops_of(what) -> Ops:
-    from spaces.ops import op_counts
+    from spaces.op_walk import op_counts
 
     return what if isinstance(what, Ops) else op_counts(what)
 
