@@ -1,14 +1,14 @@
-"""RegNet generation (the RegNet paper's quantized linear rule; docs/models.md): quantized linear widths, stage merging, compatibility.
+"""RegNet generation (the RegNet paper's quantized linear rule; docs/models.md): quantized
+linear widths, stage merging, compatibility.
 
 Each rule is written once with numpy ufuncs so it works on a scalar config and on a batch
-of configs alike; the scalar path and the vectorized sampler both call these functions.
+of configs alike; the scalar path (`RegNetSpec.stages`) and the vectorized sampler both call
+these functions. A leaf: numpy only, no specs.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from spaces.specs import RegNetSpec, SpecError, StageSpec
 
 Q = 8
 
@@ -42,30 +42,6 @@ def compat(widths, bottlenecks, group_widths):
     m = np.where(b > 1, np.lcm(g, b.astype(np.int64)), g) if (b > 1).any() else g
     v = np.maximum(m, (np.round(v / m) * m).astype(np.int64))
     return (v / b).astype(np.int64), g
-
-
-def regnet_stages(spec: RegNetSpec) -> StageSpec:
-    """Generate the stage-level network of a RegNet spec; reject skipped stage indices."""
-    widths, ks, _ = quantized_widths([spec.depth], [spec.w0], [spec.wa], [spec.wm])
-    widths, ks = widths[0], ks[0]
-    stage_widths, depths = np.unique(widths, return_counts=True)
-    if len(stage_widths) != ks.max() + 1:
-        raise SpecError(
-            f"RegNet parameters skip a stage index: {len(stage_widths)} distinct widths for "
-            f"{int(ks.max()) + 1} stage indices (d={spec.depth}, w0={spec.w0}, wa={spec.wa:g}, "
-            f"wm={spec.wm:g}); try a larger wm or wa"
-        )
-    n = len(stage_widths)
-    ws, gs = compat(stage_widths, [spec.bottleneck] * n, [spec.group_width] * n)
-    return StageSpec(
-        block=spec.block,
-        depths=tuple(depths.tolist()),
-        widths=tuple(ws.tolist()),
-        group_widths=tuple(gs.tolist()),
-        bottlenecks=(spec.bottleneck,) * n,
-        strides=(2,) * n,
-        **spec.network_fields(),
-    )
 
 
 def round_group_width(g):

@@ -11,8 +11,11 @@ import math
 from dataclasses import KW_ONLY, dataclass, field
 from typing import ClassVar
 
+import numpy as np
+
 from spaces.blocks import BLOCKS, STEMS, Block
 from spaces.errors import FastscaleError
+from spaces.generate import compat, quantized_widths
 from spaces.validate import dataclass_from_mapping
 
 # The blocks a RegNet may use (its family's design space); every block's facts are in BLOCKS.
@@ -306,14 +309,30 @@ class RegNetSpec(NetworkSpec):
         _check(self.bottleneck > 0, f"bottleneck must be > 0, got {self.bottleneck:g}")
         _check(self.group_width >= 1, f"group_width must be >= 1, got {self.group_width}")
         self._check_network()
-        from spaces.generate import regnet_stages  # validates stage indices
-
-        regnet_stages(self)
+        self.stages()  # validates stage indices
 
     def stages(self) -> StageSpec:
-        from spaces.generate import regnet_stages
-
-        return regnet_stages(self)
+        """The stage-level network that generation gives; rejects a skipped stage index."""
+        widths, ks, _ = quantized_widths([self.depth], [self.w0], [self.wa], [self.wm])
+        widths, ks = widths[0], ks[0]
+        stage_widths, depths = np.unique(widths, return_counts=True)
+        if len(stage_widths) != ks.max() + 1:
+            raise SpecError(
+                f"RegNet parameters skip a stage index: {len(stage_widths)} distinct widths for "
+                f"{int(ks.max()) + 1} stage indices (d={self.depth}, w0={self.w0}, "
+                f"wa={self.wa:g}, wm={self.wm:g}); try a larger wm or wa"
+            )
+        n = len(stage_widths)
+        ws, gs = compat(stage_widths, [self.bottleneck] * n, [self.group_width] * n)
+        return StageSpec(
+            block=self.block,
+            depths=tuple(depths.tolist()),
+            widths=tuple(ws.tolist()),
+            group_widths=tuple(gs.tolist()),
+            bottlenecks=(self.bottleneck,) * n,
+            strides=(2,) * n,
+            **self.network_fields(),
+        )
 
 
 @dataclass(frozen=True, repr=False)
