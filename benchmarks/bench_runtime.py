@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from planner.profiles.opmodel import fit_ops_profile
+from planner.profiles.opfit import fit_ops_profile
 from planner.scale import scale_spec
 from spaces.registry import get_model
 from spaces.specs import spec_from_dict

@@ -101,7 +101,8 @@ def test_tiny_compare_end_to_end(tmp_path, capsys):
 def _tiny_profile(tmp_path):
     """An ops profile fitted on rows whose times follow known per-operation costs (what
     `calibrate` would write, without timing anything): enough to exercise the pricing."""
-    from planner.profiles.opmodel import TIME_FEATURES, feature_matrix, fit_ops_profile
+    from planner.profiles.opfit import fit_ops_profile
+    from planner.profiles.opmodel import TIME_FEATURES, feature_matrix
     from spaces.op_walk import op_counts
     from spaces.registry import get_model
     from spaces.sampler import sample

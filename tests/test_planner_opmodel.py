@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from planner.profiles import ProfileError, load, load_profile
+from planner.profiles.opfit import fit_ops_profile
 from planner.profiles.opmodel import (
     MEMORY_FEATURES,
     TIME_FEATURES,
     feature_matrix,
-    fit_ops_profile,
     nnls_fit,
     robust_nnls_fit,
 )

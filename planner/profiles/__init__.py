@@ -9,8 +9,9 @@ Two kinds:
   3 min epoch matters as much as a 40 min one). The shipped `v100x8-paper` profile is of
   this kind: published epoch times support nothing finer.
 - `ops`: step time and peak training memory as sums of per-operation costs
-  (`planner.profiles.opmodel`), fitted on timings of a diverse calibration set. It also
-  carries the linear fit of the same rows, for comparison.
+  (`planner.profiles.opmodel`), fitted on timings of a diverse calibration set
+  (`planner.profiles.opfit`). It also carries the linear fit of the same rows, for
+  comparison.
 
 A profile stores its fit quality — Pearson r of time against acts, flops and params,
 in-sample and leave-one-out relative errors — and the rows it was fitted on.
@@ -28,17 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
+from planner.profiles._base import MIN_ROWS, ProfileError
+from planner.profiles.opmodel import check_ops_fields, price
 from spaces.errors import FastscaleError
 from spaces.io import dumps_json
 from spaces.validate import check_positive, dataclass_from_mapping
 
 PROFILE_DIR = Path(__file__).parent
 TIME_KEYS = ("time", "seconds", "minutes")
-MIN_ROWS = 3
-
-
-class ProfileError(FastscaleError):
-    """A malformed profile or timings file, or too few rows to fit."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +81,6 @@ class RuntimeProfile:
         """Time and peak memory of a spec or of `spaces.ops` counts (arrays for a batch):
         seconds_per_step, seconds_per_image, runtime (in `unit`), memory_bytes (None when
         the profile has no memory model). `batch` defaults to the profile's."""
-        from planner.profiles.opmodel import price
-
         return price(self, what, batch)
 
     def to_dict(self) -> dict:
@@ -268,7 +264,7 @@ def save(profile: RuntimeProfile, path: str | Path) -> None:
 
 
 _NUMBERS = ("c0", "c_acts", "c_flops")
-KINDS = ("linear", "ops")
+PROFILE_KINDS = ("linear", "ops")
 
 
 def from_dict(data, where: str = "profile") -> RuntimeProfile:
@@ -290,11 +286,9 @@ def from_dict(data, where: str = "profile") -> RuntimeProfile:
         ):
             raise ProfileError(f"{where}: {k} must be a number >= 0, got {v!r}")
     kind = data.get("kind", "linear")
-    if kind not in KINDS:
-        raise ProfileError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind not in PROFILE_KINDS:
+        raise ProfileError(f"{where}: kind must be one of {', '.join(PROFILE_KINDS)}, got {kind!r}")
     if kind == "ops":
-        from planner.profiles.opmodel import check_ops_fields
-
         check_ops_fields(data, where)
     return dataclasses.replace(profile, kinds=tuple(data.get("kinds", ())))
 

@@ -16,10 +16,9 @@ matrix product.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
+from planner.profiles._base import ProfileError
 from spaces.ops import CONV_KINDS, KINDS, Ops
 
 # time features: name -> (op kind it needs, count keys summed, per image?)
@@ -172,8 +171,6 @@ def _seconds_per_image_factor(profile) -> float | None:
 
 def check_kinds(profile, used: np.ndarray, what: str = "this network") -> None:
     """An operation kind the calibration never ran cannot be priced: say which, and how."""
-    from planner.profiles import ProfileError
-
     used = np.asarray(used).reshape(-1, len(KINDS)).any(axis=0)
     missing = [k for k, u in zip(KINDS, used, strict=True) if u and k not in profile.kinds]
     if missing:
@@ -187,8 +184,6 @@ def check_kinds(profile, used: np.ndarray, what: str = "this network") -> None:
 def price(profile, what, batch: int | None = None) -> dict:
     """Predicted seconds per step / per image, runtime in the profile's unit and peak memory
     bytes per step (None without a memory model) of a spec or of `spaces.ops` counts."""
-    from planner.profiles import ProfileError
-
     ops = _ops_of(what)
     batch = int(batch or profile.batch or 0) or None
     factor = _seconds_per_image_factor(profile)
@@ -254,64 +249,8 @@ def fit_model(
     return dict(zip(names, (float(c) for c in coef), strict=True)), stats
 
 
-def fit_ops_profile(rows: list[dict], *, batch: int, unit: str = "s/img", **meta):
-    """An `ops` profile from calibration rows: each has `spec` (a spec dict),
-    `seconds_per_step` at `batch`, and optionally `memory_bytes` (peak per step).
-
-    The same rows also give the linear acts + flops fit (c0, c_acts, c_flops) and its
-    statistics, so one profile shows both models side by side.
-    """
-    from planner.profiles import MIN_ROWS, ProfileError, fit_profile
-    from spaces.specs import spec_from_dict
-
-    if len(rows) < MIN_ROWS:
-        raise ProfileError(f"need at least {MIN_ROWS} timed models to fit, got {len(rows)}")
-    specs = [spec_from_dict(r["spec"]) for r in rows]
-    ops_list = [_ops_of(s) for s in specs]
-    step = np.array([r["seconds_per_step"] for r in rows], dtype=np.float64)
-    costs, time_stats = fit_model(ops_list, step, batch, TIME_FIT, robust=True)
-    memory, memory_stats = {}, None
-    if all(r.get("memory_bytes") for r in rows):
-        mem = np.array([r["memory_bytes"] for r in rows], dtype=np.float64)
-        memory, memory_stats = fit_model(ops_list, mem, batch, MEMORY_FEATURES)
-    used = np.stack([kinds_used(o) for o in ops_list]).any(axis=0)
-    epoch_images = meta.get("epoch_images")
-    to_unit = epoch_images / 60.0 if unit == "min/epoch" else 1.0
-    rows = [
-        {**r, **{k: int(r[k]) for k in ("flops", "params", "acts")},
-         "time": r["seconds_per_step"] / batch * to_unit}
-        for r in rows
-    ]  # fmt: skip
-    shared = ("name", "hardware", "precision", "mode", "source")
-    linear = fit_profile(
-        [{k: r[k] for k in ("name", "flops", "params", "acts", "time")} for r in rows],
-        unit=unit,
-        batch=batch,
-        **{k: meta[k] for k in shared if k in meta},
-    )
-    linear_stats = {
-        k: getattr(linear, k)
-        for k in ("mean_rel_error", "max_rel_error", "loo_mean_rel_error", "loo_max_rel_error")
-    }
-    fit = {"time": time_stats, "memory": memory_stats, "linear": linear_stats}
-    extra = {k: v for k, v in meta.items() if k not in shared}
-    return dataclasses.replace(
-        linear,
-        **extra,
-        kind="ops",
-        rows=tuple(rows),
-        kinds=tuple(k for k, u in zip(KINDS, used, strict=True) if u),
-        costs=costs,
-        memory=memory,
-        fit=fit,
-        **{k: time_stats[k] for k in linear_stats},
-    )
-
-
 def check_ops_fields(data: dict, where: str) -> None:
     """The fields an `ops` profile file must hold, with values the model can use."""
-    from planner.profiles import ProfileError
-
     batch = data.get("batch")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ProfileError(f"{where}: an ops profile needs batch >= 1, got {batch!r}")

@@ -17,7 +17,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from planner.profiles.opmodel import fit_ops_profile
+from planner.profiles.opfit import fit_ops_profile
 from planner.strategies import get_strategy
 from spaces.errors import FastscaleError
 from spaces.safe_write import check_target

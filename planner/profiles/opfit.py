@@ -1,0 +1,70 @@
+"""`ops` profiles fitted from calibration rows: the operation model's costs (`opmodel`) and,
+from the same rows, the linear acts + flops fit, in one `RuntimeProfile`.
+
+Above both the profile type (`planner.profiles`) and the operation model
+(`planner.profiles.opmodel`), which price profiles without it: the imports go one way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from planner.profiles import RuntimeProfile, fit_profile
+from planner.profiles._base import MIN_ROWS, ProfileError
+from planner.profiles.opmodel import MEMORY_FEATURES, TIME_FIT, fit_model, kinds_used
+from spaces.op_walk import op_counts
+from spaces.ops import KINDS
+from spaces.specs import spec_from_dict
+
+
+def fit_ops_profile(rows: list[dict], *, batch: int, unit: str = "s/img", **meta) -> RuntimeProfile:
+    """An `ops` profile from calibration rows: each has `spec` (a spec dict),
+    `seconds_per_step` at `batch`, and optionally `memory_bytes` (peak per step).
+
+    The same rows also give the linear acts + flops fit (c0, c_acts, c_flops) and its
+    statistics, so one profile shows both models side by side.
+    """
+    if len(rows) < MIN_ROWS:
+        raise ProfileError(f"need at least {MIN_ROWS} timed models to fit, got {len(rows)}")
+    specs = [spec_from_dict(r["spec"]) for r in rows]
+    ops_list = [op_counts(s) for s in specs]
+    step = np.array([r["seconds_per_step"] for r in rows], dtype=np.float64)
+    costs, time_stats = fit_model(ops_list, step, batch, TIME_FIT, robust=True)
+    memory, memory_stats = {}, None
+    if all(r.get("memory_bytes") for r in rows):
+        mem = np.array([r["memory_bytes"] for r in rows], dtype=np.float64)
+        memory, memory_stats = fit_model(ops_list, mem, batch, MEMORY_FEATURES)
+    used = np.stack([kinds_used(o) for o in ops_list]).any(axis=0)
+    epoch_images = meta.get("epoch_images")
+    to_unit = epoch_images / 60.0 if unit == "min/epoch" else 1.0
+    rows = [
+        {**r, **{k: int(r[k]) for k in ("flops", "params", "acts")},
+         "time": r["seconds_per_step"] / batch * to_unit}
+        for r in rows
+    ]  # fmt: skip
+    shared = ("name", "hardware", "precision", "mode", "source")
+    linear = fit_profile(
+        [{k: r[k] for k in ("name", "flops", "params", "acts", "time")} for r in rows],
+        unit=unit,
+        batch=batch,
+        **{k: meta[k] for k in shared if k in meta},
+    )
+    linear_stats = {
+        k: getattr(linear, k)
+        for k in ("mean_rel_error", "max_rel_error", "loo_mean_rel_error", "loo_max_rel_error")
+    }
+    fit = {"time": time_stats, "memory": memory_stats, "linear": linear_stats}
+    extra = {k: v for k, v in meta.items() if k not in shared}
+    return dataclasses.replace(
+        linear,
+        **extra,
+        kind="ops",
+        rows=tuple(rows),
+        kinds=tuple(k for k, u in zip(KINDS, used, strict=True) if u),
+        costs=costs,
+        memory=memory,
+        fit=fit,
+        **{k: time_stats[k] for k in linear_stats},
+    )
