@@ -1,5 +1,5 @@
-"""Design spaces: RegNet X/Y/Z and EfficientNet specs, generation, exact analytic complexity,
-the regime sampler and (in `spaces.build`, which imports torch) the PyTorch modules.
+"""Design spaces: RegNet X/Y/Z, EfficientNet and ResNet specs, generation, exact analytic
+complexity, the regime sampler and (in `spaces.build`, which imports torch) the PyTorch modules.
 
 Importing `spaces` is cheap: numpy only.
 """
@@ -7,9 +7,10 @@ Importing `spaces` is cheap: numpy only.
 from spaces.complexity import Complexity, complexity, regnet_complexity_batch
 from spaces.errors import FastscaleError
 from spaces.io import load_specs, resolve_spec, resolve_specs, save_specs, spec_record
-from spaces.registry import get_model, is_model, list_models
+from spaces.registry import Spec, get_model, is_model, list_models
+from spaces.resnet import ResNetSpec
 from spaces.sampler import DesignSpace, Range, sample
-from spaces.specs import EfficientNetSpec, RegNetSpec, Spec, SpecError, StageSpec, spec_from_dict
+from spaces.specs import EfficientNetSpec, RegNetSpec, SpecError, StageSpec, spec_from_dict
 from spaces.units import format_quantity, parse_quantity
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "FastscaleError",
     "Range",
     "RegNetSpec",
+    "ResNetSpec",
     "Spec",
     "SpecError",
     "StageSpec",

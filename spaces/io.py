@@ -14,7 +14,8 @@ import stat
 from pathlib import Path
 
 from spaces.errors import FastscaleError
-from spaces.specs import Spec, SpecError, spec_from_dict
+from spaces.registry import Spec
+from spaces.specs import SpecError, spec_from_dict
 
 MAX_FILE_BYTES = 16 * 1024**2  # spec, profile, timings and preset files are kilobytes
 MAX_YAML_ALIASES = 1000  # anchors are for sharing a few blocks, not for alias bombs

@@ -1,5 +1,9 @@
 """Named models (RegNet, EfficientNet, ResNet families): `list_models()` and `get_model(name)`,
-timm style. A family module contributes its entries (e.g. `spaces.resnet.MODELS`)."""
+timm style. A family module contributes its entries (e.g. `spaces.resnet.MODELS`).
+
+Every family module is imported here explicitly: that registers its spec class
+(`spaces.families.register_family`) and gives `Spec`, the union of every family's spec.
+`import spaces` imports this module, so every family is registered once `spaces` is."""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ import difflib
 import fnmatch
 
 from spaces import resnet
-from spaces.specs import EfficientNetSpec, RegNetSpec, Spec, SpecError
+from spaces.specs import EfficientNetSpec, RegNetSpec, SpecError, StageSpec
+
+Spec = RegNetSpec | StageSpec | EfficientNetSpec | resnet.ResNetSpec
 
 # name: (d, w0, wa, wm, g) of the reference model zoo
 _REGNETX = {

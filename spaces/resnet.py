@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import KW_ONLY, dataclass
 
 from spaces.blocks import BLOCKS
+from spaces.families import register_family
 from spaces.specs import (
-    FAMILIES,
     NetworkSpec,
     SpecError,
     StageSpec,
@@ -28,6 +28,7 @@ RESNET_BLOCKS = ("R", "RB")
 WIDTHS = {"R": (256, 512, 1024, 2048), "RB": (64, 128, 256, 512)}
 
 
+@register_family  # spec files with `family: resnet` load
 @dataclass(frozen=True, repr=False)
 class ResNetSpec(NetworkSpec):
     """A ResNet: per-stage depths and output widths; stage 1 has stride 1 (after the stem's
@@ -105,9 +106,6 @@ class ResNetSpec(NetworkSpec):
             stem=self.stem,
             shortcut=self.shortcut,
         )
-
-
-FAMILIES[ResNetSpec.family] = ResNetSpec  # spec files with `family: resnet` load
 
 
 def _rs(depths, resolution) -> ResNetSpec:

@@ -15,6 +15,7 @@ import numpy as np
 
 from spaces.blocks import BLOCKS, STEMS, Block
 from spaces.errors import FastscaleError
+from spaces.families import FAMILIES, register_family
 from spaces.generate import compat, quantized_widths
 from spaces.validate import dataclass_from_mapping
 
@@ -173,6 +174,73 @@ class NetworkSpec:
 NETWORK_KEYS = tuple(f.name for f in dataclasses.fields(NetworkSpec))
 
 
+@register_family
+@dataclass(frozen=True, repr=False)
+class RegNetSpec(NetworkSpec):
+    """RegNet parameters (d, w0, wa, wm, g, b) + block type; generation gives the stages (§3).
+    A bottleneck or SE ratio left None is the block's (Y has SE 0.25, X none)."""
+
+    family = "regnet"
+    FILE_KEYS = ("block", "depth", "w0", "wa", "wm", "group_width", "bottleneck", *NETWORK_KEYS)
+    block: str
+    depth: int
+    w0: int
+    wa: float
+    wm: float
+    group_width: int
+    bottleneck: float = field(default=None)  # type: ignore[assignment]
+    _: KW_ONLY
+    se_ratio: float = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self):
+        _check(
+            self.block in REGNET_BLOCKS,
+            f"block must be one of {', '.join(REGNET_BLOCKS)}, got {self.block!r}",
+        )
+        b, se = BLOCKS[self.block].bottleneck, BLOCKS[self.block].se_ratio
+        object.__setattr__(self, "bottleneck", b if self.bottleneck is None else self.bottleneck)
+        object.__setattr__(self, "se_ratio", se if self.se_ratio is None else self.se_ratio)
+        _normalize(self)
+        for name in ("depth", "w0", "group_width", "resolution", "stem_width", "head_width"):
+            object.__setattr__(self, name, int(getattr(self, name)))
+        object.__setattr__(self, "wa", float(self.wa))
+        object.__setattr__(self, "wm", float(self.wm))
+        _check(self.depth >= 1, f"depth must be >= 1, got {self.depth}")
+        _check(
+            self.w0 > 0 and self.w0 % 8 == 0, f"w0 must be a positive multiple of 8, got {self.w0}"
+        )
+        _check(self.wa >= 0, f"wa must be >= 0, got {self.wa:g}")
+        _check(self.wm > 1, f"wm must be > 1, got {self.wm:g}")
+        _check(self.bottleneck > 0, f"bottleneck must be > 0, got {self.bottleneck:g}")
+        _check(self.group_width >= 1, f"group_width must be >= 1, got {self.group_width}")
+        self._check_network()
+        self.stages()  # validates stage indices
+
+    def stages(self) -> StageSpec:
+        """The stage-level network that generation gives; rejects a skipped stage index."""
+        widths, ks, _ = quantized_widths([self.depth], [self.w0], [self.wa], [self.wm])
+        widths, ks = widths[0], ks[0]
+        stage_widths, depths = np.unique(widths, return_counts=True)
+        if len(stage_widths) != ks.max() + 1:
+            raise SpecError(
+                f"RegNet parameters skip a stage index: {len(stage_widths)} distinct widths for "
+                f"{int(ks.max()) + 1} stage indices (d={self.depth}, w0={self.w0}, "
+                f"wa={self.wa:g}, wm={self.wm:g}); try a larger wm or wa"
+            )
+        n = len(stage_widths)
+        ws, gs = compat(stage_widths, [self.bottleneck] * n, [self.group_width] * n)
+        return StageSpec(
+            block=self.block,
+            depths=tuple(depths.tolist()),
+            widths=tuple(ws.tolist()),
+            group_widths=tuple(gs.tolist()),
+            bottlenecks=(self.bottleneck,) * n,
+            strides=(2,) * n,
+            **self.network_fields(),
+        )
+
+
+@register_family
 @dataclass(frozen=True, repr=False)
 class StageSpec(NetworkSpec):
     """Per-stage depths, widths, group widths, bottlenecks, strides (and kernels).
@@ -270,71 +338,7 @@ class StageSpec(NetworkSpec):
         return sum(self.depths)
 
 
-@dataclass(frozen=True, repr=False)
-class RegNetSpec(NetworkSpec):
-    """RegNet parameters (d, w0, wa, wm, g, b) + block type; generation gives the stages (§3).
-    A bottleneck or SE ratio left None is the block's (Y has SE 0.25, X none)."""
-
-    family = "regnet"
-    FILE_KEYS = ("block", "depth", "w0", "wa", "wm", "group_width", "bottleneck", *NETWORK_KEYS)
-    block: str
-    depth: int
-    w0: int
-    wa: float
-    wm: float
-    group_width: int
-    bottleneck: float = field(default=None)  # type: ignore[assignment]
-    _: KW_ONLY
-    se_ratio: float = field(default=None)  # type: ignore[assignment]
-
-    def __post_init__(self):
-        _check(
-            self.block in REGNET_BLOCKS,
-            f"block must be one of {', '.join(REGNET_BLOCKS)}, got {self.block!r}",
-        )
-        b, se = BLOCKS[self.block].bottleneck, BLOCKS[self.block].se_ratio
-        object.__setattr__(self, "bottleneck", b if self.bottleneck is None else self.bottleneck)
-        object.__setattr__(self, "se_ratio", se if self.se_ratio is None else self.se_ratio)
-        _normalize(self)
-        for name in ("depth", "w0", "group_width", "resolution", "stem_width", "head_width"):
-            object.__setattr__(self, name, int(getattr(self, name)))
-        object.__setattr__(self, "wa", float(self.wa))
-        object.__setattr__(self, "wm", float(self.wm))
-        _check(self.depth >= 1, f"depth must be >= 1, got {self.depth}")
-        _check(
-            self.w0 > 0 and self.w0 % 8 == 0, f"w0 must be a positive multiple of 8, got {self.w0}"
-        )
-        _check(self.wa >= 0, f"wa must be >= 0, got {self.wa:g}")
-        _check(self.wm > 1, f"wm must be > 1, got {self.wm:g}")
-        _check(self.bottleneck > 0, f"bottleneck must be > 0, got {self.bottleneck:g}")
-        _check(self.group_width >= 1, f"group_width must be >= 1, got {self.group_width}")
-        self._check_network()
-        self.stages()  # validates stage indices
-
-    def stages(self) -> StageSpec:
-        """The stage-level network that generation gives; rejects a skipped stage index."""
-        widths, ks, _ = quantized_widths([self.depth], [self.w0], [self.wa], [self.wm])
-        widths, ks = widths[0], ks[0]
-        stage_widths, depths = np.unique(widths, return_counts=True)
-        if len(stage_widths) != ks.max() + 1:
-            raise SpecError(
-                f"RegNet parameters skip a stage index: {len(stage_widths)} distinct widths for "
-                f"{int(ks.max()) + 1} stage indices (d={self.depth}, w0={self.w0}, "
-                f"wa={self.wa:g}, wm={self.wm:g}); try a larger wm or wa"
-            )
-        n = len(stage_widths)
-        ws, gs = compat(stage_widths, [self.bottleneck] * n, [self.group_width] * n)
-        return StageSpec(
-            block=self.block,
-            depths=tuple(depths.tolist()),
-            widths=tuple(ws.tolist()),
-            group_widths=tuple(gs.tolist()),
-            bottlenecks=(self.bottleneck,) * n,
-            strides=(2,) * n,
-            **self.network_fields(),
-        )
-
-
+@register_family
 @dataclass(frozen=True, repr=False)
 class EfficientNetSpec(NetworkSpec):
     """EfficientNet (§4): MBConv stages with per-stage kernel, stride and expansion."""
@@ -373,12 +377,9 @@ class EfficientNetSpec(NetworkSpec):
         )
 
 
-Spec = RegNetSpec | StageSpec | EfficientNetSpec
-FAMILIES = {cls.family: cls for cls in (RegNetSpec, StageSpec, EfficientNetSpec)}
-
-
-def spec_from_dict(data: dict) -> Spec:
-    """Build a spec from a mapping (spec file entry); unknown keys are an error, not ignored."""
+def spec_from_dict(data: dict) -> NetworkSpec:
+    """Build a spec from a mapping (spec file entry); unknown keys are an error, not ignored.
+    `family` picks the class from `FAMILIES` (every family once `spaces` is imported)."""
     if not isinstance(data, dict):
         raise SpecError(f"a spec must be a mapping of fields, got {type(data).__name__}")
     data = {k: v for k, v in data.items() if k not in INFO_KEYS}

@@ -103,6 +103,29 @@ def test_every_family_lists_each_field_once_in_file_order():
         assert sorted(cls.FILE_KEYS) == sorted(names), family
 
 
+def test_every_family_is_registered_by_its_decorator_and_exported():
+    """Families register through @register_family; importing any spaces module registers all
+    of them (the package imports spaces.registry, which imports every family module), and
+    spaces.Spec and spaces.__all__ name every family's class."""
+    import subprocess
+    import sys
+
+    code = (
+        "import typing; from spaces.specs import FAMILIES, spec_from_dict; import spaces; "
+        "assert list(FAMILIES) == ['regnet', 'anynet', 'efficientnet', 'resnet'], FAMILIES; "
+        "assert set(typing.get_args(spaces.Spec)) == set(FAMILIES.values()); "
+        "assert {c.__name__ for c in FAMILIES.values()} <= set(spaces.__all__); "
+        "assert spec_from_dict({'family': 'resnet', 'depths': [1]}).family == 'resnet'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    from spaces.families import register_family
+    from spaces.resnet import ResNetSpec
+
+    assert register_family(ResNetSpec) is ResNetSpec  # the same class again: a no-op
+    with pytest.raises(TypeError, match="family 'resnet' is ResNetSpec"):
+        register_family(type("OtherSpec", (), {"family": "resnet"}))
+
+
 def test_spec_files_keep_their_key_order():
     # a file format: the shared fields' move into NetworkSpec changed no file
     regnet = ["family", "block", "depth", "w0", "wa", "wm", "group_width", "bottleneck",
