@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,7 +145,7 @@ def _create_temp(target: Path) -> tuple[int, str]:
     """A new file beside `target` (mode 0666 & ~umask), never one that existed."""
     stem = target.name[:200]  # the temporary name must fit NAME_MAX (255) too
     while True:
-        tmp = target.with_name(f".{stem}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+        tmp = target.with_name(f".{stem}{TEMP_MARK}{os.getpid()}-{os.urandom(4).hex()}")
         try:
             return os.open(tmp, _CREATE, 0o666), str(tmp)
         except FileExistsError:
