@@ -29,6 +29,7 @@ from planner.scale import check_factor
 from planner.solve import DEFAULT_TOLERANCE, Solution, solve_many
 from planner.strategies import Strategy, StrategyError, alpha_grid, alpha_strategy, get_strategy
 from spaces.errors import FastscaleError
+from spaces.op_walk import stages_ops_batch
 from spaces.units import format_bytes, format_quantity, parse_bytes, parse_quantity
 
 DEFAULT_STRATEGIES = ("d", "w", "r", "dw", "dr", "wr", "dwr", "dWr", "effnet")
@@ -109,7 +110,6 @@ def predictions(sols: list[Solution], profile: RuntimeProfile | None):
         acts = np.array([s.acts for s in sols], dtype=np.float64)
         flops = np.array([s.flops for s in sols], dtype=np.float64)
         return np.asarray(profile.predict(acts, flops), dtype=np.float64).reshape(n), nan
-    from spaces.op_walk import stages_ops_batch
 
     def column(key):
         return np.array([s.changes[key] for s in sols], dtype=np.int64)

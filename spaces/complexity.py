@@ -17,6 +17,7 @@ import numpy as np
 from spaces.blocks import get_block, get_stem
 from spaces.generate import compat, quantized_widths
 from spaces.layers import Cx
+from spaces.specs import StageSpec
 
 
 class Complexity(NamedTuple):
@@ -208,8 +209,6 @@ def regnet_complexity_batch(
 
     Invalid rows (a skipped stage index) are not networks and report zeros.
     """
-    from spaces.specs import StageSpec
-
     kind = get_block(block)
     b = float(kind.bottleneck if bottleneck is None else bottleneck)
     se = float(kind.se_ratio if se_ratio is None else se_ratio)

@@ -23,6 +23,7 @@ from spaces.pycls_format import (  # noqa: F401 (API: spaces.export has always o
     pycls_test_size,
 )
 from spaces.pycls_reader import spec_from_pycls  # noqa: F401 (API: the reverse direction)
+from spaces.resnet import WIDTHS
 from spaces.specs import RegNetSpec, StageSpec
 from spaces.units import format_quantity
 
@@ -80,8 +81,6 @@ def _effnet(s: StageSpec) -> dict:
 def _pycls_resnet(spec) -> dict | None:
     """The MODEL.DEPTH and RESNET section when pycls's own ResNet builds `spec` (ResNet or
     ResNeXt at 50/101/152 layers, standard widths and stem), else None."""
-    from spaces.resnet import WIDTHS
-
     depth = next((d for d, ds in PYCLS_RESNET_DEPTHS.items() if ds == spec.depths), None)
     standard = (
         spec.family == "resnet"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from spaces.blocks import BLOCKS
 from spaces.errors import FastscaleError
+from spaces.registry import external_name, get_model, list_models
 from spaces.specs import RegNetSpec
 
 
@@ -20,8 +21,6 @@ class InteropError(FastscaleError):
 
 def registered_twin(spec) -> str | None:
     """The registered model with the same architecture (resolution aside), if any."""
-    from spaces.registry import get_model, list_models
-
     for name in list_models():
         reg = get_model(name)
         if (
@@ -125,8 +124,6 @@ def _resnet_args(spec) -> str:
 def timm_code(spec) -> str:
     """Python that builds `spec` in timm: `timm.create_model(name)` for a registered twin,
     else the constructor call. Raises InteropError when timm cannot express the network."""
-    from spaces.registry import external_name
-
     twin = registered_twin(spec)
     name = external_name(twin, "timm") if twin else None
     res = f"# input resolution {spec.resolution} px (timm sets it in the data pipeline)"

@@ -4,17 +4,25 @@
 (specs, profiles, timings, presets): a regular file only (a FIFO or /dev/zero would block
 or never end), at most MAX_FILE_BYTES, UTF-8, and a JSON/YAML document nested at most a few
 hundred levels with a bounded number of YAML aliases. Each failure is one FastscaleError.
+PyYAML is imported where YAML is read or written: loading it takes about half as long as all
+of `spaces`' own modules, and most commands read JSON or nothing.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 from pathlib import Path
 
+import numpy as np
+
+from spaces.complexity import complexity
 from spaces.errors import FastscaleError
-from spaces.registry import Spec
+from spaces.pycls_reader import spec_from_pycls
+from spaces.registry import Spec, get_model, is_model
+from spaces.safe_write import write_file
 from spaces.specs import SpecError, spec_from_dict
 
 MAX_FILE_BYTES = 16 * 1024**2  # spec, profile, timings and preset files are kilobytes
@@ -67,10 +75,6 @@ def read_text_file(path: str | Path, what: str, error: type[Exception] = Fastsca
 def json_safe(obj):
     """`obj` with NaN and infinities as None (JSON has no NaN) and numpy scalars, arrays and
     tuples as plain Python values, recursively."""
-    import math
-
-    import numpy as np
-
     if isinstance(obj, dict):
         return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple | np.ndarray):
@@ -135,8 +139,6 @@ def load_specs(path: str | Path) -> list[Spec]:
     gives a list of one."""
     data = read_data_file(path, "spec file", SpecError)
     if isinstance(data, dict) and "MODEL" in data and "family" not in data:
-        from spaces.export import spec_from_pycls
-
         try:
             return [spec_from_pycls(data)]
         except FastscaleError as exc:
@@ -161,8 +163,6 @@ def is_list_file(path: str | Path) -> bool:
 
 def resolve_specs(ref: str) -> list[Spec]:
     """A registry name (case-insensitive) or a spec file path."""
-    from spaces.registry import get_model, is_model
-
     if not ref.strip():
         raise SpecError("a spec must be a registry name (see `fastscale models`) or a file path")
     if len(ref) > 4096:
@@ -186,8 +186,6 @@ def _exists(ref: str) -> bool:
 def resolve_labeled(refs: list[str]) -> tuple[list[tuple[str, Spec]], bool]:
     """[(label, spec)] for registry names and spec files, in order, and whether JSON output
     must be a list (several references, or a file that holds a list)."""
-    from spaces.registry import is_model
-
     out, as_list = [], len(refs) > 1
     for ref in refs:
         specs = resolve_specs(ref)
@@ -206,8 +204,6 @@ def resolve_spec(ref: str) -> Spec:
 
 def spec_record(spec: Spec, **extra) -> dict:
     """A spec's fields plus its complexity, as written by `sample --out` and `--json`."""
-    from spaces.complexity import complexity
-
     return {**spec.to_dict(), **complexity(spec).as_dict(), **extra}
 
 
@@ -215,8 +211,6 @@ def save_specs(path: str | Path, specs: list[Spec | dict] | Spec | dict) -> None
     """Write a list of specs (or records), or one, as JSON or YAML by suffix, atomically
     and only over a regular file (spaces.safe_write)."""
     import yaml
-
-    from spaces.safe_write import write_file
 
     path = Path(path)
     one = not isinstance(specs, list)

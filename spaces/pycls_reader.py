@@ -8,6 +8,7 @@ from __future__ import annotations
 from spaces.blocks import BLOCKS, STEMS
 from spaces.errors import FastscaleError
 from spaces.pycls_format import PYCLS_DEFAULTS, PYCLS_RESNET_DEPTHS, STEM_TYPE, ExportError
+from spaces.resnet import WIDTHS, ResNetSpec
 from spaces.specs import EfficientNetSpec, RegNetSpec, StageSpec
 
 
@@ -153,8 +154,6 @@ def _anynet_from_pycls(a: dict, act, common: dict) -> StageSpec:
 
 
 def _resnet_from_pycls(cfg: dict, model: dict, act, common: dict):
-    from spaces.resnet import WIDTHS, ResNetSpec
-
     r = _section(cfg, "RESNET")
     depth = int(model.get("DEPTH", 0))
     if depth not in PYCLS_RESNET_DEPTHS:

@@ -11,6 +11,7 @@ import difflib
 import fnmatch
 
 from spaces import resnet
+from spaces.complexity import complexity
 from spaces.specs import EfficientNetSpec, RegNetSpec, SpecError, StageSpec
 
 Spec = RegNetSpec | StageSpec | EfficientNetSpec | resnet.ResNetSpec
@@ -163,8 +164,6 @@ def get_model(name: str, **overrides) -> Spec:
 
 def zoo_markdown(names: list[str] | None = None) -> str:
     """The model zoo as a Markdown table (pycls style); docs/zoo.md is generated from it."""
-    from spaces.complexity import complexity
-
     lines = [
         "# Model zoo",
         "",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import KW_ONLY, dataclass, field
 from typing import ClassVar
 
@@ -64,8 +65,6 @@ FIELD_RANGES = {
 def check_number(name: str, value, integer: bool, lo, hi):
     """`value` as a Python int (integer) or float within [lo, hi], or SpecError. Refuses
     bools, strings, NaN, infinities and non-integral numbers where an integer belongs."""
-    import numbers
-
     kind = "an integer" if integer else "a number"
     lo, hi = (int(x) if float(x).is_integer() else x for x in (lo, hi))
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

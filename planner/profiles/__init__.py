@@ -31,8 +31,13 @@ import numpy as np
 
 from planner.profiles._base import MIN_ROWS, ProfileError
 from planner.profiles.opmodel import check_ops_fields, price
+from spaces.complexity import complexity
 from spaces.errors import FastscaleError
-from spaces.io import dumps_json
+from spaces.io import dumps_json, parse_data, read_text_file
+from spaces.registry import get_model
+from spaces.safe_write import write_file
+from spaces.specs import INFO_KEYS, spec_from_dict
+from spaces.units import UnitError, parse_quantity
 from spaces.validate import check_positive, dataclass_from_mapping
 
 PROFILE_DIR = Path(__file__).parent
@@ -139,8 +144,6 @@ def _coefs(flops, acts, time, weighting):
 
 def _complexity_of(row: dict) -> tuple[float, float, float | None]:
     """flops, acts, params of a timings row: given directly, or from a model name / spec."""
-    from spaces.units import UnitError, parse_quantity
-
     if "flops" in row and "acts" in row:
         try:
             vals = [parse_quantity(row[k], what=k) for k in ("flops", "acts")]
@@ -149,10 +152,6 @@ def _complexity_of(row: dict) -> tuple[float, float, float | None]:
         except UnitError as exc:
             raise ProfileError(str(exc)) from None
         return float(vals[0]), float(vals[1]), None if p is None else float(p)
-    from spaces.complexity import complexity
-    from spaces.registry import get_model
-    from spaces.specs import INFO_KEYS, spec_from_dict
-
     if row.get("model"):
         spec = get_model(str(row["model"]))
     elif isinstance(row.get("spec"), dict):
@@ -258,8 +257,6 @@ def fit_profile(
 
 
 def save(profile: RuntimeProfile, path: str | Path) -> None:
-    from spaces.safe_write import write_file
-
     write_file(path, dumps_json(profile.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
@@ -294,8 +291,6 @@ def from_dict(data, where: str = "profile") -> RuntimeProfile:
 
 
 def load(path: str | Path) -> RuntimeProfile:
-    from spaces.io import parse_data, read_text_file
-
     text = read_text_file(path, "profile", ProfileError)
     data = parse_data(text, True, f"profile {str(path)!r}", ProfileError)
     return from_dict(data, where=f"profile {str(path)!r}")
@@ -324,8 +319,6 @@ def load_profile(name_or_path: str | Path) -> RuntimeProfile:
 
 def read_timings(path: str | Path) -> list[dict]:
     """Rows of a timings file: CSV with a header, or JSON (a list of rows or {"rows": [...]})."""
-    from spaces.io import parse_data, read_text_file
-
     path = Path(path)
     text = read_text_file(path, "timings", ProfileError)
     if path.suffix.lower() == ".json":

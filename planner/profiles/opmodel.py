@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.profiles._base import ProfileError
+from spaces.op_walk import op_counts
 from spaces.ops import CONV_KINDS, KINDS, Ops
 
 # time features: name -> (op kind it needs, count keys summed, per image?)
@@ -155,8 +156,6 @@ def used_features(x: np.ndarray, names) -> list[str]:
 
 
 def _ops_of(what) -> Ops:
-    from spaces.op_walk import op_counts
-
     return what if isinstance(what, Ops) else op_counts(what)
 
 
