@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 
 from spaces import resnet
 from spaces.complexity import complexity
@@ -92,7 +93,11 @@ def _external_names() -> dict[str, dict[str, str]]:
     return names
 
 
-def _build() -> dict[str, Spec]:
+@functools.cache
+def _models() -> dict[str, Spec]:
+    """name -> spec of every registered model, in registry order. Built (and so validated)
+    on first use rather than at import: `import spaces` need not construct some sixty specs
+    (a few milliseconds) that a command may never look up."""
     models: dict[str, Spec] = {}
     for block, table in (("X", _REGNETX), ("Y", _REGNETY)):
         for size, (d, w0, wa, wm, g) in table.items():
@@ -107,8 +112,11 @@ def _build() -> dict[str, Spec]:
     return models
 
 
-_MODELS = _build()
-_LOWER = {name.lower(): name for name in _MODELS}
+@functools.cache
+def _lower() -> dict[str, str]:
+    return {name.lower(): name for name in _models()}
+
+
 EXTERNAL = _external_names()
 LIBRARIES = ("timm", "torchvision")
 # "timm:regnety_040" -> "RegNetY-4.0GF"
@@ -126,12 +134,12 @@ def _canonical(name: str) -> str | None:
     """The registry name of a registry name (any case) or a 'timm:' / 'torchvision:' name."""
     if ":" in name:
         return _BY_EXTERNAL.get(name.strip())
-    return _LOWER.get(name.lower())
+    return _lower().get(name.lower())
 
 
 def list_models(pattern: str = "*") -> list[str]:
     """Registered names matching a glob pattern (case-insensitive), in registry order."""
-    return [n for n in _MODELS if fnmatch.fnmatch(n.lower(), pattern.lower())]
+    return [n for n in _models() if fnmatch.fnmatch(n.lower(), pattern.lower())]
 
 
 def is_model(name: str) -> bool:
@@ -155,10 +163,10 @@ def get_model(name: str, **overrides) -> Spec:
             f"{', '.join(k.partition(':')[2] for k in known)})"
         )
     if key is None:
-        close = difflib.get_close_matches(name, list(_MODELS), n=3, cutoff=0.5)
+        close = difflib.get_close_matches(name, list(_models()), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise SpecError(f"unknown model {name!r}{hint} (see `fastscale models`)")
-    spec = _MODELS[key]
+    spec = _models()[key]
     return spec.replace(**overrides) if overrides else spec
 
 
