@@ -3,7 +3,7 @@ builds it (`fastscale export --format timm`). Pure Python: timm is not imported 
 dependency; its CUDA-built torchvision does not load with the CPU torch).
 
 Registered names map by the registry (`spaces.registry.EXTERNAL`); any other spec is written as
-timm constructor arguments when timm's RegNet or ResNet can express it, else an ExportError
+timm constructor arguments when timm's RegNet or ResNet can express it, else an InteropError
 says why.
 """
 

@@ -1,6 +1,6 @@
 """The pycls config vocabulary both directions share (facebookresearch/pycls,
 `pycls/core/config.py` key names): its defaults for omitted keys, the one stem type a RegNet
-config may name, pycls's own ResNet depths and its test-time resize. `spaces.export` writes
+config may name, pycls's own ResNet depths and its test-time resize. `spaces.pycls_writer` writes
 configs with it, `spaces.pycls_reader` reads them.
 """
 

@@ -170,7 +170,7 @@ def test_printable_names():
 
 
 @pytest.mark.parametrize(
-    "module", ["spaces", "spaces.export", "spaces.io", "planner", "trials.data.catalogue"]
+    "module", ["spaces", "spaces.pycls_writer", "spaces.io", "planner", "trials.data.catalogue"]
 )
 def test_import_does_not_load_torch(module):
     code = f"import sys, {module}; assert 'torch' not in sys.modules, 'torch imported'"

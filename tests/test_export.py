@@ -5,7 +5,9 @@ import pytest
 import yaml
 
 from spaces import FastscaleError, StageSpec, complexity, get_model
-from spaces.export import ExportError, pycls_test_size, pycls_yaml, spec_from_pycls, to_pycls_config
+from spaces.pycls_format import ExportError, pycls_test_size
+from spaces.pycls_reader import spec_from_pycls
+from spaces.pycls_writer import pycls_yaml, to_pycls_config
 
 
 def _load(spec) -> dict:

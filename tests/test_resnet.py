@@ -173,7 +173,8 @@ def test_resnet_trains_a_step_and_zero_inits_last_bn():
 def test_pycls_resnet_export_round_trips(name):
     import yaml
 
-    from spaces.export import pycls_yaml, spec_from_pycls, to_pycls_config
+    from spaces.pycls_reader import spec_from_pycls
+    from spaces.pycls_writer import pycls_yaml, to_pycls_config
 
     spec = get_model(name)
     cfg = to_pycls_config(spec)
@@ -184,7 +185,8 @@ def test_pycls_resnet_export_round_trips(name):
 @pytest.mark.parametrize("name", ["ResNet-18", "ResNet-200"])
 def test_other_resnets_export_as_pycls_anynet(name):
     from planner.scale import scale_spec
-    from spaces.export import spec_from_pycls, to_pycls_config
+    from spaces.pycls_reader import spec_from_pycls
+    from spaces.pycls_writer import to_pycls_config
 
     for spec in (get_model(name), scale_spec(get_model(name), "dWr", 2.0)):
         cfg = to_pycls_config(spec)
@@ -196,7 +198,7 @@ def test_other_resnets_export_as_pycls_anynet(name):
 @pytest.mark.parametrize("name", ["ResNet-50-D", "SE-ResNet-50", "ResNet-RS-50"])
 def test_resnets_pycls_cannot_build_are_one_line_errors(name):
     from spaces.errors import FastscaleError
-    from spaces.export import to_pycls_config
+    from spaces.pycls_writer import to_pycls_config
 
     with pytest.raises(FastscaleError, match="cannot be exported to pycls|pycls has no") as err:
         to_pycls_config(get_model(name))

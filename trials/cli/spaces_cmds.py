@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from spaces.complexity import complexity
-from spaces.export import pycls_yaml
 from spaces.interop import timm_code
 from spaces.io import resolve_labeled, resolve_spec, save_specs, spec_record
+from spaces.pycls_writer import pycls_yaml
 from spaces.registry import EXTERNAL, get_model, list_models, zoo_markdown
 from spaces.safe_write import write_file
 from spaces.sampler import SPACES, DesignSpace, sample

@@ -1,12 +1,12 @@
-"""pycls configs (facebookresearch/pycls, `pycls/core/config.py` key names) to and from specs.
+"""pycls configs (facebookresearch/pycls, `pycls/core/config.py` key names) written from specs.
 
 `pycls_yaml(spec)` writes a config that pycls's `train_net.py --cfg` accepts: a RegNet spec
 becomes `MODEL.TYPE: regnet` (pycls regenerates the same stages from d, w0, wa, wm), a
 stage-level spec `anynet`, an EfficientNet (or MB stage spec) `effnet`. pycls merges configs
 with yacs, which rejects unknown keys and type changes, so only keys pycls defines are written
-and floats stay floats. `spec_from_pycls(cfg)` reads such a config back, so the CLI can count
-a pycls YAML: it lives in `spaces.pycls_reader` and the vocabulary both directions share in
-`spaces.pycls_format`; this module offers all of them. Pure Python + PyYAML: no torch.
+and floats stay floats. `spaces.pycls_reader.spec_from_pycls(cfg)` reads such a config back,
+so the CLI can count a pycls YAML; the vocabulary both directions share (and their error,
+`ExportError`) is `spaces.pycls_format`. Pure Python + PyYAML: no torch.
 """
 
 from __future__ import annotations
@@ -15,14 +15,7 @@ import yaml
 
 from spaces.blocks import BLOCKS, STEMS
 from spaces.complexity import complexity
-from spaces.pycls_format import (  # noqa: F401 (API: spaces.export has always offered them)
-    PYCLS_DEFAULTS,
-    PYCLS_RESNET_DEPTHS,
-    STEM_TYPE,
-    ExportError,
-    pycls_test_size,
-)
-from spaces.pycls_reader import spec_from_pycls  # noqa: F401 (API: the reverse direction)
+from spaces.pycls_format import PYCLS_RESNET_DEPTHS, STEM_TYPE, ExportError, pycls_test_size
 from spaces.resnet import WIDTHS
 from spaces.specs import RegNetSpec, StageSpec
 from spaces.units import format_quantity
