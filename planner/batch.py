@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from spaces.complexity import stages_complexity_batch
-from spaces.generate import compat, round_group_width
+from spaces.generate import Q, compat, round_group_width
 from spaces.specs import StageSpec
 
-Q = 8  # width quantum of §6
+# Widths round to multiples of Q (§6), the width quantum of RegNet generation.
 R_STEP = 4  # resolution quantum of §6
 MIN_RESOLUTION = 8
 

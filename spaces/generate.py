@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-Q = 8
+Q = 8  # width quantum: generated widths, and the planner's rounded ones, are multiples of it
 
 
 def quantized_widths(depth, w0, wa, wm, q: int = Q, max_depth: int | None = None):

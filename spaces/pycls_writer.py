@@ -58,7 +58,7 @@ def _se(section: dict, se_ratio: float) -> None:
         section["SE_R"] = float(se_ratio)
 
 
-def _effnet(s: StageSpec) -> dict:
+def _effnet_section(s: StageSpec) -> dict:
     return {
         "STEM_W": s.stem_width,
         "DEPTHS": list(s.depths),
@@ -137,7 +137,7 @@ def to_pycls_config(spec) -> dict:
         cfg["REGNET"] = regnet
     elif spec.kind.depthwise:
         cfg = _common(spec, "effnet", spec.block)
-        cfg["EN"] = _effnet(spec.stages())
+        cfg["EN"] = _effnet_section(spec.stages())
     elif (resnet := _pycls_resnet(spec)) is not None:
         cfg = _common(spec, "resnet", spec.block)
         cfg["MODEL"]["DEPTH"] = resnet.pop("DEPTH")
