@@ -17,7 +17,8 @@ import numpy as np
 
 from planner.profiles import load_profile
 from spaces.errors import FastscaleError
-from spaces.specs import FAMILIES, spec_from_dict
+from spaces.families import FAMILIES
+from spaces.specs import spec_from_dict
 from trials.study.results import trained_spec
 
 DATASET_IMAGES = {"fashion-mnist": 60_000, "fashion_mnist": 60_000, "fmnist": 60_000}
