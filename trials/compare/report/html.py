@@ -16,6 +16,9 @@ import pandas as pd
 from spaces.io import dumps_json
 from spaces.safe_write import prepare_dir, write_file
 from spaces.units import format_quantity
+from trials.compare.report.analysis import CLEAR_Z, MARGINAL_Z, PAPER_FINDINGS, format_r, normalize
+from trials.compare.report.figures import draw_figures, predicted_vs_measured
+from trials.compare.report.summary import analyze
 
 esc = html.escape
 
@@ -161,8 +164,6 @@ def epoch_time_html(check: dict | None, out_dir: Path) -> str:
     """The section on a runtime profile's predictions of the study's own epoch times."""
     if not check or not check.get("rows"):
         return ""
-    from trials.compare.report.figures import predicted_vs_measured
-
     s = check["summary"]
     r = "-" if s.get("pearson_r") is None else f"{s['pearson_r']:.3f}"
     head = "".join(
@@ -211,15 +212,6 @@ def build_report(
     """Write report.html, the PNG figures and summary.json into out_dir; return the HTML path.
     `epoch_time_check` (trials.compare.runtime_check.epoch_time_check) adds the measured-vs-predicted
     epoch time section."""
-    from trials.compare.report.analysis import (
-        CLEAR_Z,
-        MARGINAL_Z,
-        PAPER_FINDINGS,
-        format_r,
-        normalize,
-    )
-    from trials.compare.report.figures import draw_figures
-    from trials.compare.report.summary import analyze
 
     meta = dict(meta or {})
     out_dir = prepare_dir(out_dir)
