@@ -1,6 +1,6 @@
 """The `fastscale` command line. Commands live in modules by what they drive (spaces,
-planner, profile, train, study, compare); a command's module is imported only when that
-command runs (or when `--help` lists them all), and heavy imports (torch, ray, optuna,
+planner, profile, train, study, compare, analyze); a command's module is imported only when
+that command runs (or when `--help` lists them all), and heavy imports (torch, ray, optuna,
 pandas) happen inside the commands, so `fastscale plan` loads the planner and nothing else."""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ COMMANDS = {
     "study": "study_cmds:study_group",
     "compare": "compare_cmds:compare_cmd",
     "report": "compare_cmds:report_cmd",
+    "analyze": "analyze_cmds:analyze_cmd",
 }
 
 

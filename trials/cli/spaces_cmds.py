@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from spaces.complexity import complexity
@@ -10,7 +12,8 @@ from spaces.io import resolve_labeled, resolve_spec, save_specs, spec_record
 from spaces.pycls_writer import pycls_yaml
 from spaces.registry import EXTERNAL, get_model, list_models, zoo_markdown
 from spaces.safe_write import write_file
-from spaces.sampler import SPACES, DesignSpace, sample
+from spaces.sampler import SPACES, sample
+from spaces.space_file import resolve_space
 from spaces.specs import FIELD_RANGES
 from spaces.units import format_quantity
 from trials.cli.common import QUANTITY, SEED, echo_json, fail, print_table
@@ -102,8 +105,9 @@ def complexity_cmd(specs, resolution, as_json):
 @click.option(
     "--space",
     required=True,
-    type=click.Choice(list(SPACES)),
-    help="Design space.",
+    metavar="NAME|FILE",
+    help=f"Design space: {', '.join(SPACES)}, or a design-space file (YAML/JSON, e.g. the "
+    "refined_space.yaml of `fastscale analyze`; docs/analysis.md).",
 )
 @click.option("--regime", required=True, type=QUANTITY, help="Target flops, e.g. 400MF, 4GF.")
 @click.option(
@@ -136,7 +140,9 @@ def complexity_cmd(specs, resolution, as_json):
 def sample_cmd(space, regime, tolerance, n, seed, resolution, max_params, max_acts, as_json, out):
     """Draw N distinct models whose flops lie in the regime window (seeded, deterministic)."""
 
-    ds = DesignSpace.named(space, **({"resolution": resolution} if resolution else {}))
+    label, ds, _ = resolve_space(space)
+    if resolution:
+        ds = dataclasses.replace(ds, resolution=resolution)
     drawn = sample(
         ds, regime, n=n, tolerance=tolerance, seed=seed, max_params=max_params, max_acts=max_acts
     )
@@ -163,7 +169,7 @@ def sample_cmd(space, regime, tolerance, n, seed, resolution, max_params, max_ac
     ]
     print_table(
         rows,
-        title=f"{n} {space} models at {format_quantity(regime, 'F')} ±{tolerance:.1%} (seed {seed})",
+        title=f"{n} {label} models at {format_quantity(regime, 'F')} ±{tolerance:.1%} (seed {seed})",
     )
     if out:
         click.echo(f"wrote {out}", err=True)

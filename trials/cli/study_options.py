@@ -47,9 +47,10 @@ EARLY_STOP = [
 DEFINING = [
     click.option(
         "--space",
-        type=click.Choice(list(SPACES)),
         default=None,
-        help="Design space to search.",
+        metavar="NAME|FILE",
+        help=f"Design space to search: {', '.join(SPACES)}, or a design-space file (YAML/JSON, "
+        "e.g. the refined_space.yaml of `fastscale analyze`; the study stores its content).",
     ),
     click.option(
         "--regime",

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from spaces.io import load_specs
+from spaces.space_file import resolve_space
 from spaces.specs import spec_from_dict
 from spaces.units import format_quantity
 from trials.study import early_stop
@@ -46,6 +47,8 @@ RUN_DEFAULTS = {"cpus_per_trial": 1, "gpus_per_trial": 0, "max_failures": 1, "pr
 
 
 def _show(option: str, value) -> str:
+    if option == "space" and isinstance(value, dict):
+        return f"{value.get('name')} (a design-space file)"
     if option == "regime" and isinstance(value, int | float):
         return re.sub(r"\.?0+(?=[KMGT]?F$)", "", format_quantity(value, "F", digits=3))
     return str(value)
@@ -79,6 +82,7 @@ def build_definition(opts: dict, out_dir: Path) -> dict:
         if missing:
             raise StudyError(f"a new study needs {' and '.join(missing)} (or --specs FILE)")
         d["source"] = "search"
+        d["space"] = resolve_space(d["space"])[2]  # a file's content, not its path
         if d["sampler"] not in SAMPLERS:
             raise StudyError(f"unknown sampler {d['sampler']!r}; allowed: {', '.join(SAMPLERS)}")
     if d["sampler"] == "random" and d.get("storage"):
@@ -126,6 +130,8 @@ def reconcile(stored: dict, opts: dict, out_dir: Path) -> dict:
         given, have = opts.get(k), stored.get(k)
         if k == "storage" and given is not None:
             given = redact(given)
+        if k == "space" and given is not None:
+            given = resolve_space(given)[2]
         if given is not None and given != have:
             flag = "-n" if k == "n" else f"--{k}"
             raise StudyError(

@@ -12,13 +12,15 @@ NSGA-II minimises (validation error, measured epoch time).
 from __future__ import annotations
 
 import collections
+import dataclasses
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from spaces.errors import FastscaleError
 from spaces.io import first_line
-from spaces.sampler import DesignSpace, sample
+from spaces.sampler import sample
+from spaces.space_file import resolve_space
 from spaces.units import format_quantity
 from trials.data.catalogue import dataset_info
 from trials.study.checkpoint_storage import redact
@@ -69,13 +71,14 @@ def design_space(definition: dict):
     if info.classes is not None:
         fixed["num_classes"] = info.classes
     res = int(train.get("resolution") or 224)
-    return DesignSpace.named(definition["space"], resolution=res, fixed=fixed)
+    _, space, _ = resolve_space(definition["space"])
+    return dataclasses.replace(space, resolution=res, fixed={**space.fixed, **fixed})
 
 
 def search_tags(definition: dict) -> dict:
     return {
         "method": "search",
-        "space": definition["space"],
+        "space": resolve_space(definition["space"])[0],
         "regime": format_quantity(definition["regime"], "F"),
         "sampler": definition["sampler"],
     }
