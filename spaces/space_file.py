@@ -44,7 +44,9 @@ def _range(value, base: Range, key: str, where: str) -> Range:
         raise SpaceFileError(f"{where}: {key} must be a mapping {{low, high[, log, step]}}")
     unknown = sorted(set(value) - {"low", "high", "log", "step"})
     if unknown:
-        raise SpaceFileError(f"{where}: {key} has unknown keys {unknown}; allowed: low, high, log, step")
+        raise SpaceFileError(
+            f"{where}: {key} has unknown keys {unknown}; allowed: low, high, log, step"
+        )
     fields = {"low": base.low, "high": base.high, "log": base.log, "step": base.step, **value}
     for f in ("low", "high", "step"):
         v = fields[f]
@@ -73,9 +75,7 @@ def space_from_dict(data, where: str = "design space") -> DesignSpace:
         raise SpaceFileError(f"{where} has unknown keys {unknown}; allowed: {', '.join(TOP_KEYS)}")
     base_name = data.get("base")
     if not isinstance(base_name, str) or not is_space_name(base_name):
-        raise SpaceFileError(
-            f"{where} needs base: one of {', '.join(SPACES)} (got {base_name!r})"
-        )
+        raise SpaceFileError(f"{where} needs base: one of {', '.join(SPACES)} (got {base_name!r})")
     base = DesignSpace.named(base_name)
     changes = {k: _range(data[k], getattr(base, k), k, where) for k in RANGE_KEYS if k in data}
     if "round_groups" in data:

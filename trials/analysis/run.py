@@ -11,6 +11,7 @@ from pathlib import Path
 from spaces.io import dumps_json
 from spaces.safe_write import prepare_dir, write_file
 from trials.analysis import refine, stats
+from trials.analysis.report import write_html
 from trials.analysis.sources import AnalysisError, parameters, read_source
 
 CHECKED = ("dataset", "resolution")  # one value per population unless --by separates them
@@ -157,8 +158,6 @@ def analyze(refs: list[str], out_dir: str | Path, cfg: AnalyzeConfig = AnalyzeCo
     """Read the sources, analyse them and write DIR/analysis.{json,html} and, for a RegNet
     population, DIR/refined_space.yaml; returns the analysis (with `files`)."""
     import yaml
-
-    from trials.analysis.report import write_html
 
     df = load(refs)
     result = analyze_frame(df, cfg)

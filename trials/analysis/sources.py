@@ -22,6 +22,7 @@ from pathlib import Path
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
 from spaces.io import first_line, short_path
+from spaces.pycls_reader import spec_from_pycls
 from spaces.specs import FAMILIES, spec_from_dict
 from spaces.units import format_quantity
 from trials.study.results import load_results
@@ -115,7 +116,9 @@ def _table(path: Path):
     except Exception as exc:  # a parser's many error types: one line names the file
         raise AnalysisError(f"{shown}: cannot read the table: {first_line(exc)}") from None
     if "error" not in df:
-        raise AnalysisError(f"{shown}: no error column (columns: {', '.join(map(str, df.columns))})")
+        raise AnalysisError(
+            f"{shown}: no error column (columns: {', '.join(map(str, df.columns))})"
+        )
     if "spec" in df:
         df = _expand_spec_column(df, shown)
     if not ({"w0", "depths"} & set(df.columns)) and "flops" not in df:
@@ -170,8 +173,6 @@ def _sweep_error(record: dict):
 
 def _pycls_sweep(path: Path):
     import pandas as pd
-
-    from spaces.pycls_reader import spec_from_pycls
 
     shown = short_path(path)
     sweep = _read_sweep(path)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 MAX_GRID = 1000  # EDF grid points: every distinct error up to this many, quantiles beyond
+WINDOW = 0.25  # a population spanning less than +25 % in flops is one regime window
+MIN_PER_BIN = 10  # normalisation bins hold this many models of the smallest population
 CHUNK_CELLS = 20_000_000  # cap on (resamples x points) held at once by the bootstrap
 
 
@@ -48,16 +50,18 @@ def edf_grid(errors) -> np.ndarray:
 
 def normalize_weights(flops_by_population: list, bins: int = 10) -> list[np.ndarray]:
     """Complexity normalisation (Radosavovic 2019 §3, "normalized comparisons"): weights that
-    give every population the same flops distribution, uniform in log-flops over `bins` bins
-    spanning the range all populations share. Models outside it weigh 0; a bin some
-    population leaves empty is dropped for all. Populations whose flops barely vary (one
-    regime window, under 1 % wide) keep equal weights."""
+    give every population the same flops distribution, uniform in log-flops over up to
+    `bins` bins (at least MIN_PER_BIN models per bin in the smallest population) spanning the
+    range all populations share. Models outside it weigh 0; a bin some population leaves
+    empty is dropped for all. Populations drawn from one regime window (each spanning under
+    WINDOW in flops) are matched already and keep equal weights."""
     logs = [np.log(np.asarray(f, float)) for f in flops_by_population]
-    if all(v.max() - v.min() < 0.01 for v in logs):
+    if all(v.max() - v.min() < np.log1p(WINDOW) for v in logs):
         return [np.full(len(v), 1.0 / len(v)) for v in logs]
     lo, hi = max(v.min() for v in logs), min(v.max() for v in logs)
     if hi <= lo:
         raise ValueError("the populations share no flops range to normalise over")
+    bins = int(np.clip(min(len(v) for v in logs) // MIN_PER_BIN, 1, bins))
     edges = np.linspace(lo, hi, bins + 1)
     which = [np.clip(np.searchsorted(edges, v, side="right") - 1, 0, bins - 1) for v in logs]
     inside = [(v >= lo) & (v <= hi) for v in logs]
@@ -158,12 +162,14 @@ def ks_statistic(a, b, wa=None, wb=None) -> float:
 
 def ks_permutation(a, b, wa=None, wb=None, permutations=1000, seed=0) -> tuple[float, float]:
     """(D, p): the KS statistic and its permutation p-value, (1 + #{D* >= D}) / (1 + P),
-    relabelling the pooled models at random; each model keeps its weight, renormalised in
-    its new group. Vectorised over permutations in chunks."""
+    relabelling the pooled models at random; each model keeps its weight (relative to its
+    population's mean), renormalised in its new group. Vectorised over permutations in
+    chunks."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     d = ks_statistic(a, b, wa, wb)
     pooled = np.concatenate([a, b])
-    w = np.concatenate([_weights(len(a), wa), _weights(len(b), wb)])
+    # weights scaled to mean 1 in each population, so relabelled models stay comparable
+    w = np.concatenate([_weights(len(a), wa) * len(a), _weights(len(b), wb) * len(b)])
     order = np.argsort(pooled, kind="stable")
     pooled, w = pooled[order], w[order]
     # evaluate each EDF at the last of every run of tied values

@@ -66,7 +66,9 @@ from trials.cli.common import SEED, echo_json, print_table
     help="Plain EDFs: do not reweight populations to one flops distribution.",
 )
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the resampling.")
-@click.option("--json", "as_json", is_flag=True, help="Print the analysis (EDF arrays too) as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the analysis (EDF arrays too) as JSON."
+)
 def analyze_cmd(
     sources, out_dir, by, bootstrap, permutations, q, within, keep, no_normalize, seed, as_json
 ):

@@ -14,6 +14,7 @@ import pandas as pd
 
 from spaces.safe_write import open_for_write
 from spaces.units import UnitError, parse_quantity
+from trials.analysis.stats import edf
 from trials.compare.report.analysis import format_r, pearson, pick_best
 
 METHOD_COLORS = {
@@ -184,13 +185,13 @@ def error_edf(df: pd.DataFrame, path: Path, meta: dict) -> Path:
         key=lambda kv: (kv[0][0], flops.get(kv[0][1], kv[1]["flops"].median())),
     )
     for (space, regime), g in groups:
-        e = np.sort(g["error"].to_numpy(float)) * 100
+        x, share = edf(g["error"].to_numpy(float))  # the one EDF (trials.analysis.stats)
         ax.step(
-            np.r_[e[0], e],
-            np.r_[0.0, np.arange(1, len(e) + 1) / len(e)],
+            np.r_[x[0], x] * 100,
+            np.r_[0.0, share],
             where="post",
             lw=2,
-            label=f"{space} {regime} (n={len(e)})".strip(),
+            label=f"{space} {regime} (n={len(g)})".strip(),
         )
     ax.set_xlabel("validation error (%)")
     ax.set_ylabel("fraction of models with error ≤ x")
