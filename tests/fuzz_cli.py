@@ -647,6 +647,41 @@ def cases() -> list[Case]:
     ]
     # --- compare / report ----------------------------------------------------------------
     out += [
+        _c("analyze"),
+        _c("analyze", "{dir}/absent_source", "--out", "{dir}/an0", note="missing source"),
+        _c("analyze", "{dir}/emptydir", "--out", "{dir}/an1", note="not a study"),
+        _c("analyze", "{fifo}", "--out", "{dir}/an2", note="a FIFO as sweep.json"),
+        _c("analyze", "{nested_json}", "--out", "{dir}/an3"),
+        _c("analyze", "{empty_list}", "--out", "{dir}/an4", note="a sweep with no job"),
+        _c("analyze", "{timings_good}", "--out", "{dir}/an5", note="JSON of another format"),
+        _c("analyze", "{binary}", "--out", "{dir}/an6"),
+        _c("analyze", "{csv_no_error}", "--out", "{dir}/an7"),
+        _c("analyze", "{csv_text_error}", "--out", "{dir}/an8"),
+        _c("analyze", "{csv_bad_flops}", "--out", "{dir}/an9"),
+        _c("analyze", "{csv_bad_spec}", "--out", "{dir}/an10"),
+        _c("analyze", "{csv_good}", "--out", "{dir}/an11", "--within", "nan"),
+        _c("analyze", "{csv_good}", "--out", "{dir}/an12", "--top", "1"),
+        _c("analyze", "{csv_good}", "--out", "{dir}/an13", "--bootstrap", "0"),
+        _c("analyze", "{csv_good}", "--out", "{good}", note="--out is a file"),
+        _c(
+            "analyze",
+            "{csv_good}",
+            "--out",
+            "{dir}/an14",
+            "--bootstrap",
+            "20",
+            "--permutations",
+            "20",
+            expect="ok",
+        ),  # fmt: skip
+        _c("sample", "--space", "{binary}", "--regime", "400MF"),
+        _c("sample", "--space", "{alias_bomb}", "--regime", "400MF"),
+        _c("sample", "--space", "{dir}/emptydir", "--regime", "400MF"),
+        _c("sample", "--space", "{fifo}", "--regime", "400MF"),
+        _c("sample", "--space", "{space_wide}", "--regime", "400MF"),
+        _c("sample", "--space", "{space_nan}", "--regime", "400MF"),
+        _c("sample", "--space", "{space_typo}", "--regime", "400MF"),
+        _c("study", "run", "--space", "{space_typo}", "--regime", "20MF", "--out", "{dir}/st_sp"),
         _c("compare", "--preset", "nope"),
         _c("compare", "--preset", "{preset_typo}", "--out", "{dir}/cmp1"),
         _c("compare", "--preset", "{preset_strings}", "--out", "{dir}/cmp2"),
@@ -770,6 +805,16 @@ def make_inputs(root: Path) -> dict[str, str]:
          .read_text().replace("samples: 5", "samples: five"))  # fmt: skip
     text("preset_list_field", (Path(__file__).parents[1] / "trials/compare/presets/cpu-quick.yaml")
          .read_text().replace("tolerance: 0.02", "tolerance: [0.02]"))  # fmt: skip
+    # analyze sources and design-space files
+    good_row = json.dumps(GOOD).replace('"', '""')
+    text("csv_no_error", "spec,err\n1,2\n", ".csv")
+    text("csv_text_error", f'spec,error\n"{good_row}",bad\n"{good_row}",worse\n', ".csv")
+    text("csv_bad_flops", f'spec,error,flops\n"{good_row}",0.1,-5\n"{good_row}",0.2,-1\n', ".csv")
+    text("csv_bad_spec", 'spec,error\n"{""depth"": 1}",0.1\n"[]",0.2\n', ".csv")
+    text("csv_good", f'spec,error\n"{good_row}",0.1\n"{good_row}",0.2\n"{good_row}",0.3\n', ".csv")
+    text("space_wide", "base: regnetx\ndepth: [1, 400]\n")
+    text("space_nan", "base: regnetx\nwm: [.nan, 3]\n")
+    text("space_typo", "base: regnetx\ndepht: [13, 20]\n")
     (root / "emptydir").mkdir()
     # an ImageFolder tree without a val/ split
     (root / "imagefolder_bad" / "train" / "a").mkdir(parents=True)

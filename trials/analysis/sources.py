@@ -19,6 +19,8 @@ import os
 import stat
 from pathlib import Path
 
+import numpy as np
+
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
 from spaces.io import first_line, short_path
@@ -32,6 +34,7 @@ REGNET_PARAMS = ("depth", "w0", "wa", "wm", "group_width", "bottleneck")
 META_FILE = "compare.json"  # what makes a study directory a compare directory
 MAX_SWEEP_BYTES = 2 * 1024**3  # a collected sweep holds every job's epoch logs
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+STAGE_LISTS = ("depths", "widths", "group_widths", "bottlenecks", "strides", "kernels")
 
 
 class AnalysisError(FastscaleError):
@@ -121,6 +124,9 @@ def _table(path: Path):
         )
     if "spec" in df:
         df = _expand_spec_column(df, shown)
+    for col in STAGE_LISTS:  # a CSV holds stage lists as JSON text
+        if col in df:
+            df[col] = [_json_list(v, col, shown) for v in df[col]]
     if not ({"w0", "depths"} & set(df.columns)) and "flops" not in df:
         raise AnalysisError(
             f"{shown}: needs a spec column (JSON spec mappings) or spec fields (w0, wa, ... or "
@@ -131,10 +137,25 @@ def _table(path: Path):
     if "regime" not in df:
         df["regime"] = ""
     errors = pd.to_numeric(df["error"], errors="coerce")
-    if errors.max() > 1:  # a table in percent, as pycls logs errors
+    top = errors[np.isfinite(errors)].max()
+    if top > 100:
+        raise AnalysisError(f"{shown}: errors must be fractions (0..1) or percent (0..100)")
+    if top > 1:  # a table in percent, as pycls logs errors
         errors = errors / 100
     df["error"] = errors
     return df
+
+
+def _json_list(value, col: str, shown: str):
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, list):
+        raise AnalysisError(f"{shown}: column {col} must hold lists such as [1, 2, 4, 1]")
+    return parsed
 
 
 def _expand_spec_column(df, shown: str):
@@ -154,11 +175,14 @@ def _read_sweep(path: Path):
     shown = short_path(path)
     try:
         info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SWEEP_BYTES:
-            raise AnalysisError(f"{shown}: not a regular file of at most {MAX_SWEEP_BYTES:,} bytes")
+    except OSError as exc:
+        raise AnalysisError(f"{shown}: cannot read a pycls sweep: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SWEEP_BYTES:
+        raise AnalysisError(f"{shown}: not a regular file of at most {MAX_SWEEP_BYTES:,} bytes")
+    try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise AnalysisError(f"{shown}: cannot read a pycls sweep: {first_line(exc)}") from None
 
 
@@ -200,6 +224,8 @@ def _pycls_sweep(path: Path):
         row["dataset"] = str(train.get("DATASET", "imagenet"))
         row["resolution"] = int(train.get("IM_SIZE", spec.resolution))
         rows.append(row)
+    if not rows:
+        raise AnalysisError(f"{shown}: the sweep holds no job with test errors yet")
     df = pd.DataFrame(rows)
     df["space"] = path.parent.name or path.stem  # pycls writes ROOT_DIR/NAME/sweep.json
     df["regime"] = ""
@@ -212,12 +238,20 @@ def _finish(df, shown: str):
 
     if "error" not in df:
         raise AnalysisError(f"{shown}: no error column")
-    df = df[pd.to_numeric(df["error"], errors="coerce").notna()].copy()
+    errors = pd.to_numeric(df["error"], errors="coerce")
+    df = df[np.isfinite(errors)].copy()  # failed or untrained models carry no error
     if df.empty:
-        raise AnalysisError(f"{shown}: no trained model with an error")
+        raise AnalysisError(f"{shown}: no trained model with a finite error")
     df["error"] = df["error"].astype(float)
-    if "flops" not in df or df["flops"].isna().any():
+    if (df["error"] < 0).any():
+        raise AnalysisError(f"{shown}: errors must be >= 0 (a fraction, or percent)")
+    flops = pd.to_numeric(df["flops"], errors="coerce") if "flops" in df else None
+    if flops is None or flops.isna().any():
+        df["flops"] = flops
         df["flops"] = [_flops(r, shown) for r in df.to_dict("records")]
+    df["flops"] = df["flops"].astype(float)
+    if not (np.isfinite(df["flops"]) & (df["flops"] > 0)).all():
+        raise AnalysisError(f"{shown}: flops must be positive finite numbers")
     if "depths" in df:
         for key, col in (("d", "depths"), ("w", "widths")):
             stages = df[col].dropna()
@@ -265,4 +299,10 @@ def parameters(df) -> list[str]:
             key=lambda c: (c[0], int(c[1:])),
         )
     names = [c for c in REGNET_PARAMS if c in df] + stage + ["resolution"]
-    return [c for c in names if c in df and df[c].notna().all() and df[c].nunique() > 1]
+    from pandas.api.types import is_numeric_dtype
+
+    return [
+        c
+        for c in names
+        if c in df and is_numeric_dtype(df[c]) and df[c].notna().all() and df[c].nunique() > 1
+    ]

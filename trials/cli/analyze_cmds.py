@@ -6,7 +6,7 @@ import click
 
 from trials.analysis.report import refined_text, rows
 from trials.analysis.run import AnalyzeConfig, analyze
-from trials.cli.common import SEED, echo_json, print_table
+from trials.cli.common import SEED, Finite, echo_json, print_table
 
 
 @click.command("analyze")
@@ -41,21 +41,21 @@ from trials.cli.common import SEED, echo_json, print_table
 @click.option(
     "--top",
     "q",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    type=Finite(0, 1, min_open=True, max_open=True),
     default=0.25,
     show_default=True,
     help="The good models: the best share q of a population (top-q band, trends, refining).",
 )
 @click.option(
     "--within",
-    type=click.FloatRange(0, 1000, min_open=True),
+    type=Finite(0, 1000, min_open=True),
     default=5.0,
     show_default=True,
     help="Report the share of models within this %% (relative) of the best error.",
 )
 @click.option(
     "--keep",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=Finite(0, 1, min_open=True),
     default=0.8,
     show_default=True,
     help="The refined space keeps at least this share of the good models.",
