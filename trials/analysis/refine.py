@@ -93,11 +93,11 @@ def base_space(population) -> str | None:
     """The named RegNet space a population was drawn from (or whose block it uses)."""
     for col in ("base_space", "space"):
         if col in population:
-            names = {str(v).lower() for v in population[col].dropna()}
+            names = set(population[col].dropna().astype(str).str.lower().unique())
             if len(names) == 1 and next(iter(names)) in SPACES:
                 return next(iter(names))
     if "block" in population and "w0" in population:
-        blocks = set(population["block"].dropna())
+        blocks = set(population["block"].dropna().unique())
         if len(blocks) == 1 and next(iter(blocks)) in BLOCK_SPACES:
             return BLOCK_SPACES[next(iter(blocks))]
     return None

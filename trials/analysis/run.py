@@ -54,7 +54,7 @@ def populations(df, by: tuple[str, ...]) -> list[tuple[str, object]]:
         if len(rows) < 2:
             raise AnalysisError(f"{where}: population {label!r} has {len(rows)} model; needs 2+")
         for col in CHECKED:
-            seen = sorted({str(v) for v in rows[col].dropna()})
+            seen = sorted(rows[col].dropna().astype(str).unique())
             if col not in keys and len(seen) > 1:
                 raise AnalysisError(
                     f"{where}: population {label!r} mixes {col}s {', '.join(seen)}; "
@@ -86,9 +86,10 @@ def _weights(pops, cfg: AnalyzeConfig) -> list:
 def _population(label, rows, w, first, cfg: AnalyzeConfig) -> dict:
     e = rows["error"].to_numpy(float)
     seed = cfg.seed
-    grid, bands, _ = stats.edf_band(e, w, b=cfg.bootstrap, level=cfg.level, seed=seed)
-    top = stats.quantile_band(e, cfg.q, w, b=cfg.bootstrap, level=cfg.level, seed=seed)
-    best_m = stats.best_of_m(e, w, b=cfg.bootstrap, level=cfg.level, seed=seed)
+    boot = stats.edf_band(e, w, b=cfg.bootstrap, level=cfg.level, seed=seed)
+    grid, bands, _ = boot
+    top = stats.quantile_band(e, cfg.q, w, level=cfg.level, boot=boot)
+    best_m = stats.best_of_m(e, w, level=cfg.level, boot=boot)
     ks = None
     if first is not None:
         d, p = stats.ks_permutation(first[0], e, first[1], w, cfg.permutations, seed)

@@ -122,13 +122,11 @@ def expected_best(grid, cdf, m) -> np.ndarray:
     """E[min error of m models drawn at random] from an EDF on `grid` (each point stands for
     the mass up to it): sum_k x_k [(1 - F_{k-1})^m - (1 - F_k)^m]. cdf may be (..., G)."""
     cdf = np.clip(np.asarray(cdf, float), 0.0, 1.0)
-    survive = 1.0 - cdf
+    log_survive = np.log(np.maximum(1.0 - cdf, 1e-300))[..., None, :]  # (..., 1, G)
+    m = np.asarray(m, float)[:, None]  # (M, 1)
+    survive = np.where(cdf[..., None, :] >= 1.0, 0.0, np.exp(m * log_survive))  # (..., M, G)
     before = np.concatenate([np.ones_like(survive[..., :1]), survive[..., :-1]], axis=-1)
-    m = np.asarray(m, float)[:, None]
-    if cdf.ndim == 1:
-        mass = before[None, :] ** m - survive[None, :] ** m
-        return (mass * grid).sum(-1) / np.maximum(mass.sum(-1), 1e-300)
-    mass = before[:, None, :] ** m[None] - survive[:, None, :] ** m[None]
+    mass = before - survive
     return (mass * grid).sum(-1) / np.maximum(mass.sum(-1), 1e-300)
 
 
@@ -139,14 +137,15 @@ def m_values(n: int, points: int = 40) -> np.ndarray:
     return np.unique(np.round(np.geomspace(1, n, points)).astype(int))
 
 
-def best_of_m(errors, weights=None, b=1000, level=0.95, seed=0, points=40) -> dict:
+def best_of_m(errors, weights=None, b=1000, level=0.95, seed=0, points=40, boot=None) -> dict:
     """The expected best error of a random search of m models (m = 1..n) with its bootstrap
-    band: what a search budget of m buys in this design space."""
+    band: what a search budget of m buys in this design space. `boot` reuses an
+    edf_band(...) result (same errors, weights and grid)."""
     e = np.asarray(errors, float)
-    grid, bands, boot = edf_band(e, weights, b=b, level=level, seed=seed)
+    grid, bands, resampled = boot or edf_band(e, weights, b=b, level=level, seed=seed)
     m = m_values(len(e), points)
     value = expected_best(grid, bands.value, m)
-    per_resample = expected_best(grid, boot, m)
+    per_resample = expected_best(grid, resampled, m)
     tail = (1 - level) / 2 * 100
     lo, hi = np.percentile(per_resample, [tail, 100 - tail], axis=0)
     return {"m": m, "value": value, "lo": lo, "hi": hi}
@@ -174,24 +173,36 @@ def ks_permutation(a, b, wa=None, wb=None, permutations=1000, seed=0) -> tuple[f
     pooled, w = pooled[order], w[order]
     # evaluate each EDF at the last of every run of tied values
     last = np.r_[pooled[1:] != pooled[:-1], True]
-    # labels permuted in sorted order: the same random relabelling, without a gather
-    base = np.r_[np.ones(len(a), bool), np.zeros(len(b), bool)]
+    cum_w = np.cumsum(w)
     rng = np.random.default_rng(seed)
     hits, step = 0, max(1, CHUNK_CELLS // len(pooled))
     for start in range(0, permutations, step):
         rows = min(step, permutations - start)
-        is_a = rng.permuted(np.broadcast_to(base, (rows, len(base))), axis=1)
+        is_a = _relabel(rng, rows, len(pooled), len(a))
         if wa is None and wb is None:  # counts only: one cumulative sum per chunk
             ca = np.cumsum(is_a, axis=1, dtype=np.int32)[:, last]
             cb = np.flatnonzero(last)[None, :] + 1 - ca
             stats = np.abs(ca / len(a) - cb / len(b)).max(axis=1)
-        else:
-            wa_p, wb_p = np.where(is_a, w, 0.0), np.where(is_a, 0.0, w)
-            fa = np.cumsum(wa_p, axis=1) / wa_p.sum(axis=1, keepdims=True)
-            fb = np.cumsum(wb_p, axis=1) / wb_p.sum(axis=1, keepdims=True)
-            stats = np.abs(fa - fb)[:, last].max(axis=1)
+        else:  # F_b = (W_k - Wa_k) / (W - Wa): one cumulative sum per chunk
+            wa_p = np.where(is_a, w, 0.0)
+            cum_a = np.cumsum(wa_p, axis=1)
+            total_a = cum_a[:, -1:]
+            fa = cum_a[:, last] / total_a
+            fb = (cum_w[last] - cum_a[:, last]) / (cum_w[-1] - total_a)
+            stats = np.abs(fa - fb).max(axis=1)
         hits += int((stats >= d - 1e-12).sum())
     return d, (1 + hits) / (1 + permutations)
+
+
+def _relabel(rng, rows: int, n: int, k: int) -> np.ndarray:
+    """(rows, n) random labellings with k models labelled True, each uniform over all
+    C(n, k) (a sample without replacement per row: much faster than permuting rows)."""
+    flip = k > n // 2
+    picks = min(k, n - k)
+    out = np.full((rows, n), flip)
+    for row in range(rows):
+        out[row, rng.choice(n, picks, replace=False)] = not flip
+    return out
 
 
 def weighted_quantile(errors, q, weights=None) -> float:
@@ -200,10 +211,10 @@ def weighted_quantile(errors, q, weights=None) -> float:
     return float(x[min(np.searchsorted(f, q - 1e-12), len(x) - 1)])
 
 
-def quantile_band(errors, q, weights=None, b=1000, level=0.95, seed=0) -> tuple:
-    """(value, lo, hi): the q-quantile error and its bootstrap band."""
-    grid, _, boot = edf_band(errors, weights, b=b, level=level, seed=seed)
-    idx = np.minimum((boot < q - 1e-12).sum(axis=1), len(grid) - 1)
+def quantile_band(errors, q, weights=None, b=1000, level=0.95, seed=0, boot=None) -> tuple:
+    """(value, lo, hi): the q-quantile error and its bootstrap band (`boot` as in best_of_m)."""
+    grid, _, resampled = boot or edf_band(errors, weights, b=b, level=level, seed=seed)
+    idx = np.minimum((resampled < q - 1e-12).sum(axis=1), len(grid) - 1)
     tail = (1 - level) / 2 * 100
     lo, hi = np.percentile(grid[idx], [tail, 100 - tail])
     return weighted_quantile(errors, q, weights), float(lo), float(hi)
