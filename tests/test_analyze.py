@@ -232,3 +232,22 @@ def test_design_space_file_errors_are_one_line(tmp_path, capsys):
     assert code == 2 and "regnetx, regnety, regnetz" in capsys.readouterr().err
     code = main(["sample", "--space", str(tmp_path / "none.yaml"), "--regime", "20MF"])
     assert code == 2 and "neither a space" in capsys.readouterr().err
+
+
+def test_a_study_keeps_its_design_space_file_content(tmp_path):
+    """The definition stores the file's content: resuming with the same file agrees, with a
+    changed file is a one-line conflict."""
+    from trials.study.define import reconcile
+    from trials.study.store import StudyError
+
+    path = tmp_path / "space.yaml"
+    path.write_text("name: narrow\nbase: regnetx\ndepth: [14, 18]\n")
+    opts = {"space": str(path), "regime": 20e6, "n": 4}
+    stored = build_definition(opts, tmp_path / "s")
+    assert stored["space"] == {"name": "narrow", "base": "regnetx", "depth": [14, 18]}
+    assert reconcile(stored, opts, tmp_path / "s") is stored
+    path.write_text("name: narrow\nbase: regnetx\ndepth: [14, 20]\n")
+    with pytest.raises(StudyError, match="holds other ranges than the design space stored"):
+        reconcile(stored, opts, tmp_path / "s")
+    cands = random_candidates(stored)  # the stored content, not today's file
+    assert all(14 <= c.spec.depth <= 18 for c in cands)

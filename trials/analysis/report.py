@@ -43,7 +43,8 @@ def edf_figure(result: dict) -> str:
         ax.step(x, e["F"], where="post", lw=2, color=color, label=f"{pop['label']} (n={pop['n']})")
         ax.fill_between(x, e["lo"], e["hi"], step="post", color=color, alpha=0.2, lw=0)
     level = result["config"]["level"]
-    norm = "complexity-normalised " if result["config"]["normalize"] else ""
+    reweighted = any(p.get("reweighted") for p in result["populations"])
+    norm = "complexity-normalised " if reweighted else ""
     ax.set_xlabel("error (%)")
     ax.set_ylabel("cumulative share of models")
     ax.set_ylim(0, 1.02)

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from spaces.io import dumps_json
 from spaces.safe_write import prepare_dir, write_file
 from trials.analysis import refine, stats
@@ -105,6 +107,7 @@ def _population(label, rows, w, first, cfg: AnalyzeConfig) -> dict:
         "top_q": {"q": cfg.q, "value": top[0], "lo": top[1], "hi": top[2]},
         "share_within": {"percent": cfg.within, "share": stats.share_within(e, cfg.within, w)},
         "ks_vs_first": ks,
+        "reweighted": w is not None and bool(np.ptp(w) > 1e-12 * np.max(w)),
         "edf": {"x": grid, "F": bands.value, "lo": bands.lo, "hi": bands.hi},
         "best_of_m": best_m,
     }

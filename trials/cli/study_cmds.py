@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from spaces.space_file import is_space_name
 from trials.cli.common import echo_json
 from trials.cli.study_options import (
     DEFINING,
@@ -137,6 +138,8 @@ def submit_cmd(out, address, as_json, **kw):
     options = {k: kw[k] for k in DEFINING_NAMES + RUNNING_NAMES}
     if options.get("specs"):
         options["specs"] = os.path.abspath(options["specs"])
+    if options.get("space") and not is_space_name(options["space"]):  # a design-space file
+        options["space"] = os.path.abspath(options["space"])
     storage = options.get("checkpoint_storage")
     if storage and "://" not in storage:
         options["checkpoint_storage"] = os.path.abspath(storage)

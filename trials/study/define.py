@@ -132,6 +132,12 @@ def reconcile(stored: dict, opts: dict, out_dir: Path) -> dict:
             given = redact(given)
         if k == "space" and given is not None:
             given = resolve_space(given)[2]
+            if isinstance(given, dict) and isinstance(have, dict) and given != have:
+                raise StudyError(
+                    f"--space {opts[k]} holds other ranges than the design space stored in the "
+                    f"study in {out_dir} ({have.get('name')}); leave it out to resume, or use a "
+                    "new --out"
+                )
         if given is not None and given != have:
             flag = "-n" if k == "n" else f"--{k}"
             raise StudyError(
