@@ -251,3 +251,38 @@ def test_a_study_keeps_its_design_space_file_content(tmp_path):
         reconcile(stored, opts, tmp_path / "s")
     cands = random_candidates(stored)  # the stored content, not today's file
     assert all(14 <= c.spec.depth <= 18 for c in cands)
+
+
+def test_parquet_tables_and_stage_level_specs_give_per_stage_trends(tmp_path):
+    """An AnyNet-style table (stage lists as columns): per-stage depths and widths are the
+    design parameters; parquet reads like CSV."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(12):
+        depths = [1, int(rng.integers(1, 4)), int(rng.integers(2, 6)), 1]
+        widths = [16, 32, int(rng.choice([48, 64, 96])), 128]
+        rows.append({"family": "anynet", "block": "X", "depths": depths, "widths": widths,
+                     "group_widths": [8] * 4, "bottlenecks": [1.0] * 4, "strides": [2] * 4,
+                     "error": 0.3 - 0.01 * depths[2] + 0.001 * i})  # fmt: skip
+    pd.DataFrame(rows).to_parquet(tmp_path / "anynet.parquet")
+    df = read_source(str(tmp_path / "anynet.parquet"))
+    assert df["d3"].tolist() == [r["depths"][2] for r in rows]
+    result = analyze(
+        [str(tmp_path / "anynet.parquet")], tmp_path / "o", AnalyzeConfig(bootstrap=50)
+    )
+    assert set(result["trends"][0]["bands"]) == {"d2", "d3", "w3"}  # the stage fields that vary
+    assert result["refined"] is None  # a refined space is written for RegNet populations only
+
+
+def test_compare_directories_give_their_searched_populations(tmp_path, capsys):
+    """A comparison's directory: only method=search, phase=first candidates of its own keys."""
+    out = _study(tmp_path, "regnetx", n=6)
+    store = StudyStore(out)
+    keys = store.keys()
+    for i, key in enumerate(keys):
+        tags = {"method": "search" if i < 4 else "scaling", "phase": "first", "space": "regnetx",
+                "regime": "20MF"}  # fmt: skip
+        (store.cdir(key) / "tags.json").write_text(json.dumps([tags]))
+    (out / "compare.json").write_text(json.dumps({"keys": keys[1:]}))
+    df = read_source(str(out))
+    assert sorted(df["key"]) == sorted(keys[1:4])

@@ -124,7 +124,7 @@ def _table(path: Path):
         )
     if "spec" in df:
         df = _expand_spec_column(df, shown)
-    for col in STAGE_LISTS:  # a CSV holds stage lists as JSON text
+    for col in STAGE_LISTS:  # a CSV holds stage lists as JSON text, parquet as arrays
         if col in df:
             df[col] = [_json_list(v, col, shown) for v in df[col]]
     if not ({"w0", "depths"} & set(df.columns)) and "flops" not in df:
@@ -147,6 +147,8 @@ def _table(path: Path):
 
 
 def _json_list(value, col: str, shown: str):
+    if isinstance(value, np.ndarray):  # parquet's list columns
+        return value.tolist()
     if not isinstance(value, str):
         return value
     try:
