@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from spaces.complexity import complexity
-from spaces.export import pycls_yaml
+from spaces.pycls_writer import pycls_yaml
 from spaces.sampler import sample
 from trials.analysis.run import AnalyzeConfig, analyze
 from trials.analysis.sources import read_source

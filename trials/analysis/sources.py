@@ -23,9 +23,10 @@ import numpy as np
 
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
+from spaces.families import FAMILIES
 from spaces.io import first_line, short_path
 from spaces.pycls_reader import spec_from_pycls
-from spaces.specs import FAMILIES, spec_from_dict
+from spaces.specs import spec_from_dict
 from spaces.units import format_quantity
 from trials.study.results import load_results
 from trials.study.store import StudyStore
