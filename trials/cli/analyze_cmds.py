@@ -51,7 +51,7 @@ from trials.cli.common import SEED, Finite, echo_json, print_table
     type=Finite(0, 1000, min_open=True),
     default=5.0,
     show_default=True,
-    help="Report the share of models within this %% (relative) of the best error.",
+    help="Report the share of models within this percent (relative) of the best error.",
 )
 @click.option(
     "--keep",
