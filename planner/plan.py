@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.budgets import PlanError, fits, nothing_fits, parse_budgets, resolve_relative
 from planner.profiles import RuntimeProfile, load_profile
-from planner.scale import check_factor
+from planner.profiles.coverage import coverage_warning
+from planner.recommend import recommend
+from planner.scale import S_RANGE, check_factor
 from planner.solve import DEFAULT_TOLERANCE, Solution, solve_many
 from planner.strategies import Strategy, StrategyError, alpha_grid, alpha_strategy, get_strategy
-from spaces.errors import FastscaleError
 from spaces.op_walk import stages_ops_batch
-from spaces.units import format_bytes, format_quantity, parse_bytes, parse_quantity
+from spaces.units import parse_quantity
 
 DEFAULT_STRATEGIES = ("d", "w", "r", "dw", "dr", "wr", "dwr", "dWr", "effnet")
 # ResNet-RS tested 10, 100 and 350 epochs: width won at 10, depth at 350.
@@ -46,8 +48,7 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-class PlanError(FastscaleError):
-    """No plan satisfies the request; the message names the binding budget and by how much."""
+__all__ = ["COLUMNS", "PlanError", "accuracy_tier", "candidate_strategies", "plan"]
 
 
 def accuracy_tier(strategy: Strategy) -> int:
@@ -88,20 +89,11 @@ def candidate_strategies(alphas=None, strategies=DEFAULT_STRATEGIES) -> list[Str
     return out
 
 
-def _budget(value, what: str) -> float | None:
-    if value is None:
-        return None
-    return (
-        float(parse_quantity(value, what=what))
-        if isinstance(value, str)
-        else check_factor(value, what, PlanError)
-    )
-
-
-def predictions(sols: list[Solution], profile: RuntimeProfile | None):
-    """(runtime in the profile's unit, peak memory bytes) arrays of the solutions; NaN where
-    the profile has no such model. An `ops` profile prices all of them in one vectorized
-    op walk (`spaces.op_walk.stages_ops_batch`): they share one base."""
+def predictions(sols: list[Solution], profile: RuntimeProfile | None, batch: int | None = None):
+    """(runtime in the profile's unit, peak memory bytes) arrays of the solutions at `batch`
+    (default: the profile's); NaN where the profile has no such model. An `ops` profile
+    prices all of them in one vectorized op walk (`spaces.op_walk.stages_ops_batch`): they share
+    one base. A `linear` profile has no batch term: its figures hold at its own batch."""
     n = len(sols)
     nan = np.full(n, np.nan)
     if profile is None:
@@ -118,7 +110,7 @@ def predictions(sols: list[Solution], profile: RuntimeProfile | None):
         sols[0].base, column("depths"), column("widths"), column("group_widths"),
         column("resolution"), column("stem_width"), column("head_width"),
     )  # fmt: skip
-    priced = profile.price(ops)
+    priced = profile.price(ops, batch)
     memory = priced["memory_bytes"]
     return priced["runtime"], nan if memory is None else memory
 
@@ -166,25 +158,39 @@ def plan(
     include_all: bool = False,
     epochs=None,
     max_memory=None,
+    batch: int | None = None,
+    resolution: int | None = None,
+    spec_ref: str | None = None,
 ):
     """Ranked plans (a pandas DataFrame) for reaching `target_flops` from `spec`.
 
     `strategies` None = `default_strategies(spec)`; `epochs` (training length) switches the
-    ranking to the ResNet-RS schedule guidance (module docstring).
+    ranking to the ResNet-RS schedule guidance (module docstring). `resolution` trains the
+    base at that many pixels (the plans scale from there); `batch` prices runtime and memory
+    at that batch (default: the profile's; an `ops` profile only — a `linear` one has no
+    batch term). Budgets are absolute (`max_runtime` in the profile's unit, `max_memory` in
+    bytes or '12GB', peak per training step at the batch, needing an `ops` profile) or
+    relative, '1.5x' of the smallest on-target plan's value (`planner.budgets`).
+
     By default only on-target plans that fit every budget; `include_all` keeps every
     candidate with its `miss` and `fits`. Raises PlanError naming the binding budget when
-    nothing qualifies (unless `include_all`). `max_runtime` is in the profile's unit;
-    `max_memory` (bytes, or '12GB') is the peak training memory per step at the profile's
-    batch and needs a profile with a memory model (kind `ops`, from `fastscale calibrate`).
+    nothing qualifies (unless `include_all`). `df.attrs` carries the request, the batch and
+    base resolution the figures hold at, `recommendation` (`planner.recommend`) and
+    `warnings` (predictions outside the profile's calibrated range; `spec_ref`, the name the
+    user gave `spec`, goes into the `fastscale calibrate` command a warning suggests).
     """
     import pandas as pd
 
     if isinstance(target_flops, str):
         target_flops = parse_quantity(target_flops, what="target")
-    budgets = _budgets(max_acts, max_params, max_runtime, max_memory)
+    budgets = parse_budgets(
+        max_acts=max_acts, max_params=max_params, max_runtime=max_runtime, max_memory=max_memory
+    )
     if profile is not None:
         profile = load_profile(profile)
     _check_profile_serves(budgets, profile)
+    if resolution is not None:
+        spec = spec.with_resolution(int(check_factor(resolution, "resolution", PlanError)))
     lean = schedule_lean(epochs)
     if strategies is None:
         strategies = default_strategies(spec)
@@ -192,46 +198,86 @@ def plan(
         alphas = [_alpha(a) for a in alphas]
         if not alphas and not strategies:
             raise PlanError("nothing to plan: give at least one alpha or strategy")
-    strats = candidate_strategies(alphas, strategies)
-    sols = solve_many(spec, strats, target_flops, tolerance)
-    runtime, memory = predictions(sols, profile)
+    sols = solve_many(spec, candidate_strategies(alphas, strategies), target_flops, tolerance)
+    sols, degenerate = _drop_degenerate(sols)
+    asked_batch, batch = batch, _pricing_batch(profile, batch)
+    runtime, memory = predictions(sols, profile, batch)
     df = pd.DataFrame([_row(s, t, m) for s, t, m in zip(sols, runtime, memory, strict=True)])
-    df = _ranked(df, budgets, lean)
-    df.attrs.update(_plan_attrs(sols[0], tolerance, budgets, profile, lean))
+    limits, relative = resolve_relative(df, budgets)
+    df = _ranked(df, limits, lean)
+    df.attrs.update(_plan_attrs(sols[0], tolerance, budgets, limits, relative, profile, lean))
+    df.attrs.update(batch=batch, asked_batch=asked_batch, epochs=epochs, degenerate=degenerate)
+    df.attrs["recommendation"] = recommend(df, limits, relative, lean)
+    df.attrs["warnings"] = _warnings(df, profile, batch, spec_ref)
     if include_all:
         return df
     keep = df[df["fits"] & df["on_target"]].reset_index(drop=True)
     if keep.empty:
-        raise PlanError(_nothing_fits(df, budgets, profile, tolerance))
-    keep["rank"] = np.arange(1, len(keep) + 1)
-    keep.attrs.update(df.attrs)
+        raise PlanError(nothing_fits(df, limits, relative, tolerance))
+    keep.attrs.update(df.attrs)  # fits & on_target sort first: the ranks stay as they were
     return keep
 
 
-def _plan_attrs(sol: Solution, tolerance, budgets: dict, profile, lean: str) -> dict:
+def _drop_degenerate(sols: list[Solution]) -> tuple[list[Solution], list[str]]:
+    """Solutions the solver could only pin at the edge of S_RANGE (e.g. depth scaling below
+    one block per stage) are no scaling at all: dropped, their strategies named."""
+    lo, hi = S_RANGE
+    edge = [s.s <= lo * (1 + 1e-6) or s.s >= hi * (1 - 1e-6) for s in sols]
+    if all(edge):
+        return sols, []
+    kept = [s for s, e in zip(sols, edge, strict=True) if not e]
+    return kept, [s.strategy.name for s, e in zip(sols, edge, strict=True) if e]
+
+
+def _pricing_batch(profile: RuntimeProfile | None, batch) -> int | None:
+    """The batch the figures hold at: the asked one for an `ops` profile, else the profile's."""
+    if batch is not None:
+        batch = int(check_factor(batch, "batch", PlanError))
+    if profile is None:
+        return batch
+    if profile.kind == "ops":
+        return batch or profile.batch
+    return profile.batch
+
+
+def _warnings(df, profile: RuntimeProfile | None, batch, spec_ref) -> list[str]:
+    """One-line warnings about the figures: outside the profile's calibrated range, or a
+    batch a linear profile cannot price."""
+    if profile is None or df.empty:
+        return []
+    out = []
+    asked = df.attrs.get("asked_batch")
+    if profile.kind == "linear" and asked is not None and asked != profile.batch:
+        out.append(
+            f"profile {profile.name!r} is linear: its runtime holds at its own batch "
+            f"({profile.batch or 'not recorded'}), not {asked}; `fastscale calibrate "
+            f"--batch-size {asked}` makes one that prices any batch"
+        )
+    widths = [w for ws in df["widths"] for w in ws]
+    warning = coverage_warning(
+        profile, batch=batch, resolutions=list(df["resolution"]), widths=widths,
+        flops=list(df["flops"]), acts=list(df["acts"]), spec_ref=spec_ref,
+    )  # fmt: skip
+    return out + ([warning] if warning else [])
+
+
+def _plan_attrs(
+    sol: Solution, tolerance, budgets: dict, limits: dict, relative: dict, profile, lean: str
+) -> dict:
     """What a plan table carries besides its rows (`df.attrs`): the request it answers."""
     return dict(
         target=int(sol.target),
         base_flops=int(sol.base_flops),
+        base_resolution=int(sol.base.resolution),
+        scaled_down=bool(sol.target < sol.base_flops),
         tolerance=float(tolerance),
-        budgets={k: v for k, v in budgets.items() if v is not None},
+        budgets={k: float(v) for k, v in limits.items() if v is not None},
+        budgets_asked={k: str(v) for k, v in budgets.items() if v is not None},
+        relative=relative,
         profile=None if profile is None else profile.name,
         lean=lean,
         unit=None if profile is None else profile.unit,
-        batch=None if profile is None else profile.batch,
     )
-
-
-def _budgets(max_acts, max_params, max_runtime, max_memory) -> dict:
-    """Each budget as a number (None: no such budget), or PlanError for a bad one."""
-    return {
-        "max_acts": _budget(max_acts, "max_acts"),
-        "max_params": _budget(max_params, "max_params"),
-        "max_runtime": None
-        if max_runtime is None
-        else check_factor(max_runtime, "max_runtime", PlanError),
-        "max_memory": None if max_memory is None else parse_bytes(max_memory, "max_memory"),
-    }
 
 
 def _check_profile_serves(budgets: dict, profile: RuntimeProfile | None) -> None:
@@ -250,14 +296,10 @@ def _check_profile_serves(budgets: dict, profile: RuntimeProfile | None) -> None
         )
 
 
-def _ranked(df, budgets: dict, lean: str):
+def _ranked(df, limits: dict, lean: str):
     """The candidates with `fits`, sorted by the ranking of the module docstring and
     numbered, in the COLUMNS order."""
-    fits = np.ones(len(df), bool)
-    for key, col in _BUDGET_COLUMNS.items():
-        if budgets[key] is not None:
-            fits &= df[col].to_numpy() <= budgets[key]
-    df["fits"] = fits
+    df["fits"] = fits(df, limits)
     df["abs_miss"] = df["miss"].abs()
     keys = ["fits", "on_target", "tier", "width_share", "abs_miss", "acts", "strategy"]
     ascending = [False, False, True, True, True, True, True]
@@ -274,65 +316,3 @@ def _alpha(a) -> float:
         return alpha_strategy(a).alpha
     except StrategyError:
         raise PlanError(f"alpha must be in [0, 1], got {a!r}") from None
-
-
-_BUDGET_COLUMNS = {
-    "max_acts": "acts",
-    "max_params": "params",
-    "max_runtime": "predicted_runtime",
-    "max_memory": "predicted_memory",
-}
-
-
-def _fmt(key, value, profile) -> str:
-    if key == "max_runtime":
-        return f"{value:.3g} {profile.unit}"
-    if key == "max_memory":
-        return format_bytes(value)
-    return format_quantity(value)
-
-
-def _budget_name(key: str) -> str:
-    """A budget as both faces spell it: the CLI flag and the `plan()` keyword."""
-    return f"--{key.replace('_', '-')} ({key})"
-
-
-def _plan_label(row) -> str:
-    """A plan as the tables name it: its strategy and scale factor."""
-    return f"{row['strategy']} at s={row['s']:.3g}"
-
-
-def _nothing_fits(df, budgets, profile, tolerance) -> str:
-    """Which budget binds, and by how much, for the on-target plans."""
-    target = df.attrs["target"]
-    on = df[df["on_target"]]
-    if on.empty:
-        best = df.loc[df["miss"].abs().idxmin()]
-        return (
-            f"no strategy lands within ±{tolerance:.2%} of {format_quantity(target, 'F')}; "
-            f"the nearest is {best['strategy']} at {format_quantity(best['flops'], 'F')} "
-            f"({best['miss']:+.2%}); use --all (include_all) to see every candidate"
-        )
-    col = _BUDGET_COLUMNS
-    what = {"max_acts": "acts", "max_params": "params", "max_runtime": "runtime"}
-    what["max_memory"] = f"per step at batch {profile.batch}" if profile else "memory"
-    binding = []
-    for key, limit in budgets.items():
-        if limit is None:
-            continue
-        nearest = on.loc[on[col[key]].idxmin()]
-        need = float(nearest[col[key]])
-        if need > limit:
-            binding.append(
-                f"{_budget_name(key)} {_fmt(key, limit, profile)}: the smallest on-target plan, "
-                f"{_plan_label(nearest)}, needs {_fmt(key, need, profile)} {what[key]} "
-                f"({need / limit - 1:+.0%})"
-            )
-    if binding:
-        return (
-            "; ".join(binding) + "; raise the budget, or use --all (include_all) to see every plan"
-        )
-    given = ", ".join(
-        f"{_budget_name(k)} {_fmt(k, v, profile)}" for k, v in budgets.items() if v is not None
-    )
-    return f"no on-target plan meets all budgets at once ({given}), though each alone can be met"

@@ -53,7 +53,7 @@ def test_scale_table_mentions_scaling_down(capsys):
 
 
 def test_plan_json_is_ranked_with_the_contract_fields(capsys):
-    rows = _json(capsys, ["plan", "RegNetY-4.0GF", "--target", "16GF", "--json"])
+    rows = _json(capsys, ["plan", "RegNetY-4.0GF", "--target", "16GF", "--json"])["plans"]
     assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
     for r in rows:
         for k in ("strategy", "alpha", "factor", "flops", "params", "acts", "on_target"):
@@ -69,7 +69,7 @@ def test_plan_budget_profile_and_alpha_list(capsys):
         ["plan", "RegNetY-4.0GF", "--target", "16GF", "--max-acts", "30M", "--profile",
          "v100x8-paper", "--max-runtime", "19.5", "--alphas", "0:1:0.1", "--strategies", "dwr",
          "--json"],
-    )  # fmt: skip
+    )["plans"]  # fmt: skip
     assert rows and all(r["acts"] <= 30e6 and r["predicted_runtime"] <= 19.5 for r in rows)
     assert {r["strategy"] for r in rows} <= {f"alpha={a / 10:g}" for a in range(11)} | {
         "dwr",
@@ -82,7 +82,7 @@ def test_plan_all_shows_misses(capsys):
     rows = _json(
         capsys,
         ["plan", "RegNetY-4.0GF", "--target", "16GF", "--tolerance", "0.0001", "--all", "--json"],
-    )
+    )["plans"]
     assert any(not r["on_target"] for r in rows) and all("miss" in r for r in rows)
 
 
@@ -101,7 +101,7 @@ def test_plan_out_dir_specs_export(tmp_path, capsys):
 def test_plan_table_by_default(capsys):
     assert main(["plan", "RegNetY-4.0GF", "--target", "16GF", "--alphas", "0.8"]) == 0
     out = capsys.readouterr().out
-    assert "dWr" in out and "no budget given" in out
+    assert "dWr" in out and "no budget given" in out and "take: #" in out
 
 
 def test_profile_fit_show_list(tmp_path, capsys):

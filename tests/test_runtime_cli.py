@@ -68,17 +68,17 @@ def test_profile_predict_json_contract(ops_profile, capsys):
 def test_plan_with_memory_budget(ops_profile, capsys):
     base = ["plan", "RegNetY-200MF", "--target", "800MF", "--profile", str(ops_profile)]
     code, out, _ = _run(capsys, [*base, "--json"])
-    plans = json.loads(out)
+    plans = json.loads(out)["plans"]
     assert code == 0 and all(
         p["predicted_memory"] > 0 and p["predicted_runtime"] > 0 for p in plans
     )
     middle = sorted(p["predicted_memory"] for p in plans)[len(plans) // 2]
     code, out, _ = _run(capsys, [*base, "--max-memory", str(int(middle)), "--json"])
-    kept = json.loads(out)
+    kept = json.loads(out)["plans"]
     assert code == 0 and 0 < len(kept) < len(plans)
     assert all(p["predicted_memory"] <= middle for p in kept)
     code, out, _ = _run(capsys, [*base, "--max-memory", "12GB"])
-    assert code == 0 and "memory (batch 2)" in out
+    assert code == 0 and "memory/step (batch 2)" in out
 
 
 @pytest.mark.parametrize(

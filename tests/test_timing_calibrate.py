@@ -102,7 +102,7 @@ def test_calibrate_cli_json_and_bad_input(tmp_path, capsys):
     assert captured.err.count("\n") == 4  # one progress line per model
     # the planner takes the calibrated profile as is
     code = main(["plan", "RegNetX-200MF", "--target", "400MF", "--profile", str(out), "--json"])
-    plans = json.loads(capsys.readouterr().out)
+    plans = json.loads(capsys.readouterr().out)["plans"]
     assert code == 0 and plans and all(p["predicted_runtime"] > 0 for p in plans)
     for argv, needle in (
         (["--strategies", "zz"], "unknown strategy"),

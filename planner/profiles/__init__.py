@@ -76,6 +76,8 @@ class RuntimeProfile:
     costs: dict = field(default_factory=dict)  # ops: time feature -> seconds per unit, per step
     memory: dict = field(default_factory=dict)  # ops: memory feature -> bytes per unit
     fit: dict = field(default_factory=dict)  # ops: {"time"|"memory"|"linear": statistics}
+    # what the calibration covered (planner.profiles.coverage); {} in older profiles
+    calibrated_range: dict = field(default_factory=dict)
 
     def predict(self, acts, flops):
         """The linear model's time (in `unit`) for scalars or arrays of acts and flops (an

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 import sys
 
 import click
@@ -49,6 +50,24 @@ class Finite(click.FloatRange):
 
 # A seed feeds numpy's and torch's generators: both take 0 .. 2**32 - 1 (numpy refuses < 0).
 SEED = click.IntRange(0, 2**32 - 1)
+
+
+def command_line(ctx: click.Context) -> str:
+    """The command that reruns `ctx`'s invocation: its arguments and every option that differs
+    from its default, shell-quoted (so a printed resume command is exact and copyable)."""
+    parts = ctx.command_path.split()
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if isinstance(param, click.Argument):
+            parts += [str(v) for v in (value if isinstance(value, tuple) else (value,))]
+            continue
+        if value is None or value == param.default or param.name == "as_json":
+            continue
+        if param.is_flag:  # a flag away from its default: its on or its off spelling
+            parts.append(max(param.opts if value else param.secondary_opts, key=len))
+        else:
+            parts += [max(param.opts, key=len), str(value)]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def echo_json(data) -> None:

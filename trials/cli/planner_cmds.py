@@ -168,18 +168,34 @@ def _parse_alphas(text: str | None):
         fail(f"--alphas {shown!r} must be {allowed}")
 
 
+BUDGET_FORMS = "; or 1.5x: a multiple of the smallest on-target plan's value"
+
+
 @click.command("plan")
 @click.argument("spec", metavar="SPEC")
 @click.option("--target", type=QUANTITY, required=True, help="Target flops, e.g. 16GF.")
-@click.option("--max-acts", type=QUANTITY, help="Activation budget, e.g. 32M.")
-@click.option("--max-params", type=QUANTITY, help="Parameter budget, e.g. 100M.")
+@click.option("--max-acts", help="Activation budget, e.g. 32M" + BUDGET_FORMS + ".")
+@click.option("--max-params", help="Parameter budget, e.g. 100M" + BUDGET_FORMS + ".")
 @click.option(
-    "--max-runtime", type=Finite(0, min_open=True), help="Runtime budget in the profile's unit."
+    "--max-runtime",
+    help="Runtime budget in the profile's unit, e.g. 18.5; or 1.5x: no slower than 1.5 × the "
+    "fastest on-target plan.",
 )
 @click.option(
     "--max-memory",
-    help="Peak training memory per step at the profile's batch, e.g. 12GB, 800MB, 1.5e10 "
-    "(needs a calibrated profile: `fastscale calibrate`).",
+    help="Peak training memory per step at --batch-size, e.g. 12GB, 800MB, 1.5e10; or 1.2x of "
+    "the leanest on-target plan (needs a calibrated profile: `fastscale calibrate`).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 1 << 20),
+    help="Price runtime and memory at this batch (an `ops` profile) [default: the profile's].",
+)
+@click.option(
+    "--resolution",
+    "-r",
+    type=click.IntRange(8, 4096),
+    help="Train the base at this resolution; the plans scale from it [default: the spec's].",
 )
 @click.option("--profile", help="Runtime profile: shipped name (v100x8-paper) or JSON file.")
 @click.option("--alphas", help="α values: 0,0.5,0.8 or 0:1:0.05 (default 0:1:0.05).")
@@ -199,19 +215,25 @@ def _parse_alphas(text: str | None):
     "--tolerance", type=TOLERANCE, default=0.01, show_default=True, help="Target window ±fraction."
 )
 @click.option("--all", "include_all", is_flag=True, help="Show every candidate with its miss.")
-@click.option("--json", "as_json", is_flag=True, help="Print a ranked JSON list of plans.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object: the request, the "
+    "recommendation, warnings and the ranked plans.",
+)  # fmt: skip
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Save each plan as a spec file.")
 def plan_cmd(
-    spec, target, max_acts, max_params, max_runtime, max_memory, profile, alphas, strategies,
-    epochs,
-    tolerance, include_all, as_json, out_dir,
+    spec, target, max_acts, max_params, max_runtime, max_memory, batch_size, resolution, profile,
+    alphas, strategies, epochs, tolerance, include_all, as_json, out_dir,
 ):  # fmt: skip
-    """Ranked α/s plans that take SPEC to --target within budgets.
+    """Ranked α/s plans that take SPEC to --target within budgets, and the one to take.
 
     Best first: plans that fit every budget, on target, on the paper's accurate plateau
-    (α <= 0.8 compound scaling), most depth/resolution per flop. See docs/planner.md.
-    """
+    (α <= 0.8 compound scaling), most depth/resolution per flop. The last line names the
+    plan to take: the fastest within that accuracy-safe range (with --epochs, the ResNet-RS
+    schedule rule). See docs/planner.md.
 
+    Example: fastscale plan RegNetY-4.0GF --target 16GF --profile PROFILE --batch-size 64
+    --max-runtime 1.5x --max-memory 12GB
+    """
     if max_runtime is not None and profile is None:
         fail(
             "--max-runtime needs --profile NAME|FILE, the runtime profile it is measured in "
@@ -230,17 +252,33 @@ def plan_cmd(
     df = plan(
         base, target, alphas=_parse_alphas(alphas), strategies=names, max_acts=max_acts,
         max_params=max_params, max_runtime=max_runtime, profile=profile, tolerance=tolerance,
-        include_all=include_all, epochs=epochs, max_memory=max_memory,
+        include_all=include_all, epochs=epochs, max_memory=max_memory, batch=batch_size,
+        resolution=resolution, spec_ref=spec,
     )  # fmt: skip
     records = [_plan_record(r) for r in df.to_dict("records")]
+    for line in df.attrs["warnings"]:
+        click.echo(f"fastscale: warning: {line}", err=True)
     if out_dir:
         _save_plans(out_dir, spec_label(spec), target, records)
     if as_json:
-        echo_json(records)
+        echo_json(_plan_json(df.attrs, records))
         return
     _print_plans(df, records, spec, profile is not None, include_all)
     if out_dir:
         click.echo(f"wrote {len(records)} spec files to {out_dir}", err=True)
+
+
+def _plan_json(attrs: dict, records: list[dict]) -> dict:
+    """`plan --json`: what was asked, where the figures hold, the pick, and the plans."""
+    keys = ("target", "base_flops", "base_resolution", "tolerance", "profile", "unit", "batch",
+            "lean", "epochs", "scaled_down", "degenerate", "budgets", "budgets_asked",
+            "relative", "recommendation", "warnings")  # fmt: skip
+    out = {k: attrs.get(k) for k in keys}
+    out["figures"] = (
+        f"runtime and memory per training step at batch {attrs.get('batch') or '-'}, "
+        "each plan at its own resolution"
+    )
+    return {**out, "plans": records}
 
 
 def _plan_record(row: dict) -> dict:
@@ -269,6 +307,7 @@ def _save_plans(out_dir, label, target, records) -> None:
 
 def _print_plans(df, records, spec, with_runtime: bool, show_fits: bool) -> None:
     attrs = df.attrs
+    batch = attrs.get("batch") or "-"
     rows = []
     for r in records:
         row = {
@@ -289,29 +328,37 @@ def _print_plans(df, records, spec, with_runtime: bool, show_fits: bool) -> None
             "acts": _fq(r["acts"]),
         }
         if with_runtime:
-            row[f"runtime ({attrs['unit']})"] = r["predicted_runtime"]
+            row[f"runtime ({attrs['unit']}, batch {batch})"] = r["predicted_runtime"]
             if r["predicted_memory"] is not None:
-                row[f"memory (batch {attrs['batch']})"] = _fb(r["predicted_memory"])
+                row[f"memory/step (batch {batch})"] = _fb(r["predicted_memory"])
         row["miss"] = f"{r['miss']:+.2%}" + ("" if r["on_target"] else " ✗")
         row["tuned"] = "yes" if r["finetuned"] else ""
         if show_fits:
             row["fits"] = "yes" if r["fits"] else "no"
         rows.append(row)
     title = (
-        f"{spec} -> {_fq(attrs['target'], 'F')} (base {_fq(attrs['base_flops'], 'F')}, "
-        f"±{attrs['tolerance']:.2%})"
+        f"{spec} -> {_fq(attrs['target'], 'F')} (base {_fq(attrs['base_flops'], 'F')} at "
+        f"{attrs['base_resolution']} px, ±{attrs['tolerance']:.2%})"
     )
+    if with_runtime:
+        title += f"; runtime and memory per step at batch {batch}, each plan at its res"
     print_table(rows, title=title)
     click.echo(f"s: the flop factor asked of the strategy; flops×: {FACTOR_NOTE}.")
-    if attrs.get("lean") in ("width", "depth"):
+    if attrs.get("scaled_down"):
+        dropped = attrs.get("degenerate") or []
         click.echo(
-            f"--epochs: ranked {attrs['lean']}-leaning plans first (ResNet-RS: width scaling "
-            "wins on short schedules, depth on long ones; found for ResNets on ImageNet, so "
-            "treat it as guidance and check on your data)."
+            f"scaling down: the target is below the base's {_fq(attrs['base_flops'], 'F')} "
+            "(s < 1)"
+            + (
+                f"; dropped {', '.join(dropped)}: no scaling reaches it (s pinned at 1e-06)"
+                if dropped
+                else ""
+            )
+            + "."
         )
-    elif not attrs.get("budgets"):
-        click.echo(
-            "no budget given: ranked by accuracy lean (most depth/resolution per flop first). "
-            "The paper's fast default is dWr (α = 0.8); add --max-acts or --max-runtime to "
-            "trade accuracy for speed."
-        )
+    rec = attrs.get("recommendation")
+    if rec is None:
+        click.echo("take: none: no on-target plan fits every budget (the fits column).")
+    else:
+        alpha = "" if rec["alpha"] is None else f" (α = {rec['alpha']:.3g})"
+        click.echo(f"take: #{rec['rank']} {rec['label']}{alpha}: {rec['why']}.")

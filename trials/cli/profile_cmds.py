@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from planner.profiles import fit_profile, list_profiles, load_profile, read_timings
+from planner.profiles.coverage import coverage_warning
 from planner.profiles.opmodel import MEMORY_FEATURES, TIME_FEATURES
 from spaces.complexity import complexity
 from spaces.io import resolve_labeled
@@ -200,6 +201,17 @@ def profile_predict_cmd(profile, specs, resolution, batch_size, as_json):
                 "kind": prof.kind,
             }
         )  # fmt: skip
+    warning = coverage_warning(
+        prof,
+        batch=records[0]["batch"],
+        resolutions=[r["resolution"] for r in records],
+        widths=[w for _label, spec in items for w in spec.stages().widths],
+        flops=[r["flops"] for r in records],
+        acts=[r["acts"] for r in records],
+        spec_ref=items[0][0] if len(items) == 1 else None,
+    )
+    if warning:
+        click.echo(f"fastscale: warning: {warning}", err=True)
     if as_json:
         echo_json(records if as_list else records[0])
         return

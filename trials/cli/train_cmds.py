@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from spaces.io import resolve_labeled, resolve_spec
-from trials.cli.common import SEED, Finite, echo_json, fail, print_table
+from trials.cli.common import SEED, Finite, command_line, echo_json, fail, print_table
 from trials.progress import Progress
 from trials.training.recipe import (
     CLOCKS,
@@ -88,14 +88,33 @@ def train_cmd(spec, out, as_json, **options):
             bar.restart(done)
         bar.update(done, total, f"epoch {epoch + 1}/{config.epochs}")
 
+    done = [0]  # epochs in the checkpoint so far
+
+    def on_resume(epochs_done):
+        done[0] = epochs_done
+        left = max(0, config.epochs - epochs_done)
+        _progress(
+            f"resuming from the checkpoint in {out}: {epochs_done} of {config.epochs} epochs "
+            f"done, continuing at epoch {epochs_done + 1}" if left else
+            f"the checkpoint in {out} already holds all {config.epochs} epochs; nothing to train"
+        )  # fmt: skip
+
     def on_epoch(r):
+        done[0] = max(done[0], int(r["epoch"]))
         bar.clear()
         _progress(
             f"epoch {r['epoch']}/{config.epochs}  loss {r['train_loss']:.4f}  "
             f"error {r['error']:.4f}  {r['epoch_time']:.1f}s  {r['images_per_s']:.0f} img/s"
         )
 
-    result = train(model, config, out_dir=out, on_epoch=on_epoch, on_step=on_step)
+    try:
+        result = train(
+            model, config, out_dir=out, on_epoch=on_epoch, on_step=on_step, on_resume=on_resume
+        )
+    except KeyboardInterrupt:
+        bar.clear()
+        click.echo(f"fastscale: interrupted; {_kept(out, done[0], config.epochs)}", err=True)
+        raise click.exceptions.Exit(130) from None
     bar.clear()
     if as_json:
         echo_json({"spec": spec, **result})
@@ -106,6 +125,19 @@ def train_cmd(spec, out, as_json, **options):
     click.echo(
         f"error {result['error']:.4f} (best averaged-weights top-1, epoch {result['best_epoch']}); "
         f"median epoch {result['epoch_time']:.2f}s"
+    )
+
+
+def _kept(out, epochs_done: int, epochs: int) -> str:
+    """What an interrupted `train` left, and the exact command that continues it."""
+    if out is None:
+        return "nothing was kept (no --out); rerun with --out DIR to checkpoint every epoch"
+    command = command_line(click.get_current_context())
+    if epochs_done == 0:
+        return f"no epoch was finished, {out} holds no checkpoint; rerun with: {command}"
+    return (
+        f"the checkpoint of epoch {epochs_done} of {epochs} is kept in {out}; resume with: "
+        f"{command}"
     )
 
 

@@ -12,11 +12,13 @@ inference) at the timed batch size, or minutes per epoch of `epoch_images` image
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+from planner.profiles.coverage import calibrated_range
 from planner.profiles.opfit import fit_ops_profile
 from planner.strategies import get_strategy
 from spaces.errors import FastscaleError
@@ -293,6 +295,8 @@ def calibrate(
     what = _describe(base, strategies, factors, diverse)
     meta = _meta(name, device, mode, batch_size, epoch_images, clock, rounds, timed, what)
     profile = fit_ops_profile(rows, batch=batch_size, **meta)
+    # the range it was measured on, so predictions outside it can say so
+    profile = dataclasses.replace(profile, calibrated_range=calibrated_range(profile))
     result = Calibration(list(profile.rows), profile)
     if path is not None:
         profile.save(path)

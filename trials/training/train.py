@@ -172,13 +172,15 @@ def train(
     *,
     data: Datasets | None = None,
     on_step=None,
+    on_resume=None,
 ) -> dict:
     """Train `spec` under `config`; checkpoint to and resume from `out_dir`; see module doc.
 
     `data` lets a caller reuse already loaded splits (they must match config's dataset,
     resolution and sizes). `on_step(epoch, images_done, images_total)` is called after every
     training step (epoch 0-based; progress displays), and once with images_done = -1 when
-    the epoch's evaluation starts. Returns {"epochs", "error", "epoch_time", "params",
+    the epoch's evaluation starts. `on_resume(epochs_done)` is called once when the run
+    continues from a checkpoint in `out_dir` (epochs_done of them already trained). Returns {"epochs", "error", "epoch_time", "params",
     "flops", "acts", "device", "seed", ...}; raises TrainingDiverged on a non-finite loss and
     OutputError when out_dir is locked by another run or cannot be written.
     """
@@ -188,17 +190,17 @@ def train(
     check_memory(spec, config.batch_size, train=True, device=config.device)  # before loading
     out = RunDir.open(out_dir) if out_dir is not None else None  # locked until the end
     try:
-        return _train(spec, config, out, on_epoch, data, device, resolution, on_step)
+        callbacks = (on_epoch, on_step, on_resume)
+        return _train(spec, config, out, callbacks, data, device, resolution)
     finally:
         if out is not None:
             out.close()
 
 
-def _train(
-    spec, config: TrainConfig, out: RunDir | None, on_epoch, data, device, resolution, on_step
-):
+def _train(spec, config: TrainConfig, out: RunDir | None, callbacks, data, device, resolution):
     from spaces.build import build_model
 
+    on_epoch, on_step, on_resume = callbacks
     with torch_threads(config.resolved_threads()):
         if data is None:
             data = load_dataset(
@@ -212,6 +214,8 @@ def _train(
         key = _run_key(spec, config)
         ckpt = load_checkpoint(out, key, device) if out else None
         records = list(ckpt["records"]) if ckpt else []
+        if ckpt and on_resume is not None:
+            on_resume(int(ckpt["epoch"]))
         if ckpt:  # a kill may have come between the checkpoint and result.json
             out.catch_up(records, summarize(records, spec, config), on_epoch)
         if ckpt and ckpt["epoch"] >= config.epochs:

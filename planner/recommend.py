@@ -1,0 +1,96 @@
+"""One recommended plan out of a ranked plan table, and the sentence that says why.
+
+The rule is the fast-scaling paper's (Dollár et al. 2021, §5-6): scaled with any α up to
+about 0.8 (compound scaling that grows depth and resolution too), models reach the accuracy
+of uniform compound scaling, while activations — and with them runtime — fall as α grows.
+So among the plans that reach the target, fit every budget and lie in that accuracy-safe
+range (accuracy tier 0 of `planner.plan`), take the fastest: the lowest predicted runtime
+with a profile, else the fewest activations (the paper's runtime proxy, r = 0.99 with epoch
+time). With `epochs` the ResNet-RS schedule rule decides instead (Bello et al. 2021): the
+top plan of the width- or depth-leaning order. No safe plan fitting the budgets: the
+top-ranked plan that does, said as such.
+"""
+
+from __future__ import annotations
+
+import math
+
+from planner.budgets import describe_limit, plan_label
+
+SAFE_RANGE = "compound scaling with α ≤ 0.8: the α family up to 0.8, dr, dwr, dWr, effnet"
+
+
+def _speed_column(df) -> tuple[str, str]:
+    """The column the rule minimises and how the sentence names it."""
+    runtime = df["predicted_runtime"].astype(float)
+    if runtime.notna().any():
+        return "predicted_runtime", "fastest predicted runtime"
+    return "acts", "fewest activations"
+
+
+def _budget_note(df, limits: dict, relative: dict) -> str:
+    """Whether the budgets excluded any on-target plan (said either way)."""
+    given = {k: v for k, v in limits.items() if v is not None}
+    on = int(df["on_target"].sum())
+    if not given:
+        return "no budget given"
+    kept = int((df["on_target"] & df["fits"]).sum())
+    text = ", ".join(describe_limit(k, v, relative, df.attrs.get("unit")) for k, v in given.items())
+    if kept == on:
+        return f"the budgets ({text}) exclude none of the {on} on-target plans"
+    return f"the budgets ({text}) keep {kept} of {on} on-target plans"
+
+
+def _value_text(row, column: str, unit: str | None) -> str:
+    value = float(row[column])
+    if column == "acts":
+        return f"{value / 1e6:.1f}M acts"
+    return f"{value:.3g} {unit or ''}".rstrip()
+
+
+def recommend(df, limits: dict, relative: dict, lean: str) -> dict | None:
+    """{"rank", "strategy", "alpha", "s", "why"} of the plan to take in a ranked table (the
+    full one, with `fits`, `on_target`, `tier`), or None when no plan qualifies."""
+    ok = df[df["fits"] & df["on_target"]]
+    note = _budget_note(df, limits, relative)
+    if ok.empty:
+        return None
+    unit = df.attrs.get("unit")
+    batch = df.attrs.get("batch")
+    at_batch = f" at batch {batch}" if batch else ""
+    if lean in ("width", "depth"):
+        row = ok.iloc[0]
+        why = (
+            f"the ResNet-RS schedule rule for {df.attrs.get('epochs'):g} epochs: the most "
+            f"{lean}-leaning plan that reaches the target"
+            + (" and fits the budgets" if note != "no budget given" else "")
+            + f" ({lean} scaling won on {'short' if lean == 'width' else 'long'} schedules for "
+            "ResNets on ImageNet: guidance, confirm with `fastscale compare`)"
+        )
+    else:
+        column, speed = _speed_column(ok)
+        safe = ok[ok["tier"] == 0]
+        if safe.empty:
+            row = ok.iloc[0]
+            why = (
+                "no plan in the accuracy-safe range fits the budgets (that range: "
+                f"{SAFE_RANGE}); this is the most accuracy-leaning plan that does"
+            )
+        else:
+            row = safe.loc[safe[column].astype(float).idxmin()]
+            among = "the only plan" if len(safe) == 1 else f"{speed} among the {len(safe)} plans"
+            proxy = " (activations: the paper's runtime proxy)" if column == "acts" else ""
+            why = (
+                f"{among} in the accuracy-safe range ({SAFE_RANGE}) that reach the target"
+                f"{' and fit the budgets' if note != 'no budget given' else ''}: "
+                f"{_value_text(row, column, unit)}{at_batch if column != 'acts' else ''}{proxy}"
+            )
+    alpha = float(row["alpha"])
+    return {
+        "rank": int(row["rank"]),
+        "strategy": str(row["strategy"]),
+        "alpha": None if math.isnan(alpha) else alpha,
+        "s": float(row["s"]),
+        "label": plan_label(row),
+        "why": f"{why}; {note}",
+    }
