@@ -38,3 +38,38 @@ def test_network_names_read_the_same_from_a_table_that_holds_floats():
     as_floats = {k: float(v) if k != "block" else v for k, v in spec.items()}
     assert short_name({**as_floats, "resolution": 16.0}) == short_name({**spec, "resolution": 16})
     assert short_name({**spec, "resolution": 16}) == "Y d20 w0=32 wa=37.8 wm=2.556 g=104 r16"
+
+
+def _plain_results():
+    """A plain (non-comparison) study's results: done, stopped, failed and pending rows."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "key": ["a", "b", "c", "d", "e"],
+            "status": ["done", "failed", "done", "stopped", "pending"],
+            "error": [0.30, None, 0.21, 0.05, None],
+            "flops": [5_000_000, 6_000_000, 7_000_000, 8_000_000, 9_000_000],
+            "params": [1, 2, 3, 4, 5],
+            "acts": [1, 2, 3, 4, 5],
+            "failure": [None, "ValueError: bad", None, None, None],
+        }
+    )
+
+
+def test_plain_study_sorts_by_error_and_marks_the_best():
+    records, cols = show_rows(_plain_results())
+    # done by error, then the stopped one (its error is at an earlier epoch: not the best
+    # although lower), then failed and pending
+    assert [r["key"] for r in records] == ["c", "a", "d", "b", "e"]
+    assert [r["best"] for r in records] == ["best", "", "", "", ""]
+    assert cols.index("status") < cols.index("best") < cols.index("error")
+
+
+def test_best_is_a_finished_candidate_or_none():
+    from trials.study.results import by_error
+
+    ranked = by_error(_plain_results())
+    assert ranked["best"].tolist() == [True, False, False, False, False]
+    nothing_done = _plain_results().assign(status="pending")
+    assert not by_error(nothing_done)["best"].any()

@@ -3,11 +3,13 @@ study), the one-line summary, the study's size, and what an interrupted run kept
 
 from __future__ import annotations
 
+import click
+
 from spaces.units import format_quantity
 from trials.cli.common import echo_json, print_table
 from trials.study.live_view import one_line, short_name
 from trials.study.results import COLUMNS as RESULT_COLUMNS
-from trials.study.results import load_results, study_size
+from trials.study.results import by_error, load_results, study_size
 from trials.study.store import StudyStore
 
 NOT_SHOWN = {
@@ -44,11 +46,16 @@ def show_rows(df) -> tuple[list[dict], list[str]]:
     """Records (NaN as None) and the table's columns: results, spec fields, tags, failure."""
     import pandas as pd
 
-    records = df.astype(object).where(pd.notna(df), None).to_dict("records")
-    if "method" in df.columns and "phase" in df.columns:
+    if "method" in df.columns and "phase" in df.columns:  # a comparison: its report compares
+        records = df.astype(object).where(pd.notna(df), None).to_dict("records")
         return compact_rows(records, df)
+    df = by_error(df)
+    records = df.astype(object).where(pd.notna(df), None).to_dict("records")
+    for r in records:
+        r["best"] = "best" if r["best"] else ""
     cols = [c for c in SHOW_COLUMNS if c in df.columns]
-    cols += [c for c in df.columns if c not in cols and c not in NOT_SHOWN]
+    cols.insert(cols.index("status") + 1, "best")
+    cols += [c for c in df.columns if c not in cols and c not in NOT_SHOWN and c != "best"]
     if df["failure"].notna().any():
         cols.append("failure")
     if stopped_rows(records):
@@ -136,9 +143,20 @@ def summary(df) -> str:
 def print_results(df, as_json: bool, directory) -> None:
     records, cols = show_rows(df)
     if as_json:
+        for r in records:  # JSON: a boolean, not the table's marker
+            if "best" in r:
+                r["best"] = r["best"] == "best"
         echo_json(records)
-    else:
-        print_table(records, cols, title=f"{directory}: {summary(df)}; {disk_use(directory)}")
+        return
+    print_table(records, cols, title=f"{directory}: {summary(df)}; {disk_use(directory)}")
+    best = next((r for r in records if r.get("best") == "best"), None)
+    if best is not None:
+        click.echo(
+            f"best: {best['key']}, error {100 * float(best['error']):.2f}% "
+            f"({format_quantity(best['flops'], 'F')}); sorted by error, done candidates first"
+        )
+    elif "best" in cols and len(records):
+        click.echo("best: none yet (no candidate has finished training)")
 
 
 def disk_use(directory) -> str:

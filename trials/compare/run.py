@@ -187,12 +187,28 @@ def _refuse_other_study(out_dir: str | Path) -> None:
 
     store = StudyStore(out_dir)
     if not store.exists():
+        _refuse_foreign_files(Path(out_dir))
         return
     source = store.check().get("source")
     if source != "api":
         raise CompareError(
             f"{str(out_dir)!r} holds a study made by `fastscale study run` (candidates from "
             f"{source!r}); a comparison keeps its own study: pass a new or empty --out"
+        )
+
+
+def _refuse_foreign_files(out_dir: Path) -> None:
+    """An existing directory with files but neither a study nor compare.json is someone
+    else's output: refuse it before anything (Ray, data, a study) is started or written."""
+    if not out_dir.is_dir() or (out_dir / META_FILE).exists():
+        return
+    names = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith("."))
+    if names:
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise CompareError(
+            f"{str(out_dir)!r} exists and holds other files ({shown}) but no comparison; pass "
+            "--out with a new or empty directory (default runs/compare-PRESET), or move those "
+            "files away; to rebuild an existing comparison's report use `fastscale report DIR`"
         )
 
 

@@ -105,6 +105,26 @@ def load_results(out_dir: str | Path):
     return rows_frame(rows)
 
 
+def by_error(df):
+    """The results best first, with a `best` column: fully trained candidates (done) by
+    error, then those stopped early (their error is at the epoch they stopped, so not
+    comparable), then failed, running and pending ones; ties and the rest in key order.
+    `best` is True on the done candidate with the lowest error (none when nothing is done)."""
+    group = df["status"].map({"done": 0, "stopped": 1}).fillna(2)
+    error = df["error"].astype(float)
+    ranked = (
+        df.assign(_group=group, _error=error)
+        .sort_values(["_group", "_error", "key"], kind="mergesort", na_position="last")
+        .drop(columns=["_group", "_error"])
+        .reset_index(drop=True)
+    )
+    done = (ranked["status"] == "done") & ranked["error"].notna()
+    ranked["best"] = False
+    if done.any():
+        ranked.loc[ranked[done]["error"].astype(float).idxmin(), "best"] = True
+    return ranked
+
+
 def write_results(store: StudyStore) -> Path:
     """Rebuild results.parquet (results.csv if parquet cannot hold the columns), atomically,
     with the project's one safe-write rule (docs/outputs.md)."""
