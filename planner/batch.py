@@ -2,7 +2,7 @@
 
 The solver evaluates thousands of (strategy, s, fine-tune) candidates per plan. Building a
 StageSpec per candidate and walking it block by block would cost milliseconds each, so this
-module keeps candidates as stage-level arrays: the §6 rounding rules run as numpy ufuncs
+module keeps candidates as stage-level arrays: the rounding rules (docs/planner.md) run as numpy ufuncs
 over (N, stages) arrays, and complexity is `spaces.complexity.stages_complexity_batch`, the
 vectorized face of `complexity()` (tests check equality).
 """
@@ -17,8 +17,9 @@ from spaces.complexity import stages_complexity_batch
 from spaces.generate import Q, compat, round_group_width
 from spaces.specs import StageSpec
 
-# Widths round to multiples of Q (§6), the width quantum of RegNet generation.
-R_STEP = 4  # resolution quantum of §6
+# Widths round to multiples of Q, the width quantum of RegNet generation (docs/planner.md,
+# "Scaling and rounding").
+R_STEP = 4  # resolution quantum (same section)
 MIN_RESOLUTION = 8
 
 
@@ -67,7 +68,7 @@ def scale_arrays(
     resolution_steps=0,
     depth_steps=0,
 ) -> Candidates:
-    """Apply the §6 rounding rules to N sets of factors (each argument broadcasts to (N,)).
+    """Apply the rounding rules of docs/planner.md to N sets of factors (each argument broadcasts to (N,)).
 
     Fine-tune knobs: `width_scale` multiplies the continuous width factor, `group_scale` the
     group-width factor, `resolution_steps` adds steps of 4 px after rounding, `depth_steps`

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import math
 
-from planner.budgets import describe_limit, plan_label
+import numpy as np
+
+from planner.budgets import BUDGET_COLUMNS, describe_limit, format_budget, plan_label
 
 SAFE_RANGE = "compound scaling with α ≤ 0.8: the α family up to 0.8, dr, dwr, dWr, effnet"
 
@@ -48,6 +50,26 @@ def _value_text(row, column: str, unit: str | None) -> str:
     return f"{value:.3g} {unit or ''}".rstrip()
 
 
+def _nearest_safe(df, limits: dict, unit: str | None) -> str:
+    """', the nearest, dWr at s=4.49, needs 12.6GB (--max-memory 12.0GB)': the on-target safe
+    plan that misses the budgets by the least (largest overshoot ratio), or ''."""
+    safe = df[df["on_target"] & (df["tier"] == 0)]
+    given = {k: v for k, v in limits.items() if v is not None and v > 0}
+    if safe.empty or not given:
+        return ""
+    ratios = np.max(
+        [safe[BUDGET_COLUMNS[k]].to_numpy(dtype=float) / v for k, v in given.items()], axis=0
+    )
+    row = safe.iloc[int(np.nanargmin(ratios))]
+    misses = [
+        f"{format_budget(k, float(row[BUDGET_COLUMNS[k]]), unit)} for --{k.replace('_', '-')} "
+        f"{format_budget(k, v, unit)}"
+        for k, v in given.items()
+        if float(row[BUDGET_COLUMNS[k]]) > v
+    ]
+    return f"; the nearest, {plan_label(row)}, needs {' and '.join(misses)}" if misses else ""
+
+
 def recommend(df, limits: dict, relative: dict, lean: str) -> dict | None:
     """{"rank", "strategy", "alpha", "s", "why"} of the plan to take in a ranked table (the
     full one, with `fits`, `on_target`, `tier`), or None when no plan qualifies."""
@@ -74,7 +96,8 @@ def recommend(df, limits: dict, relative: dict, lean: str) -> dict | None:
             row = ok.iloc[0]
             why = (
                 "no plan in the accuracy-safe range fits the budgets (that range: "
-                f"{SAFE_RANGE}); this is the most accuracy-leaning plan that does"
+                f"{SAFE_RANGE}){_nearest_safe(df, limits, unit)}; this is the most "
+                "accuracy-leaning plan that does"
             )
         else:
             row = safe.loc[safe[column].astype(float).idxmin()]

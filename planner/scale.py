@@ -1,4 +1,4 @@
-"""Scale any spec by a flop factor s with a strategy and the §6 rounding rules.
+"""Scale any spec by a flop factor s with a strategy and the rounding rules of docs/planner.md.
 
 The result is an ordinary `StageSpec`: exact complexity via `spaces.complexity`, buildable
 by `spaces.build`, saveable with `spaces.io.save_specs`.

@@ -1,6 +1,6 @@
 """Target solving: the scaled network whose flops land closest to a target.
 
-flops(s) is a step function of s: every rounding rule of §6 (per-stage depth, width, group
+flops(s) is a step function of s: every rounding rule of docs/planner.md, "Scaling and rounding" (per-stage depth, width, group
 width, resolution) changes value at known s, the breakpoints ((m + ½)/v)^(1/e). The solver
 
 1. brackets the target on a coarse log grid of s (extending it when the target lies beyond);

@@ -179,7 +179,7 @@ class TrainConfig:
         return min(5.0, WARMUP_FRACTION * self.epochs)
 
     def resolved_weight_decay(self, spec) -> float:
-        """The configured decay, or the §8 value by block type (scaled specs keep theirs)."""
+        """The configured decay, or the paper's recipe value by block type (docs/training.md) (scaled specs keep theirs)."""
         if self.weight_decay is not None:
             return float(self.weight_decay)
         return spec.kind.weight_decay  # the block table's weight-decay class

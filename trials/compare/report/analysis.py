@@ -22,7 +22,7 @@ LEVELS = ("base", "intermediate", "top")
 # Seed-noise thresholds: a margin of >= 2 standard errors is "clear", >= 1 "marginal".
 CLEAR_Z, MARGINAL_Z = 2.0, 1.0
 PAPER_FINDINGS = (
-    "Paper (§9): at 4GF the searched model beats the scaled one (RegNetY by 0.6%, RegNetZ by "
+    "Paper (§6.4): at 4GF the searched model beats the scaled one (RegNetY by 0.6%, RegNetZ by "
     "0.1%); at 16GF the hybrid (search at 4GF, scale ×4) beats scaling from 500MF by 0.3%; "
     "fast scaling dWr is about as accurate as dwr and nearly as fast as w."
 )

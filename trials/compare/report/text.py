@@ -159,7 +159,7 @@ def _versus(v: dict, a: str, b: str, sigma: float | None) -> tuple[str, str]:
 
 
 def paper_agreement(verdicts: list[dict], spread: dict) -> list[str]:
-    """Check the paper's three §9 findings against the data; one sentence each."""
+    """Check the paper's three §6.4 findings against the data; one sentence each."""
     sigma = spread["std"]
     lines = []
     for v in verdicts:
