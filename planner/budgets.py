@@ -61,11 +61,15 @@ def parse_budget(value, key: str):
         if key == "max_runtime":
             return check_factor(float(value), flag, PlanError)
         return float(parse_quantity(value, what=flag))
-    except (ValueError, TypeError, FastscaleError):
+    except FastscaleError as exc:  # says what was wrong (not a size, not positive, ...)
+        raise PlanError(
+            f"{exc}; or 1.5x, a multiple of the smallest on-target plan's value"
+        ) from None
+    except (ValueError, TypeError):
         allowed = {
             "max_memory": "a size (12GB, 800MB, 1.5GiB, 1.5e10)",
-            "max_runtime": "a number in the profile's unit (18.5)",
-        }.get(key, "a quantity (32M, 4e7)")
+            "max_runtime": "a positive number in the profile's unit (18.5)",
+        }.get(key, "a positive quantity (32M, 4e7)")
         raise PlanError(
             f"{flag} {value!r} must be {allowed}, or a multiple of the smallest on-target "
             "plan's value like 1.5x"

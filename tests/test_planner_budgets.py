@@ -11,7 +11,8 @@ from planner.budgets import PlanError, Relative, parse_budget
 from planner.plan import plan
 from planner.profiles import load_profile
 from planner.profiles.coverage import calibrated_range, coverage_warning
-from planner.profiles.opmodel import MEMORY_FEATURES, TIME_FEATURES, feature_matrix, fit_ops_profile
+from planner.profiles.opfit import fit_ops_profile
+from planner.profiles.opmodel import MEMORY_FEATURES, TIME_FEATURES, feature_matrix
 from planner.scale import scale_spec
 from spaces.op_walk import op_counts
 from spaces.registry import get_model

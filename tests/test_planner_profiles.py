@@ -56,7 +56,8 @@ def test_default_profile_reproduces_its_source_rows_within_its_stated_error():
     p = load_profile("v100x8-paper")
     assert "v100x8-paper" in list_profiles()
     assert p.unit == "min/epoch" and "Fast and Accurate Model Scaling" in p.source
-    assert "§7" in p.source and p.n == len(p.rows) == 12
+    assert "Section 4 table" in p.source and "REFERENCE" not in p.source
+    assert p.n == len(p.rows) == 12
     rel = [abs(p.predict(r["acts"], r["flops"]) - r["time"]) / r["time"] for r in p.rows]
     assert max(rel) <= p.max_rel_error + 1e-12
     assert np.mean(rel) == pytest.approx(p.mean_rel_error)
