@@ -183,3 +183,9 @@ def test_profile_predict_warns_outside_the_range(ops_profile, capsys):
     assert main([*argv, "--batch-size", "64"]) == 0
     err = capsys.readouterr().err
     assert err.count("fastscale: warning:") == 1 and "--batch-size 64" in err
+
+
+def test_profile_show_says_where_it_was_calibrated(ops_profile, capsys):
+    assert main(["profile", "show", str(ops_profile)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "calibrated on" in x)
+    assert "batch 8" in line and "32–64 px" in line

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from planner.profiles import fit_profile, list_profiles, load_profile, read_timings
-from planner.profiles.coverage import coverage_warning
+from planner.profiles.coverage import calibrated_range, coverage_warning
 from planner.profiles.opmodel import MEMORY_FEATURES, TIME_FEATURES
 from spaces.complexity import complexity
 from spaces.io import resolve_labeled
@@ -111,12 +111,28 @@ def _print_profile(p) -> None:
         ("leave-one-out: mean / max",
          f"{_pct(p.loo_mean_rel_error)} / {_pct(p.loo_max_rel_error)}"),
         *_fit_rows(p),
+        ("calibrated on", _range_text(p)),
     ]  # fmt: skip
     print_table([{"field": k, "value": v} for k, v in rows], title=f"profile {p.name}")
     if p.kind == "ops":
         _print_costs(p)
     if p.source:
         click.echo(f"source: {p.source}")
+
+
+def _range_text(p) -> str:
+    """Where the profile's predictions are measured rather than extrapolated."""
+    rng = calibrated_range(p)
+    if rng is None:
+        return "range unknown (no rows)"
+    parts = [f"batch {rng.get('batch') or '-'}"]
+    for key, unit in (("resolutions", " px"), ("widths", " wide")):
+        if rng.get(key):
+            parts.append(f"{rng[key][0]}–{rng[key][1]}{unit}")
+    if rng.get("flops"):
+        lo, hi = rng["flops"]
+        parts.append(f"{format_quantity(lo, 'F')}–{format_quantity(hi, 'F')}")
+    return ", ".join(parts)
 
 
 def _fit_rows(p) -> list[tuple[str, str]]:
