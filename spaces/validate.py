@@ -3,7 +3,6 @@ frozen dataclass (unknown keys are an error that lists the allowed ones, never i
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 from spaces.errors import FastscaleError
@@ -23,25 +22,13 @@ def check_positive(value, what: str, error: type[Exception] = FastscaleError) ->
 def dataclass_from_mapping(
     cls, data, what: str, error: type[Exception] = FastscaleError, required=None, order=None
 ):
-    """`cls(**data)` after checking that `data` is a mapping with only `cls`'s fields and all
-    of its required ones (`required` overrides which); a TypeError becomes `error`. `order`
-    is the order messages list the allowed fields in (default: the dataclass's)."""
-    if not isinstance(data, dict):
-        raise error(f"{what} must be a mapping of fields, got {type(data).__name__}")
-    fields = dataclasses.fields(cls)
-    allowed = list(order) if order is not None else [f.name for f in fields]
-    unknown = sorted(str(k) for k in set(data) - set(allowed))
-    if unknown:
-        raise error(f"{what}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
-    if required is None:
-        required = [
-            f.name
-            for f in fields
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        ]
-    missing = [k for k in required if k not in data]
-    if missing:
-        raise error(f"{what} is missing field(s): {', '.join(missing)}")
+    """`cls(**data)` after the schema check of spaces.schema: a mapping with only `cls`'s
+    fields, all of its required ones (`required` overrides which) and values of the
+    annotated types; `order` is the order messages list the allowed fields in (default: the
+    dataclass's). Ranges stay in `cls.__post_init__`."""
+    from spaces.schema import check_dataclass  # pydantic: ~100 ms, kept off the --help path
+
+    check_dataclass(cls, data, what, error, order or (), required)
     try:
         return cls(**data)
     except TypeError as exc:

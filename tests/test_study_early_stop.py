@@ -253,7 +253,7 @@ def test_compare_stores_its_scheduler_and_a_resume_must_agree(tmp_path, capsys):
     assert preset.to_dict()["early_stop"]["scheduler"] == "asha"
     for bad, says in (
         ({"scheduler": "bogus"}, "--scheduler 'bogus' is unknown"),
-        ({"pruner": "median"}, "early_stop allows"),
+        ({"pruner": "median"}, "early_stop: unknown field 'pruner'; allowed: scheduler"),
         ({"scheduler": "asha"}, "must be below --epochs 1"),
     ):
         with pytest.raises(PresetError, match=says):

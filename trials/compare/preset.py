@@ -11,37 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from planner.strategies import get_strategy
 from spaces.errors import FastscaleError
 from spaces.io import parse_data, read_text_file
-from spaces.sampler import SPACES
-from spaces.units import UnitError, format_quantity, parse_quantity
+from spaces.schema import validate
+from trials.compare.preset_schema import PresetFile
 from trials.study.early_stop import EarlyStop, settings
 from trials.study.store import StudyError
-from trials.training.recipe import TrainConfig
 
 PRESET_DIR = Path(__file__).parent / "presets"
-LEVELS = ("base", "intermediate", "top")
-FIELDS = {
-    "name": "preset name",
-    "description": "one line",
-    "dataset": "'fashion-mnist' or an ImageFolder path (null: --dataset must give it)",
-    "resolution": "input resolution (px) of every searched and base model",
-    "spaces": "design spaces to search: regnetx, regnety, regnetz",
-    "base": "per space: {search: K} (best of K at the base regime) | {model: NAME} | {spec: {...}}",
-    "regimes": "{base: 5MF, intermediate: 40MF, top: 160MF}",
-    "tolerance": "regime window, fraction of the flops (sampler and solver)",
-    "samples": "models searched per regime (-n overrides)",
-    "strategies": "scaling strategies (planner names: w, dwr, dWr, ...)",
-    "seed": "sampling seed (the training seed lives in train.seed)",
-    "train": "TrainConfig fields for every first-round trial",
-    "finalists": "{epochs, seeds, select: best-per-method|all, levels: [intermediate, top]} or null",
-    "resources": "{cpus_per_trial, gpus_per_trial}",
-    "early_stop": "{scheduler: fifo|asha, grace_epochs, reduction_factor} (default fifo)",
-}
-FINALIST_FIELDS = ("epochs", "seeds", "select", "levels")
-RESOURCE_FIELDS = ("cpus_per_trial", "gpus_per_trial")
-SELECTS = ("best-per-method", "all")
 
 
 class PresetError(FastscaleError):
@@ -117,198 +94,41 @@ def list_presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
-def _need(cond, where: str, message: str) -> None:
-    if not cond:
-        raise PresetError(f"{where}: {message}")
-
-
 def parse_preset(data, where: str) -> Preset:
-    """Validate a preset mapping; every error names the field and the allowed values."""
-    _check_fields(data, where)
-    regimes = data["regimes"]
-    flops = _regime_flops(regimes, where)
-    spaces = _spaces(data, where)
-    base = _base(data["base"], spaces, where)
-    samples = data["samples"]
-    _need(isinstance(samples, int) and samples >= 1, where, "samples must be an integer >= 1")
-    strategies = _strategies(data["strategies"], where)
-    train = _train(data, where)
-    res = data["resolution"]
-    _need(isinstance(res, int) and res >= 8, where, "resolution must be an integer >= 8")
-    tol = data.get("tolerance", 0.02)
-    _need(isinstance(tol, int | float) and 0 < tol < 1, where, "tolerance must be in (0, 1)")
-    resources = data.get("resources") or {}
-    _need(
-        isinstance(resources, dict) and set(resources) <= set(RESOURCE_FIELDS),
-        where,
-        f"resources allows {', '.join(RESOURCE_FIELDS)}",
-    )
-    return Preset(
-        name=str(data.get("name", Path(where).stem)),
-        description=str(data.get("description", "")),
-        dataset=data.get("dataset"),
-        resolution=res,
-        spaces=tuple(spaces),
-        base=base,
-        regimes=flops,
-        labels={
-            lv: regimes[lv] if isinstance(regimes[lv], str) else format_quantity(flops[lv], "F")
-            for lv in LEVELS
-        },
-        tolerance=float(tol),
-        samples=samples,
-        strategies=tuple(str(s) for s in strategies),
-        seed=int(data.get("seed", 0)),
-        train=dict(train),
-        finalists=_finalists(data.get("finalists"), where),
-        cpus_per_trial=resources.get("cpus_per_trial", 1),
-        gpus_per_trial=resources.get("gpus_per_trial", 0),
-        early_stop=_early_stop(data.get("early_stop"), train, where),
-        source=where,
-    )
-
-
-def _check_fields(data, where: str) -> None:
-    """A mapping with only known fields and every required one."""
-    _need(isinstance(data, dict), where, "a preset must be a mapping of fields")
-    unknown = sorted(set(data) - set(FIELDS))
-    _need(
-        not unknown,
-        where,
-        f"unknown field(s) {', '.join(map(str, unknown))}; allowed: " + ", ".join(FIELDS),
-    )
-    required = ("resolution", "spaces", "base", "regimes", "samples", "strategies", "train")
-    missing = [k for k in required if k not in data]
-    _need(
-        not missing,
-        where,
-        f"missing field(s) {', '.join(missing)}; "
-        + "; ".join(f"{k}: {FIELDS[k]}" for k in missing),
-    )
-
-
-def _regime_flops(regimes, where: str) -> dict:
-    """{level: flops} of the regime ladder, which must grow from base to top."""
-    _need(
-        isinstance(regimes, dict) and set(regimes) == set(LEVELS),
-        where,
-        f"regimes must map exactly {', '.join(LEVELS)} to flops, e.g. {FIELDS['regimes']}",
-    )
-    flops = {}
-    for level in LEVELS:
-        try:
-            flops[level] = parse_quantity(regimes[level], what=f"regimes.{level}")
-        except UnitError as exc:
-            raise PresetError(f"{where}: {exc}") from None
-    _need(
-        flops["base"] < flops["intermediate"] < flops["top"],
-        where,
-        "regimes must grow: base < intermediate < top",
-    )
-    return flops
-
-
-def _spaces(data: dict, where: str) -> list:
-    spaces = data["spaces"]
-    spaces = [spaces] if isinstance(spaces, str) else spaces
-    _need(
-        isinstance(spaces, list) and spaces and all(s in SPACES for s in spaces),
-        where,
-        f"spaces must be a list drawn from {', '.join(SPACES)}, got {data['spaces']!r}",
-    )
-    return spaces
-
-
-def _base(base, spaces: list, where: str) -> dict:
-    """One base entry per space: {search: K}, {model: NAME} or {spec: {...}}."""
-    _need(
-        isinstance(base, dict) and set(base) == set(spaces),
-        where,
-        f"base must give one entry per space ({', '.join(spaces)}): {FIELDS['base']}",
-    )
-    for space, entry in base.items():
-        _need(
-            isinstance(entry, dict)
-            and len(entry) == 1
-            and next(iter(entry)) in ("search", "model", "spec"),
-            where,
-            f"base.{space} must be one of {{search: K}}, {{model: NAME}}, {{spec: {{...}}}}",
+    """Validate a preset mapping through its schema (trials.compare.preset_schema); every
+    error is one line naming the file, the field path and what is allowed."""
+    f = validate(PresetFile, data, where, PresetError)
+    try:
+        stop = (
+            settings(**f.early_stop.model_dump(), epochs=f.train.get("epochs", 1))
+            if (f.early_stop is not None)
+            else None
         )
-    return base
-
-
-def _strategies(strategies, where: str) -> list:
-    """A non-empty list of planner strategy names."""
-
-    _need(
-        isinstance(strategies, list) and strategies,
-        where,
-        "strategies must be a non-empty list, e.g. [w, dwr, dWr]",
-    )
-    for s in strategies:
-        try:
-            get_strategy(str(s))
-        except FastscaleError as exc:
-            raise PresetError(f"{where}: strategies: {exc}") from None
-    return strategies
-
-
-def _train(data: dict, where: str) -> dict:
-    """The TrainConfig fields of the first round (checked with the preset's dataset)."""
-
-    train = data["train"]
-    _need(isinstance(train, dict), where, "train must be a mapping of TrainConfig fields")
-    try:
-        TrainConfig.from_dict({**train, "dataset": data.get("dataset") or "fashion-mnist"})
-    except (FastscaleError, TypeError) as exc:
-        raise PresetError(f"{where}: train: {exc}") from None
-    return train
-
-
-def _early_stop(data, train: dict, where: str) -> dict:
-    """Validated `early_stop:` settings (trials.study.early_stop); {} when absent."""
-
-    if data is None:
-        return {}
-    keys = ("scheduler", "grace_epochs", "reduction_factor")
-    allowed = f"early_stop allows {FIELDS['early_stop']}"
-    _need(isinstance(data, dict) and set(data) <= set(keys), where, allowed)
-    try:
-        stop = settings(**{k: data.get(k) for k in keys}, epochs=train.get("epochs", 1))
     except StudyError as exc:
         raise PresetError(f"{where}: early_stop: {exc}") from None
-    return stop.to_dict()
-
-
-def _finalists(data, where: str) -> Finalists | None:
-    if data is None:
-        return None
-    _need(
-        isinstance(data, dict)
-        and set(data) <= set(FINALIST_FIELDS)
-        and "epochs" in data
-        and "seeds" in data,
-        where,
-        f"finalists must be null or a mapping with "
-        f"{', '.join(FINALIST_FIELDS)} (epochs and seeds required)",
+    fin = f.finalists
+    return Preset(
+        name=f.name if f.name is not None else Path(where).stem,
+        description=f.description,
+        dataset=f.dataset,
+        resolution=f.resolution,
+        spaces=tuple(f.spaces),
+        base={space: entry.to_dict() for space, entry in f.base.items()},
+        regimes=f.regimes.flops(),
+        labels=f.regimes.labels(),
+        tolerance=float(f.tolerance),
+        samples=f.samples,
+        strategies=tuple(f.strategies),
+        seed=f.seed,
+        train=dict(f.train),
+        finalists=None
+        if fin is None
+        else Finalists(fin.epochs, tuple(fin.seeds), fin.select, tuple(fin.levels)),
+        cpus_per_trial=f.resources.cpus_per_trial,
+        gpus_per_trial=f.resources.gpus_per_trial,
+        early_stop={} if stop is None else stop.to_dict(),
+        source=where,
     )
-    seeds = data["seeds"]
-    _need(
-        isinstance(seeds, list) and all(isinstance(s, int) for s in seeds),
-        where,
-        "finalists.seeds must be a list of integers (training seeds)",
-    )
-    select = data.get("select", "best-per-method")
-    _need(select in SELECTS, where, f"finalists.select must be one of {', '.join(SELECTS)}")
-    levels = tuple(data.get("levels", ("intermediate", "top")))
-    _need(
-        set(levels) <= {"intermediate", "top"},
-        where,
-        "finalists.levels must be drawn from intermediate, top",
-    )
-    epochs = data["epochs"]
-    _need(isinstance(epochs, int) and epochs >= 1, where, "finalists.epochs must be >= 1")
-    return Finalists(epochs, tuple(seeds), select, levels)
 
 
 def load_preset(ref: str | Path) -> Preset:
