@@ -70,10 +70,10 @@ def test_storage_password_is_stored_redacted_and_taken_from_the_environment(tmp_
     url = "postgresql://alice:s3cret@db.example:5432/optuna"
     opts = {"space": "regnetx", "regime": 5e6, "sampler": "tpe", "storage": url}
     d = build_definition(opts, tmp_path / "s")
-    assert d["storage"] == "postgresql://alice:***@db.example:5432/optuna"
-    assert "s3cret" not in json.dumps(d)
+    assert d.storage == "postgresql://alice:***@db.example:5432/optuna"
+    assert "s3cret" not in json.dumps(d.to_dict())
     # resume: the full URL is restated, or comes from the environment
-    assert storage_url(reconcile(d, {"storage": url}, tmp_path), {"storage": url}) == url
+    assert storage_url(reconcile(d.to_dict(), {"storage": url}, tmp_path), {"storage": url}) == url
     monkeypatch.delenv("FASTSCALE_OPTUNA_STORAGE", raising=False)
     with pytest.raises(Exception, match="FASTSCALE_OPTUNA_STORAGE"):
         storage_url(d, {})

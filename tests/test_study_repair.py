@@ -37,9 +37,9 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("trained") / "study"
     d = build_definition(dict(OPTS), root)
     store = StudyStore(root)
-    store.create(d)
+    store.create(d.to_dict())
     space = DesignSpace.named("regnetx", resolution=16, fixed={"num_classes": 10, "in_channels": 1})
-    keys = [store.add(x["spec"], d["train"]) for x in sample(space, 5e6, n=3, seed=0)]
+    keys = [store.add(x["spec"], d.train) for x in sample(space, 5e6, n=3, seed=0)]
     trial = root / "ray" / "run-x" / f"{keys[0]}-t0"
     index = iter(range(100))
 

@@ -21,6 +21,7 @@ from trials.study import early_stop
 from trials.study.checkpoint_storage import check_writable, redact, storage_location
 from trials.study.checks import check_dataset, check_trial_resources
 from trials.study.damage import usable_keys
+from trials.study.definition import StudyDefinition
 from trials.study.proposers import KeyProposer
 from trials.study.records import recover
 from trials.study.runner import drive, normalize_train, probe, ray_session
@@ -65,7 +66,7 @@ def _load_specs(path: str) -> list[dict]:
     return [s.to_dict() for s in load_specs(path)]
 
 
-def build_definition(opts: dict, out_dir: Path) -> dict:
+def build_definition(opts: dict, out_dir: Path) -> StudyDefinition:
     """A new study's definition; validates the options before anything is written."""
     specs = opts.get("specs")
     if specs and (opts.get("space") or opts.get("regime")):
@@ -94,7 +95,7 @@ def build_definition(opts: dict, out_dir: Path) -> dict:
         d["optuna_study"] = f"fastscale-{Path(out_dir).name}-{tag.hexdigest()[:8]}"
     d["train"] = _train_dict(opts, int(d["seed"]), search=not specs)
     d["early_stop"] = _early_stop(opts, d).to_dict()
-    return d
+    return StudyDefinition.from_dict(d, "the study's options")
 
 
 def _early_stop(opts: dict, d: dict) -> early_stop.EarlyStop:
@@ -106,7 +107,7 @@ def _early_stop(opts: dict, d: dict) -> early_stop.EarlyStop:
 def _reconcile_early_stop(stored: dict, opts: dict, out_dir: Path) -> None:
     """A resume stops candidates the way the study was defined; a differing flag is refused."""
     # from_dict fills the defaults (fifo, none): an unset grace or reduction stays None
-    have = early_stop.EarlyStop.from_dict(stored.get("early_stop")).to_dict()
+    have = early_stop.EarlyStop.from_dict(stored.early_stop).to_dict()
     for k in EARLY_STOP:
         given = opts.get(k)
         if given is not None and not isinstance(given, str | int):
@@ -119,15 +120,16 @@ def _reconcile_early_stop(stored: dict, opts: dict, out_dir: Path) -> None:
             )
 
 
-def reconcile(stored: dict, opts: dict, out_dir: Path) -> dict:
+def reconcile(data: dict, opts: dict, out_dir: Path) -> StudyDefinition:
     """The stored definition, after checking every given option agrees with it."""
-    if "source" not in stored or stored["source"] not in ("search", "specs"):
+    if not isinstance(data, dict) or data.get("source") not in ("search", "specs"):
         raise StudyError(
             f"{out_dir} holds a study made through the Python API (run_study); "
             "`study run` can only resume studies it created"
         )
+    stored = StudyDefinition.from_dict(data, f"{out_dir / 'study.json'} definition")
     for k in TOP:
-        given, have = opts.get(k), stored.get(k)
+        given, have = opts.get(k), getattr(stored, k)
         if k == "storage" and given is not None:
             given = redact(given)
         if k == "space" and given is not None:
@@ -144,7 +146,7 @@ def reconcile(stored: dict, opts: dict, out_dir: Path) -> dict:
                 f"{flag} {_show(k, given)} conflicts with the study in {out_dir} "
                 f"(stored: {_show(k, have)}); leave it out to resume, or use a new --out"
             )
-    train = stored["train"]
+    train = stored.train
     for k in TRAIN:
         given = opts.get(k)
         if given is not None and given != train.get(k):
@@ -154,22 +156,22 @@ def reconcile(stored: dict, opts: dict, out_dir: Path) -> dict:
                 f"{train.get(k)}); leave it out to resume, or use a new --out"
             )
     if opts.get("specs"):
-        if stored["source"] != "specs" or _load_specs(opts["specs"]) != stored.get("specs"):
+        if stored.source != "specs" or _load_specs(opts["specs"]) != stored.specs:
             raise StudyError(
                 f"--specs {opts['specs']} does not hold the specs of the study in {out_dir}; "
                 "leave it out to resume, or use a new --out"
             )
-    if (opts.get("space") or opts.get("regime")) and stored["source"] == "specs":
+    if (opts.get("space") or opts.get("regime")) and stored.source == "specs":
         raise StudyError(f"the study in {out_dir} trains a spec file; --space/--regime conflict")
     _reconcile_early_stop(stored, opts, out_dir)
     return stored
 
 
-def storage_url(d: dict, opts: dict) -> str | None:
+def storage_url(d: StudyDefinition, opts: dict) -> str | None:
     """The Optuna storage URL of this run: the stored one, or — when the stored one was
     redacted (it had a password) — the full URL restated with --storage or taken from
     $FASTSCALE_OPTUNA_STORAGE, which must match it."""
-    stored = d.get("storage")
+    stored = d.storage
     if not stored or "***" not in stored:
         return stored
     given = opts.get("storage") or os.environ.get(STORAGE_ENV)
@@ -183,7 +185,7 @@ def storage_url(d: dict, opts: dict) -> str | None:
     return given
 
 
-def open_study(out_dir: str | Path, opts: dict) -> tuple[StudyStore, dict, bool]:
+def open_study(out_dir: str | Path, opts: dict) -> tuple[StudyStore, StudyDefinition, bool]:
     """(store, definition, created). Nothing is written when the options are refused."""
     store = StudyStore(out_dir)
     root = store.root
@@ -193,16 +195,16 @@ def open_study(out_dir: str | Path, opts: dict) -> tuple[StudyStore, dict, bool]
     return store, definition, True
 
 
-def _sources(d: dict):
+def _sources(d: StudyDefinition):
     """(candidates, None) for a fixed list, (None, pool) for an Optuna search."""
 
-    if d["source"] == "specs":
-        name = Path(d.get("specs_file", "specs")).name
+    if d.source == "specs":
+        name = Path(d.specs_file or "specs").name
         tags = {"method": "specs", "source": name}
-        return [Candidate(spec_from_dict(s), tags) for s in d["specs"]], None
-    if d["sampler"] == "random":
+        return [Candidate(spec_from_dict(s), tags) for s in d.specs], None
+    if d.sampler == "random":
         return random_candidates(d), None  # a regime that cannot be filled fails before mkdir
-    return None, RegimePool(d, size=pool_size(int(d["n"])))
+    return None, RegimePool(d, size=pool_size(d.n))
 
 
 def _pruner_object(opts: dict):
@@ -211,16 +213,18 @@ def _pruner_object(opts: dict):
     return None if isinstance(pruner, str | None) else pruner
 
 
-def preflight(store: StudyStore, d: dict, opts: dict, run: dict, address: str | None) -> None:
+def preflight(
+    store: StudyStore, d: StudyDefinition, opts: dict, run: dict, address: str | None
+) -> None:
     """Every check that needs no Ray, before anything is created or Ray starts."""
-    stop = early_stop.EarlyStop.from_dict(d.get("early_stop"))
+    stop = early_stop.EarlyStop.from_dict(d.early_stop)
     if stop.pruner not in early_stop.PRUNERS:  # an API pruner object: the same one again
-        early_stop.optuna_pruner(stop, d["train"]["epochs"], _pruner_object(opts))
+        early_stop.optuna_pruner(stop, d.train["epochs"], _pruner_object(opts))
     if run["max_failures"] < 1:
         raise StudyError(f"--max-failures must be >= 1, got {run['max_failures']}")
     check_trial_resources(run["cpus_per_trial"], run["gpus_per_trial"])
-    check_dataset(d["train"])
-    if d.get("sampler") not in (None, "random") and storage_url(d, opts):
+    check_dataset(d.train)
+    if d.sampler != "random" and storage_url(d, opts):
         check_storage(storage_url(d, opts))
     if run.get("checkpoint_storage"):
         check_writable(storage_location(run["checkpoint_storage"], store.root))
@@ -243,7 +247,7 @@ def run_defined(
     store, d, created = open_study(out_dir, opts)
     preflight(store, d, opts, run, address)
     if created:  # torch threads change a CPU run's result: fixed by the definition
-        d["train"]["threads"] = max(1, round(run["cpus_per_trial"]))
+        d = d.replace(train={**d.train, "threads": max(1, round(run["cpus_per_trial"]))})
     candidates, pool = _sources(d)
     with contextlib.ExitStack() as stack:
         if created:  # Ray first (it may refuse the resources), then the directory
@@ -253,25 +257,27 @@ def run_defined(
                 d = reconcile(store.check(), opts, store.root)
                 candidates, pool = _sources(d)
             else:
-                store.create(d)
+                store.create(d.to_dict())
         else:  # a busy study is refused before Ray starts
             stack.enter_context(store.lock())
             stack.enter_context(ray_session(address, run["cpus_per_trial"], run["gpus_per_trial"]))
         recover(store)
-        stop = early_stop.EarlyStop.from_dict(d.get("early_stop"))
+        stop = early_stop.EarlyStop.from_dict(d.early_stop)
         proposer = _proposer(store, d, opts, candidates, pool, run.pop("max_failures"), stop)
         from trials.study.schedulers import tune_scheduler  # ray
 
-        scheduler = tune_scheduler(stop, d["train"]["epochs"], proposer)
+        scheduler = tune_scheduler(stop, d.train["epochs"], proposer)
         drive(store, proposer, address=address, scheduler=scheduler, **run)
     return store
 
 
-def _proposer(store: StudyStore, d: dict, opts: dict, candidates, pool, max_failures: int, stop):
+def _proposer(
+    store: StudyStore, d: StudyDefinition, opts: dict, candidates, pool, max_failures: int, stop
+):
     """The fixed list's proposer, or the Optuna one (with the study's pruner, if any)."""
     if candidates is not None:
-        keys = [store.add(c.spec, d["train"], c.tags) for c in candidates]
+        keys = [store.add(c.spec, d.train, c.tags) for c in candidates]
         return KeyProposer(store, usable_keys(store, keys), max_failures)
     storage = storage_url(d, opts) or store.optuna_url
-    pruner = early_stop.optuna_pruner(stop, d["train"]["epochs"], _pruner_object(opts))
-    return OptunaProposer(store, d, d["train"], max_failures, storage, pool, pruner)
+    pruner = early_stop.optuna_pruner(stop, d.train["epochs"], _pruner_object(opts))
+    return OptunaProposer(store, d, d.train, max_failures, storage, pool, pruner)

@@ -20,6 +20,7 @@ import time
 from trials.study import checkpoint_storage as storage
 from trials.study.damage import candidate_damage, status_damage
 from trials.study.define import build_definition
+from trials.study.definition import StudyDefinition
 from trials.study.results import write_results
 from trials.study.store import (
     StudyError,
@@ -47,7 +48,7 @@ def _all_candidate_dirs(store: StudyStore) -> list[str]:
     return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
 
-def rebuild_definition(store: StudyStore, opts: dict, skip: set = frozenset()) -> dict:
+def rebuild_definition(store: StudyStore, opts: dict, skip: set = frozenset()) -> StudyDefinition:
     """A definition from the restated options that every remaining candidate agrees with."""
 
     has_options = any(v is not None for v in opts.values())
@@ -57,7 +58,7 @@ def rebuild_definition(store: StudyStore, opts: dict, skip: set = frozenset()) -
             "(--space, --regime, -n, --epochs, ... as first given) to rebuild it"
         )
     d = build_definition(opts, store.root)
-    want = keyed_config(d["train"])
+    want = keyed_config(d.train)
     for key in (k for k in store.keys() if k not in skip):
         got = keyed_config(store.candidate(key)["train"])
         if got != want:
@@ -139,7 +140,7 @@ def repair(root, opts: dict, checkpoint_storage: str | None = None) -> dict:
             d, exc = definition
             if store.definition_path.exists():
                 _quarantine(store, store.definition_path, "study.json", exc)
-            store.create_definition(d)
+            store.create_definition(d.to_dict())
             done["definition"].append("study.json rebuilt from the restated options")
         locations = [storage.storage_location(checkpoint_storage, store.root)]
         for key in store.keys():

@@ -24,6 +24,7 @@ from spaces.space_file import resolve_space
 from spaces.units import format_quantity
 from trials.data.catalogue import dataset_info
 from trials.study.checkpoint_storage import redact
+from trials.study.definition import StudyDefinition
 from trials.study.proposers import FINISHED
 from trials.study.store import Candidate, StudyError, StudyStore
 
@@ -62,35 +63,35 @@ def _first(exc: BaseException, secret: str | None = None) -> str:
     return text.replace(secret, "***") if secret else text
 
 
-def design_space(definition: dict):
+def design_space(definition: StudyDefinition):
     """The RegNet space at the study's resolution, classes and channels (the trained model)."""
 
-    train = definition["train"]
+    train = definition.train
     info = dataset_info(train.get("dataset") or "fashion-mnist", check=False)
     fixed = {"in_channels": info.channels}
     if info.classes is not None:
         fixed["num_classes"] = info.classes
     res = int(train.get("resolution") or 224)
-    _, space, _ = resolve_space(definition["space"])
+    _, space, _ = resolve_space(definition.space)
     return dataclasses.replace(space, resolution=res, fixed={**space.fixed, **fixed})
 
 
-def search_tags(definition: dict) -> dict:
+def search_tags(definition: StudyDefinition) -> dict:
     return {
         "method": "search",
-        "space": resolve_space(definition["space"])[0],
-        "regime": format_quantity(definition["regime"], "F"),
-        "sampler": definition["sampler"],
+        "space": resolve_space(definition.space)[0],
+        "regime": format_quantity(definition.regime, "F"),
+        "sampler": definition.sampler,
     }
 
 
-def random_candidates(definition: dict) -> list[Candidate]:
+def random_candidates(definition: StudyDefinition) -> list[Candidate]:
     drawn = sample(
         design_space(definition),
-        definition["regime"],
-        n=definition["n"],
-        tolerance=definition["tolerance"],
-        seed=definition["seed"],
+        definition.regime,
+        n=definition.n,
+        tolerance=definition.tolerance,
+        seed=definition.seed,
     )
     tags = search_tags(definition)
     return [Candidate(d["spec"], tags) for d in drawn]
@@ -133,14 +134,14 @@ class RegimePool:
 
     PARAMS = ("depth", "w0", "wa", "wm", "group_width")
 
-    def __init__(self, definition: dict, size: int):
+    def __init__(self, definition: StudyDefinition, size: int):
         self.space = design_space(definition)
         drawn = sample(
             self.space,
-            definition["regime"],
+            definition.regime,
             n=size,
-            tolerance=definition["tolerance"],
-            seed=definition["seed"] + 7919,  # not the random-search draw itself
+            tolerance=definition.tolerance,
+            seed=definition.seed + 7919,  # not the random-search draw itself
         )
         self.specs = [d["spec"] for d in drawn]
         self.ranges = {
@@ -193,7 +194,7 @@ class OptunaProposer:
     def __init__(
         self,
         store: StudyStore,
-        definition: dict,
+        definition: StudyDefinition,
         train: dict,
         max_failures: int,
         storage: str,
@@ -204,12 +205,12 @@ class OptunaProposer:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.store, self.train, self.max_failures = store, train, max_failures
-        self.n = int(definition["n"])
-        self.kind = definition["sampler"]
+        self.n = int(definition.n)
+        self.kind = definition.sampler
         self.tags = search_tags(definition)
-        sampler, directions = make_sampler(self.kind, int(definition["seed"]))
+        sampler, directions = make_sampler(self.kind, int(definition.seed))
         self.study = optuna.create_study(
-            study_name=definition.get("optuna_study", OPTUNA_STUDY),
+            study_name=definition.optuna_study or OPTUNA_STUDY,
             storage=storage,
             load_if_exists=True,
             sampler=sampler,
