@@ -76,6 +76,9 @@ def _resnet_args(spec) -> str:
     kind = s.kind
     expansion = kind.timm_args["expansion"]
     why = []
+    if len(s.depths) != 4:  # timm's forward_features calls layer1 .. layer4 by name: a
+        # fifth stage is built but never run, fewer fail in the forward pass
+        why.append(f"{len(s.depths)} stages (timm's ResNet runs exactly four)")
     if s.strides != (1,) + (2,) * (len(s.depths) - 1):
         why.append(f"strides {list(s.strides)} (timm: 1 then 2)")
     if s.head_width or s.shortcut not in ("projection", "avgpool"):

@@ -58,6 +58,32 @@ def check_target(path: str | Path) -> Path:
     return path
 
 
+def check_output_dir(path: str | Path, what: str = "output directory") -> Path:
+    """Prove a directory can be created or written, before any work, leaving no trace: the
+    path is a directory or absent, and its nearest existing ancestor takes (and loses) one
+    probe file. Nothing is created; `prepare_dir` creates it when the work starts."""
+    path = Path(path)
+    existing = next((p for p in (path, *path.parents) if os.path.lexists(p)), None)
+    if existing is None or not existing.is_dir():
+        raise OutputError(f"{what} {str(path)!r} is not a directory ({str(existing)!r} is not)")
+    try:
+        fd, probe = _create_temp(existing / ".write-test")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(
+            f"{what} {str(path)!r} is not writable ({str(existing)!r}: {exc.strerror})"
+        ) from None
+    return path
+
+
+def check_output_file(path: str | Path) -> Path:
+    """`check_target`, and the directory it goes in can be created or written (no trace)."""
+    path = check_target(path)
+    check_output_dir(path.parent, "the directory of")
+    return path
+
+
 def prepare_dir(path: str | Path) -> Path:
     """Create an output directory (and its parents) and prove it writable; never deletes.
 

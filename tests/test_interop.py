@@ -119,6 +119,19 @@ def test_export_timm_refuses_what_timm_cannot_express():
         assert "\n" not in str(err.value)
 
 
+def test_export_timm_refuses_a_resnet_of_other_than_four_stages():
+    """timm's ResNet.forward_features runs layer1 .. layer4 by name (timm/models/resnet.py):
+    a fifth stage would be built and never run, two stages fail in the forward pass."""
+    s = get_model("ResNet-50").stages()
+    assert "timm.models.resnet.ResNet(" in timm_code(s) or "resnet50" in timm_code(s)
+    per_stage = ("depths", "widths", "group_widths", "bottlenecks", "strides", "kernels")
+    five = s.replace(**{k: (*getattr(s, k), getattr(s, k)[-1]) for k in per_stage})
+    two = s.replace(**{k: getattr(s, k)[:2] for k in per_stage})
+    for spec, n in ((five, 5), (two, 2)):
+        with pytest.raises(FastscaleError, match=f"{n} stages \\(timm's ResNet runs exactly four"):
+            timm_code(spec)
+
+
 def test_cli_models_shows_names_and_export_timm_exits_2_on_bad_input(capsys, tmp_path):
     def run(*argv):
         code = main(list(argv))

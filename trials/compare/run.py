@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from spaces.safe_write import prepare_dir, write_file
+from spaces.safe_write import check_output_dir, prepare_dir, write_file
 from trials.compare.candidates import (
     META_FILE,
     CompareError,
@@ -28,8 +28,10 @@ from trials.compare.preset import Preset, preset_early_stop
 from trials.compare.runtime_check import epoch_time_check
 from trials.compare.timing_pass import epoch_images, timing_pass
 from trials.study import Candidate, StudyStore, load_results, run_study
+from trials.study.checks import check_fits, check_trial_resources, local_resources
 from trials.study.early_stop import EarlyStop, checked
 from trials.study.runner import connect
+from trials.study.store import StudyError
 from trials.training.recipe import TrainConfig
 
 
@@ -63,12 +65,14 @@ def run_compare(
         raise CompareError(f"preset {preset.name!r} has no dataset; pass --dataset PATH")
     shape = dataset_shape(dataset)
     config = TrainConfig.from_dict({**preset.train, "dataset": dataset})
+    check_request(preset, out_dir, address)
+    cand_a = round_a(preset, shape, n)  # sampled before anything is written or Ray starts
     stop = study_early_stop(out_dir, early_stop or preset_early_stop(preset), config.epochs)
     out_dir = prepare_dir(out_dir)
     study = Rounds(out_dir, preset, address, progress, stop)
     started = connect(address)  # one Ray for every round (run_study reuses it)
     try:
-        results, candidates = _rounds(preset, shape, n, config, study, progress)
+        results, candidates = _rounds(preset, shape, cand_a, config, study, progress)
     finally:
         if started:
             import ray
@@ -88,6 +92,20 @@ def run_compare(
         "verdict": summary["verdict"],
         "sentences": summary["sentences"],
     }
+
+
+def check_request(preset: Preset, out_dir, address: str | None) -> None:
+    """What the whole comparison needs, checked before anything is written or Ray starts:
+    a writable --out, and resources per trial that this machine's embedded Ray can give
+    (a cluster's are checked once attached, by the first round's study)."""
+    check_output_dir(out_dir, "--out")
+    try:
+        check_trial_resources(preset.cpus_per_trial, preset.gpus_per_trial)
+        if address is None:
+            cpus, gpus = local_resources(with_gpus=preset.gpus_per_trial > 0)
+            check_fits(preset.cpus_per_trial, preset.gpus_per_trial, cpus, gpus)
+    except StudyError as exc:
+        raise CompareError(f"preset {preset.name!r} resources: {exc}") from None
 
 
 class Rounds:
@@ -157,10 +175,9 @@ def _timing(out_dir: Path, results, candidates: list, config, progress: bool) ->
     return timing_pass(specs, config, old, progress=progress)
 
 
-def _rounds(preset: Preset, shape, n, config, study, progress: bool = True):
+def _rounds(preset: Preset, shape, cand_a: list, config, study, progress: bool = True):
     """Rounds A, B and C in order; each one's candidates depend on the previous results.
     Returns the results and every first-round candidate."""
-    cand_a = round_a(preset, shape, n)
     work = planned_work(preset, len(dedupe(cand_a)), config)
     _say(
         progress,

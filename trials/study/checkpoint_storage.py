@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from spaces.safe_write import OutputError, check_output_dir
 from trials.study.store import StudyError
 
 CHECKPOINT_PREFIX = "checkpoint_"  # Tune's checkpoint directory names: checkpoint_000003
@@ -79,18 +79,10 @@ def check_writable(location: str) -> None:
     write and delete one probe file (a local directory that does not exist yet only needs a
     writable parent; Tune creates it)."""
     if not is_uri(location):
-        path = Path(location)
-        existing = next((p for p in (path, *path.parents) if p.exists()), None)
-        if existing is None or not existing.is_dir():
-            raise StudyError(f"checkpoint storage {location} is not a directory")
-        try:  # O_EXCL: never follows or reuses an existing name
-            fd, probe = tempfile.mkstemp(dir=existing, prefix=".fastscale-probe-")
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            raise StudyError(
-                f"checkpoint storage {location} is not writable ({existing}: {exc.strerror})"
-            ) from None
+        try:
+            check_output_dir(location, "checkpoint storage")
+        except OutputError as exc:
+            raise StudyError(str(exc)) from None
         return
     fs, root = resolve(location)
     probe = posixpath.join(root, f".fastscale-probe-{os.getpid()}")

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from spaces.io import load_specs
+from spaces.safe_write import OutputError, check_output_dir
 from spaces.space_file import resolve_space
 from spaces.specs import spec_from_dict
 from spaces.units import format_quantity
@@ -217,6 +218,10 @@ def preflight(
     store: StudyStore, d: StudyDefinition, opts: dict, run: dict, address: str | None
 ) -> None:
     """Every check that needs no Ray, before anything is created or Ray starts."""
+    try:  # --out: a directory (or to be one) this driver can write
+        check_output_dir(store.root, "--out")
+    except OutputError as exc:
+        raise StudyError(str(exc)) from None
     stop = early_stop.EarlyStop.from_dict(d.early_stop)
     if stop.pruner not in early_stop.PRUNERS:  # an API pruner object: the same one again
         early_stop.optuna_pruner(stop, d.train["epochs"], _pruner_object(opts))

@@ -13,7 +13,6 @@ inference) at the timed batch size, or minutes per epoch of `epoch_images` image
 from __future__ import annotations
 
 import dataclasses
-import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from planner.profiles.coverage import calibrated_range
 from planner.profiles.opfit import fit_ops_profile
 from planner.strategies import get_strategy
 from spaces.errors import FastscaleError
-from spaces.safe_write import check_target
+from spaces.safe_write import check_output_file
 from trials.timing.calibration_set import calibration_set, scaled_copies
 from trials.timing.step_time import time_model
 from trials.training.recipe import check_memory
@@ -68,24 +67,6 @@ def hardware_name(device: str) -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def check_writable(path: str | Path) -> Path:
-    """Fail before the (long) timing if the profile could not be written (a device, FIFO or
-    symlink at --out is refused as spaces.safe_write would refuse it at the end)."""
-
-    path = Path(path)
-    if path.is_dir():
-        raise CalibrationError(f"--out {str(path)!r} is a directory; give a .json file path")
-    parent = path.parent
-    probe_dir = parent
-    while not probe_dir.exists():
-        probe_dir = probe_dir.parent
-    if not probe_dir.is_dir() or not os.access(probe_dir, os.W_OK):
-        raise CalibrationError(f"cannot write profile {str(path)!r}: {probe_dir} is not writable")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise CalibrationError(f"cannot write profile {str(path)!r}: permission denied")
-    return check_target(path)
 
 
 @dataclass
@@ -279,12 +260,14 @@ def calibrate(
     one model. The fit then sets aside readings still far slower than the others predict
     (`planner.profiles.opmodel.robust_nnls_fit`).
     """
-    from trials.training.device import check_device
+    from trials.training.device import check_device, check_threads
 
     check_device(device)
+    if threads is not None:
+        check_threads(threads)
     if rounds < 1:
         raise CalibrationError(f"rounds must be >= 1, got {rounds}")
-    path = check_writable(out) if out is not None else None
+    path = check_output_file(out) if out is not None else None  # before the (long) timing
     models = _models(base, strategies, factors, diverse, resolution, seed)
     for m in models:  # a model too large for this machine fails fast, before any timing
         check_memory(m.spec, batch_size, train=mode == "train", device=device)

@@ -8,6 +8,7 @@ import resource
 import torch
 
 from spaces.errors import FastscaleError
+from trials import available_cpus
 
 
 def check_device(device: str) -> torch.device:
@@ -23,9 +24,23 @@ def check_device(device: str) -> torch.device:
     raise FastscaleError(f"device must be cpu or cuda, got {device!r}")
 
 
+def check_threads(n: int) -> int:
+    """n CPU threads, if this process may run that many: no more than the cores its affinity
+    mask allows (more only queue on the same cores, and an OpenMP pool that large can fail
+    to start, "Thread creation failed", killing the process instead of refusing)."""
+    cores = available_cpus()
+    if not 1 <= int(n) <= cores:
+        raise FastscaleError(
+            f"--threads {n} is more than the {cores} core(s) this process may run on; "
+            f"allowed: 1..{cores}"
+        )
+    return int(n)
+
+
 @contextlib.contextmanager
 def torch_threads(n: int):
-    """Run with n intra-op CPU threads, restoring the previous count afterwards."""
+    """Run with n intra-op CPU threads (checked), restoring the previous count afterwards."""
+    n = check_threads(n)
     before = torch.get_num_threads()
     torch.set_num_threads(int(n))
     try:
