@@ -29,6 +29,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests import fuzz_schemas
+
 MEMORY_CAP = 3 * 1024**3  # bytes of address space per case (torch alone maps ~1 GiB)
 TIMEOUT_S = 15.0
 OUTCOMES = ("clean", "traceback", "hang", "memory", "accepted-bad", "multi-line", "wrong")
@@ -64,6 +66,14 @@ LONG = "x" * 5000
 
 def _c(*argv: str, expect: str = "error", check: str | None = None, note: str = "") -> Case:
     return Case(tuple(argv), expect, check, note)
+
+
+def schema_cases() -> list[Case]:
+    """One case per generated schema mutation (tests/fuzz_schemas.py): each must be refused."""
+    return [
+        _c(*fuzz_schemas.argv_of(i, kind), note=f"{kind} {where}: {what}")
+        for i, (kind, where, what, _) in enumerate(fuzz_schemas.generated())
+    ]
 
 
 def cases() -> list[Case]:
@@ -708,7 +718,7 @@ def cases() -> list[Case]:
         _c("--version", expect="ok", check="nonempty"),
         _c("--help", expect="ok", check="nonempty"),
     ]
-    return out
+    return out + schema_cases()
 
 
 # --- input files -------------------------------------------------------------------------
@@ -815,6 +825,7 @@ def make_inputs(root: Path) -> dict[str, str]:
     text("space_wide", "base: regnetx\ndepth: [1, 400]\n")
     text("space_nan", "base: regnetx\nwm: [.nan, 3]\n")
     text("space_typo", "base: regnetx\ndepht: [13, 20]\n")
+    files.update(fuzz_schemas.write(root))
     (root / "emptydir").mkdir()
     # an ImageFolder tree without a val/ split
     (root / "imagefolder_bad" / "train" / "a").mkdir(parents=True)

@@ -33,3 +33,50 @@ def test_every_case_is_clean(results):
         if r.outcome != "clean"
     ]
     assert not bad, f"{counts(results)}\n" + "\n".join(bad)
+
+
+def _schema_classes() -> set:
+    """Every Schema subclass the project defines (imported through the file kinds)."""
+    from spaces.schema import Schema
+
+    found, todo = set(), [Schema]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub.__module__.split(".")[0] in ("spaces", "planner", "trials"):
+                found.add(sub)
+            todo.append(sub)
+    return found
+
+
+def test_every_schema_field_has_fuzz_cases_and_the_schema_refuses_each():
+    """A field added to a schema gets cases the day it is added; a schema with no file kind
+    in tests/fuzz_schemas.py fails here."""
+    from spaces.errors import FastscaleError
+    from spaces.schema import validate
+    from tests.fuzz_schemas import _nested, generated, kinds
+
+    table = kinds()
+    cases = {(k, where, what) for k, where, what, _ in generated()}
+    reached = set()
+    for kind, (schema, doc, _, _) in table.items():
+        validate(schema, doc, kind)  # the good document passes: the mutation is what fails
+        todo = [(schema, ())]
+        while todo:
+            model, path = todo.pop()
+            reached.add(model)
+            for name, field in model.model_fields.items():
+                where = ".".join((*path, name))
+                assert (kind, where, "wrong type") in cases, f"{kind}: no case for {where}"
+                if field.is_required():
+                    assert (kind, where, "missing") in cases, f"{kind}: {where} never missing"
+                sub = _nested(field.annotation)
+                if sub is not None:
+                    todo.append((sub, (*path, name)))
+    for kind, where, what, mutated in generated():
+        schema = table[kind][0]
+        with pytest.raises(FastscaleError):
+            validate(schema, mutated, f"{kind} {where}: {what}")
+    named = {c for c in _schema_classes() if not c.__name__.endswith("File") or c in reached}
+    assert named <= reached, (
+        f"schemas without fuzz cases: {sorted(c.__name__ for c in named - reached)}"
+    )

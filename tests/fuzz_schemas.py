@@ -1,0 +1,173 @@
+"""Fuzz cases generated from the file schemas (spaces.schema): for every field of every file
+kind, a wrong type, an out-of-range or non-finite number, the field left out (when
+required) and, per mapping, an unknown key one letter off. A field added to a schema is
+fuzzed the day it is added; tests/test_cli_fuzz.py fails if a schema has no kind here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import typing
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).parents[1]
+NUMBERS = (int, float)
+FAMILY: dict = {}
+
+
+def kinds() -> dict:
+    """kind -> (schema, good document, file suffix, argv with {file} and {dir})."""
+    from planner.profiles import RuntimeProfile
+    from spaces import get_model
+    from spaces.resnet import ResNetSpec
+    from spaces.schema import dataclass_schema
+    from spaces.specs import EfficientNetSpec, RegNetSpec, StageSpec
+    from trials.compare.preset_schema import PresetFile
+    from trials.study.definition import StudyDefinition
+
+    preset = yaml.safe_load((ROOT / "trials/compare/presets/cpu-quick.yaml").read_text())
+    study = {"source": "search", "space": "regnetx", "regime": 5_000_000, "n": 1,
+             "tolerance": 0.01, "seed": 0, "sampler": "random", "storage": None,
+             "train": {"dataset": "fashion-mnist", "resolution": 16, "epochs": 1}}  # fmt: skip
+    profile = json.loads((ROOT / "planner/profiles/v100x8-paper.json").read_text())
+
+    def spec(name: str, cls) -> tuple:
+        doc = {k: v for k, v in get_model(name).to_dict().items() if k != "family"}
+        return dataclass_schema(cls, tuple(cls.FILE_KEYS)), doc
+
+    def family(doc: dict, cls) -> dict:
+        FAMILY[id(doc)] = cls.family  # a file names its family; the schema is the family's
+        return doc
+
+    regnet, resnet = spec("RegNetY-200MF", RegNetSpec), spec("ResNet-50", ResNetSpec)
+    effnet = spec("EfficientNet-B0", EfficientNetSpec)
+    anynet = spec("RegNetY-200MF", StageSpec)
+    anynet = (anynet[0], {k: v for k, v in get_model("RegNetY-200MF").stages().to_dict().items()
+                          if k != "family"})  # fmt: skip
+    req = ("name", "c0", "c_acts", "c_flops")
+    return {
+        "preset": (PresetFile, preset, ".yaml", ("compare", "--preset", "{file}", "--out", "{dir}/o")),
+        "study": (dataclass_schema(StudyDefinition), study, "", ("study", "run", "--out", "{file}")),
+        "regnet": (regnet[0], family(regnet[1], RegNetSpec), ".json", ("complexity", "{file}")),
+        "resnet": (resnet[0], family(resnet[1], ResNetSpec), ".json", ("complexity", "{file}")),
+        "effnet": (effnet[0], family(effnet[1], EfficientNetSpec), ".json", ("complexity", "{file}")),
+        "anynet": (anynet[0], family(anynet[1], StageSpec), ".json", ("complexity", "{file}")),
+        "profile": (dataclass_schema(RuntimeProfile, (), req), profile, ".json",
+                    ("profile", "show", "{file}")),
+    }  # fmt: skip
+
+
+def _nested(annotation):
+    from spaces.schema import _model_of
+
+    return _model_of(annotation)
+
+
+def _accepts(annotation, kind) -> bool:
+    args = typing.get_args(annotation) or (annotation,)
+    for a in args:
+        origin = typing.get_origin(a) or a
+        if origin is kind or (isinstance(origin, type) and issubclass(origin, kind)):
+            return True
+        if typing.get_args(a) and _accepts(a, kind):
+            return True
+    return False
+
+
+def _bound(field) -> object | None:
+    """A value just outside the field's declared range (None: no range declared)."""
+    for m in field.metadata:
+        for name, outside in (("ge", -1), ("gt", 0), ("lt", 0), ("le", 1)):
+            v = getattr(m, name, None)
+            if v is not None:
+                return v + outside
+    return None
+
+
+def mutations(schema, doc: dict, path: tuple = ()) -> list[tuple[str, str, dict]]:
+    """(field path, what, mutated document) for every field of `schema`, recursively."""
+    out = []
+    for name, field in schema.model_fields.items():
+        where = ".".join((*path, name))
+        ann = field.annotation
+        wrong = "x" if _accepts(ann, dict) else {"bad": 1}
+        out.append((where, "wrong type", _set(doc, (*path, name), wrong)))
+        bound = _bound(field)
+        if bound is not None:
+            out.append((where, "out of range", _set(doc, (*path, name), bound)))
+        elif _accepts(ann, float) or _accepts(ann, int):
+            out.append((where, "not finite", _set(doc, (*path, name), float("inf"))))
+        if field.is_required():
+            out.append((where, "missing", _set(doc, (*path, name), None, delete=True)))
+        sub = _nested(ann)
+        value = _get(doc, (*path, name))
+        if sub is not None:  # an absent optional section: fuzzed from an empty one
+            base = doc if isinstance(value, dict) else _set(doc, (*path, name), {})
+            out += mutations(sub, base, (*path, name))
+    if schema.model_fields:
+        key = (list(schema.model_fields) or ["field"])[0]
+        out.append((".".join((*path, key + "x")), "unknown key", _set(doc, (*path, key + "x"), 1)))
+    return out
+
+
+def _get(doc, path):
+    for p in path:
+        if not isinstance(doc, dict) or p not in doc:
+            return None
+        doc = doc[p]
+    return doc
+
+
+def _set(doc: dict, path: tuple, value, delete: bool = False) -> dict:
+    new = copy.deepcopy(doc)
+    node = new
+    for p in path[:-1]:
+        node = node.setdefault(p, {})
+    if delete:
+        node.pop(path[-1], None)
+    else:
+        node[path[-1]] = value
+    return new
+
+
+def generated() -> list[tuple[str, str, str, dict]]:
+    """(kind, field path, what, document) of every generated case."""
+    return [
+        (kind, where, what, mutated)
+        for kind, (schema, doc, _, _) in kinds().items()
+        for where, what, mutated in mutations(schema, doc)
+    ]
+
+
+def argv_of(i: int, kind: str) -> tuple[str, ...]:
+    """The command of generated case i, with placeholders the fuzz runner fills in."""
+    argv = kinds_argv()[kind]
+    return tuple(a.replace("{file}", f"{{schema_{i}}}").replace("{dir}/o", f"{{dir}}/so{i}")
+                 for a in argv)  # fmt: skip
+
+
+def kinds_argv() -> dict:
+    return {kind: argv for kind, (_, _, _, argv) in kinds().items()}
+
+
+def write(root: Path) -> dict[str, str]:
+    """Write every generated document under root; {placeholder: path}."""
+    table = kinds()
+    files = {}
+    (root / "schema").mkdir(parents=True, exist_ok=True)
+    for i, (kind, _, _, doc) in enumerate(generated()):
+        suffix = table[kind][2]
+        path = root / "schema" / f"{kind}-{i}{suffix}"
+        if kind == "study":
+            path.mkdir()
+            text = json.dumps({"magic": "fastscale-study", "version": 1, "definition": doc})
+            (path / "study.json").write_text(text)
+        else:
+            if table[kind][3][0] == "complexity":
+                doc = {"family": FAMILY[id(table[kind][1])], **doc}
+            path.write_text(yaml.safe_dump(doc) if suffix == ".yaml" else json.dumps(doc))
+        files[f"schema_{i}"] = str(path)
+    return files
