@@ -13,8 +13,6 @@ from pathlib import Path
 
 from spaces.errors import FastscaleError
 from spaces.io import parse_data, read_text_file
-from spaces.schema import validate
-from trials.compare.preset_schema import PresetFile
 from trials.study.early_stop import EarlyStop, settings
 from trials.study.store import StudyError
 
@@ -97,6 +95,9 @@ def list_presets() -> list[str]:
 def parse_preset(data, where: str) -> Preset:
     """Validate a preset mapping through its schema (trials.compare.preset_schema); every
     error is one line naming the file, the field path and what is allowed."""
+    from spaces.schema import validate  # pydantic: kept off `fastscale --help`
+    from trials.compare.preset_schema import PresetFile
+
     f = validate(PresetFile, data, where, PresetError)
     try:
         stop = (
