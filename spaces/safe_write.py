@@ -65,7 +65,9 @@ def check_output_dir(path: str | Path, what: str = "output directory") -> Path:
     path = Path(path)
     existing = next((p for p in (path, *path.parents) if os.path.lexists(p)), None)
     if existing is None or not existing.is_dir():
-        raise OutputError(f"{what} {str(path)!r} is not a directory ({str(existing)!r} is not)")
+        raise OutputError(
+            f"{what} {str(path)!r} is not writable: {str(existing)!r} is not a directory"
+        )
     try:
         fd, probe = _create_temp(existing / ".write-test")
         os.close(fd)
@@ -79,9 +81,8 @@ def check_output_dir(path: str | Path, what: str = "output directory") -> Path:
 
 def check_output_file(path: str | Path) -> Path:
     """`check_target`, and the directory it goes in can be created or written (no trace)."""
-    path = check_target(path)
-    check_output_dir(path.parent, "the directory of")
-    return path
+    check_output_dir(Path(path).parent, "the directory of")
+    return check_target(path)
 
 
 def prepare_dir(path: str | Path) -> Path:

@@ -22,13 +22,14 @@ import difflib
 import functools
 import types
 import typing
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, create_model
 
 from spaces.errors import FastscaleError
 
 STRICT = ConfigDict(
-    strict=True,  # a string is never a number, a bool never a count, 12.0 never an int
+    strict=True,  # a string is never a number nor a bool a count (12.0 is an int: `Int`)
     extra="forbid",
     allow_inf_nan=False,
     arbitrary_types_allowed=True,
@@ -49,6 +50,20 @@ ALLOWED = {
     "finite_number": "a finite number",
     "none_required": "null",
 }
+
+
+SHAPE = ("missing", "extra_forbidden")
+
+
+def _integral(value):
+    """13.0 -> 13: an integral float is an integer (pandas and some JSON writers write them
+    so); 12.5, "13" and true are not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_integral)]
 
 
 class Schema(BaseModel):
@@ -132,8 +147,9 @@ def describe(error: dict, schema=None) -> str:
 
 
 def message(exc: ValidationError, what: str, schema=None) -> str:
-    """The first error, in one line, with the count of the others."""
-    errors = exc.errors(include_url=False)
+    """The first error, in one line, with the count of the others: a missing or unknown
+    field first (the shape of the file), then the first wrong value."""
+    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] not in SHAPE)
     more = len(errors) - 1
     tail = f" (and {more} more problem{'s' * (more > 1)})" if more > 0 else ""
     return f"{what}: {describe(errors[0], schema)}{tail}"
@@ -152,13 +168,17 @@ def validate(schema: type[Schema], data, what: str, error: type[Exception] = Fas
 def _file_type(hint):
     """The annotation a file may satisfy: a list where the dataclass holds a tuple (JSON
     and YAML have no tuples), recursively through unions."""
+    if hint is int:
+        return Int
     if hint is tuple:
         return list | tuple
     origin = typing.get_origin(hint)
     if origin is tuple:
         args = typing.get_args(hint)
-        item = args[0] if len(args) == 2 and args[1] is Ellipsis else typing.Any
-        return list[_file_type(item)] | hint
+        if len(args) == 2 and args[1] is Ellipsis:
+            item = _file_type(args[0])
+            return list[item] | tuple[item, ...]
+        return list | hint
     if origin in (typing.Union, types.UnionType):
         return typing.Union[tuple(_file_type(a) for a in typing.get_args(hint))]  # noqa: UP007
     return hint

@@ -82,7 +82,7 @@ def test_resnet_spec_round_trips_through_a_spec_file_mapping():
         ({"depths": [3, 4, 6, 3], "stem": "huge"}, "stem must be one of"),
         ({"depths": [3, 4, 6, 3], "shortcut": "skip"}, "shortcut of R blocks must be one of"),
         ({"depths": [2, 2], "block": "RB", "groups": 2}, "groups must be 1"),
-        ({"depths": "abc"}, "lists of integers"),
+        ({"depths": "abc"}, "depths must be a list, got .abc."),
     ],
 )
 def test_impossible_resnet_is_a_one_line_spec_error(fields, says):

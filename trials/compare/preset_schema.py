@@ -16,20 +16,20 @@ from pydantic import Field, field_validator, model_validator
 from planner.strategies import get_strategy
 from spaces.registry import get_model
 from spaces.sampler import SPACES
-from spaces.schema import Schema
+from spaces.schema import Int, Schema
 from spaces.specs import spec_from_dict
 from spaces.units import format_quantity, parse_quantity
 from trials.training.recipe import TrainConfig
 
 LEVELS = ("base", "intermediate", "top")
 Space = Literal[tuple(SPACES)]
-Quantity = str | int | float  # "40MF", 40e6 or 40000000
+Quantity = str | Int | float  # "40MF", 40e6 or 40000000
 
 
 class BaseEntry(Schema):
     """How a space's base model is found: best of K at the base regime, a zoo model, a spec."""
 
-    search: int | None = Field(None, ge=1)
+    search: Int | None = Field(None, ge=1)
     model: str | None = None
     spec: dict[str, Any] | None = None
 
@@ -82,8 +82,8 @@ class Regimes(Schema):
 class FinalistsEntry(Schema):
     """Which models are retrained with fresh seeds, and for how many epochs."""
 
-    epochs: int = Field(ge=1)
-    seeds: list[int]
+    epochs: Int = Field(ge=1)
+    seeds: list[Int]
     select: Literal["best-per-method", "all"] = "best-per-method"
     levels: list[Literal["intermediate", "top"]] = ["intermediate", "top"]
 
@@ -99,8 +99,8 @@ class EarlyStopEntry(Schema):
     """trials.study.early_stop settings: fifo (every candidate fully trained) or asha."""
 
     scheduler: str | None = None
-    grace_epochs: int | None = None
-    reduction_factor: int | None = None
+    grace_epochs: Int | None = None
+    reduction_factor: Int | None = None
 
 
 class PresetFile(Schema):
@@ -109,14 +109,14 @@ class PresetFile(Schema):
     name: str | None = None
     description: str = ""
     dataset: str | None = None  # null: --dataset must give it
-    resolution: int = Field(ge=8)
+    resolution: Int = Field(ge=8)
     spaces: list[Space] = Field(min_length=1)
     base: dict[Space, BaseEntry]
     regimes: Regimes
     tolerance: float = Field(0.02, gt=0, lt=1)
-    samples: int = Field(ge=1)
+    samples: Int = Field(ge=1)
     strategies: list[str] = Field(min_length=1)
-    seed: int = Field(0, ge=0)
+    seed: Int = Field(0, ge=0)
     train: dict[str, Any]
     finalists: FinalistsEntry | None = None
     resources: Resources = Resources()
