@@ -53,6 +53,7 @@ ALLOWED = {
 
 
 SHAPE = ("missing", "extra_forbidden")
+DATACLASS_OF: dict = {}  # schema made by dataclass_schema -> its dataclass
 
 
 def _integral(value):
@@ -203,7 +204,9 @@ def dataclass_schema(cls, order: tuple = (), required: tuple | None = None) -> t
         else:
             default = ...
         fields[f.name] = (_file_type(hints[f.name]), default)
-    return create_model(f"{cls.__name__}File", __base__=Schema, **fields)
+    model = create_model(f"{cls.__name__}File", __base__=Schema, **fields)
+    DATACLASS_OF[model] = cls
+    return model
 
 
 def check_dataclass(cls, data, what: str, error: type[Exception], order=(), required=None):

@@ -25,14 +25,21 @@ def kinds() -> dict:
     from spaces.resnet import ResNetSpec
     from spaces.schema import dataclass_schema
     from spaces.specs import EfficientNetSpec, RegNetSpec, StageSpec
+    from trials.compare.meta import CompareMeta
     from trials.compare.preset_schema import PresetFile
     from trials.study.definition import StudyDefinition
+    from trials.training.recipe import TrainConfig
 
     preset = yaml.safe_load((ROOT / "trials/compare/presets/cpu-quick.yaml").read_text())
     study = {"source": "search", "space": "regnetx", "regime": 5_000_000, "n": 1,
              "tolerance": 0.01, "seed": 0, "sampler": "random", "storage": None,
              "train": {"dataset": "fashion-mnist", "resolution": 16, "epochs": 1}}  # fmt: skip
     profile = json.loads((ROOT / "planner/profiles/v100x8-paper.json").read_text())
+    meta = {"preset": "tiny", "preset_source": "tiny.yaml", "dataset": "fashion-mnist",
+            "samples": 4, "regimes": {"base": "0.5MF", "intermediate": "4MF", "top": "16MF"},
+            "config": {}, "keys": ["k1"], "timing": None, "early_stop": None,
+            "runs": [{"wall_s": 1.5, "finished": "2026-01-01 00:00:00", "trials": 1,
+                      "host": "h", "cpus": 2}]}  # fmt: skip
 
     def spec(name: str, cls) -> tuple:
         doc = {k: v for k, v in get_model(name).to_dict().items() if k != "family"}
@@ -48,13 +55,16 @@ def kinds() -> dict:
     anynet = (anynet[0], {k: v for k, v in get_model("RegNetY-200MF").stages().to_dict().items()
                           if k != "family"})  # fmt: skip
     req = ("name", "c0", "c_acts", "c_flops")
+    preset_argv = ("compare", "--preset", "{file}", "--out", "{dir}/o")
     return {
-        "preset": (PresetFile, preset, ".yaml", ("compare", "--preset", "{file}", "--out", "{dir}/o")),
+        "preset": (PresetFile, preset, ".yaml", preset_argv),
         "study": (dataclass_schema(StudyDefinition), study, "", ("study", "run", "--out", "{file}")),
         "regnet": (regnet[0], family(regnet[1], RegNetSpec), ".json", ("complexity", "{file}")),
         "resnet": (resnet[0], family(resnet[1], ResNetSpec), ".json", ("complexity", "{file}")),
         "effnet": (effnet[0], family(effnet[1], EfficientNetSpec), ".json", ("complexity", "{file}")),
         "anynet": (anynet[0], family(anynet[1], StageSpec), ".json", ("complexity", "{file}")),
+        "compare": (CompareMeta, meta, "", ("report", "{file}")),
+        "train": (dataclass_schema(TrainConfig), preset["train"], ".yaml", preset_argv),
         "profile": (dataclass_schema(RuntimeProfile, (), req), profile, ".json",
                     ("profile", "show", "{file}")),
     }  # fmt: skip
@@ -67,14 +77,16 @@ def _nested(annotation):
 
 
 def _accepts(annotation, kind) -> bool:
-    args = typing.get_args(annotation) or (annotation,)
-    for a in args:
-        origin = typing.get_origin(a) or a
-        if origin is kind or (isinstance(origin, type) and issubclass(origin, kind)):
-            return True
-        if typing.get_args(a) and _accepts(a, kind):
-            return True
-    return False
+    """Whether values of `kind` (dict, int, float) can satisfy the annotation."""
+    import types
+
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts(a, kind) for a in typing.get_args(annotation))
+    if origin is typing.Annotated:
+        return _accepts(typing.get_args(annotation)[0], kind)
+    base = origin or annotation
+    return isinstance(base, type) and issubclass(base, kind)
 
 
 def _bound(field) -> object | None:
@@ -87,14 +99,25 @@ def _bound(field) -> object | None:
     return None
 
 
+def sections(ann, value) -> list[tuple[type, tuple]]:
+    """(schema, key path) of the mappings under a field: a section (`resources:`), or one per
+    key of a mapping of sections (`base: {regnety: {...}}`)."""
+    if typing.get_origin(ann) is dict:
+        sub = _nested(typing.get_args(ann)[1])
+        keys = list(value) if isinstance(value, dict) else []
+        return [(sub, (str(k),)) for k in keys] if sub is not None else []
+    sub = _nested(ann)
+    return [(sub, ())] if sub is not None else []
+
+
 def mutations(schema, doc: dict, path: tuple = ()) -> list[tuple[str, str, dict]]:
     """(field path, what, mutated document) for every field of `schema`, recursively."""
     out = []
     for name, field in schema.model_fields.items():
         where = ".".join((*path, name))
         ann = field.annotation
-        wrong = "x" if _accepts(ann, dict) else {"bad": 1}
-        out.append((where, "wrong type", _set(doc, (*path, name), wrong)))
+        mapping = _accepts(ann, dict) or _nested(ann) is not None
+        out.append((where, "wrong type", _set(doc, (*path, name), "x" if mapping else {"b": 1})))
         bound = _bound(field)
         if bound is not None:
             out.append((where, "out of range", _set(doc, (*path, name), bound)))
@@ -102,14 +125,14 @@ def mutations(schema, doc: dict, path: tuple = ()) -> list[tuple[str, str, dict]
             out.append((where, "not finite", _set(doc, (*path, name), float("inf"))))
         if field.is_required():
             out.append((where, "missing", _set(doc, (*path, name), None, delete=True)))
-        sub = _nested(ann)
         value = _get(doc, (*path, name))
-        if sub is not None:  # an absent optional section: fuzzed from an empty one
-            base = doc if isinstance(value, dict) else _set(doc, (*path, name), {})
-            out += mutations(sub, base, (*path, name))
+        for sub, keys in sections(ann, value):
+            at = (*path, name, *keys)  # an absent optional section: fuzzed from an empty one
+            base = doc if isinstance(_get(doc, at), dict) else _set(doc, at, {})
+            out += mutations(sub, base, at)
     if schema.model_fields:
-        key = (list(schema.model_fields) or ["field"])[0]
-        out.append((".".join((*path, key + "x")), "unknown key", _set(doc, (*path, key + "x"), 1)))
+        key = next(iter(schema.model_fields)) + "x"  # one letter off: "did you mean"
+        out.append((".".join((*path, key)), "unknown key", _set(doc, (*path, key), 1)))
     return out
 
 
@@ -165,7 +188,12 @@ def write(root: Path) -> dict[str, str]:
             path.mkdir()
             text = json.dumps({"magic": "fastscale-study", "version": 1, "definition": doc})
             (path / "study.json").write_text(text)
+        elif kind == "compare":
+            path.mkdir()
+            (path / "compare.json").write_text(json.dumps(doc))
         else:
+            if kind == "train":  # the recipe inside a preset
+                doc = {**table["preset"][1], "train": doc}
             if table[kind][3][0] == "complexity":
                 doc = {"family": FAMILY[id(table[kind][1])], **doc}
             path.write_text(yaml.safe_dump(doc) if suffix == ".yaml" else json.dumps(doc))

@@ -36,7 +36,9 @@ def test_every_case_is_clean(results):
 
 
 def _schema_classes() -> set:
-    """Every Schema subclass the project defines (imported through the file kinds)."""
+    """Every Schema subclass the project defines (its schema modules imported here)."""
+    import trials.compare.meta  # noqa: F401
+    import trials.compare.preset_schema  # noqa: F401
     from spaces.schema import Schema
 
     found, todo = set(), [Schema]
@@ -53,7 +55,7 @@ def test_every_schema_field_has_fuzz_cases_and_the_schema_refuses_each():
     in tests/fuzz_schemas.py fails here."""
     from spaces.errors import FastscaleError
     from spaces.schema import validate
-    from tests.fuzz_schemas import _nested, generated, kinds
+    from tests.fuzz_schemas import _get, generated, kinds, sections
 
     table = kinds()
     cases = {(k, where, what) for k, where, what, _ in generated()}
@@ -69,14 +71,23 @@ def test_every_schema_field_has_fuzz_cases_and_the_schema_refuses_each():
                 assert (kind, where, "wrong type") in cases, f"{kind}: no case for {where}"
                 if field.is_required():
                     assert (kind, where, "missing") in cases, f"{kind}: {where} never missing"
-                sub = _nested(field.annotation)
-                if sub is not None:
-                    todo.append((sub, (*path, name)))
+                value = _get(doc, (*path, name))
+                todo += [(sub, (*path, name, *k)) for sub, k in sections(field.annotation, value)]
     for kind, where, what, mutated in generated():
         schema = table[kind][0]
         with pytest.raises(FastscaleError):
             validate(schema, mutated, f"{kind} {where}: {what}")
-    named = {c for c in _schema_classes() if not c.__name__.endswith("File") or c in reached}
+    from spaces.schema import DATACLASS_OF
+
+    named = {c for c in _schema_classes() if c not in DATACLASS_OF}  # dataclasses: below
     assert named <= reached, (
         f"schemas without fuzz cases: {sorted(c.__name__ for c in named - reached)}"
     )
+    from planner.profiles import RuntimeProfile
+    from spaces.specs import FAMILIES
+    from trials.study.definition import StudyDefinition
+    from trials.training.recipe import TrainConfig
+
+    read = {*FAMILIES.values(), RuntimeProfile, StudyDefinition, TrainConfig}  # from files
+    fuzzed = {DATACLASS_OF.get(schema) for schema, *_ in table.values()}
+    assert read <= fuzzed, f"no fuzz kind for {sorted(c.__name__ for c in read - fuzzed)}"

@@ -221,3 +221,26 @@ def test_planned_work_is_announced_for_cpu_quick():
     config = TrainConfig.from_dict({**preset.train, "dataset": "fashion-mnist"})
     work = planned_work(preset, len(round_a(preset, (1, 10))), config)
     assert work == {"A": 15, "B": 9, "C": 10}
+
+
+def test_compare_json_is_read_through_its_schema(tmp_path, capsys):
+    """What _write_meta writes reads back; a compare.json that is not JSON, or has a wrong
+    type, is one line from `report` (not a traceback from inside the report)."""
+    import json
+
+    from trials.compare.meta import read_meta
+    from trials.compare.run import _write_meta
+
+    preset = parse_preset(tiny(), "tiny")
+    timing = {"seconds_per_image": {"m": 0.001}, "epoch_images": 256}
+    meta = _write_meta(tmp_path, preset, "fashion-mnist", None, 12.5, ["k1"], timing)
+    assert read_meta(tmp_path) == json.loads(json.dumps(meta)) and read_meta(tmp_path / "x") == {}
+    for text, says in (
+        ("{not json", "is not valid JSON"),
+        (json.dumps({**meta, "keys": "k1"}), "keys must be a list"),
+        (json.dumps({**meta, "runs": [{"wall_s": "slow"}]}), "runs[0]"),
+    ):
+        (tmp_path / "compare.json").write_text(text)
+        assert main(["report", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and says in err, err

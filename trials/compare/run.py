@@ -169,8 +169,9 @@ def _timing(out_dir: Path, results, candidates: list, config, progress: bool) ->
         return None
     done = set(results.loc[results["status"] == "done", "model"].astype(str))
     specs = {c.tags["model"]: c.spec for c in candidates if c.tags["model"] in done}
-    path = out_dir / META_FILE
-    old = json.loads(path.read_text()).get("timing") if path.is_file() else None
+    from trials.compare.meta import read_meta  # pydantic
+
+    old = read_meta(out_dir).get("timing")
     _say(progress, f"timing pass: {len(specs)} models, the same way for all (see the report)")
     return timing_pass(specs, config, old, progress=progress)
 
@@ -238,8 +239,10 @@ def _write_meta(
     import os
     import platform
 
+    from trials.compare.meta import read_meta  # pydantic
+
     path = out_dir / META_FILE
-    old = json.loads(path.read_text()) if path.is_file() else {}
+    old = read_meta(out_dir)
     runs = old.get("runs", []) + [
         {
             "wall_s": round(wall, 1),
@@ -269,8 +272,9 @@ def stored_results(out_dir: str | Path):
     """(results, meta) of a comparison directory: its compare.json (empty if absent) and the
     results table of the comparison's own candidates."""
 
-    meta_path = Path(out_dir) / META_FILE
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    from trials.compare.meta import read_meta  # pydantic
+
+    meta = read_meta(out_dir)
     results = load_results(out_dir)
     if meta.get("keys"):
         results = results[results["key"].isin(meta["keys"])]
