@@ -100,15 +100,30 @@ def _shown(value) -> str:
 
 def _known(schema, loc: tuple) -> list[str]:
     """The field names allowed where an unknown key `loc[-1]` was found."""
-    model = schema
+    node = schema  # a Schema class, or an annotation still to be opened
     for part in loc[:-1]:
-        fields = getattr(model, "model_fields", None)
-        if not fields or part not in fields:
+        fields = getattr(node, "model_fields", None)
+        if fields is not None:
+            if part not in fields:
+                return []
+            node = fields[part].annotation
+            continue
+        node = _inner(node)  # a key of a mapping or an index of a list: its value type
+        if node is None:
             return []
-        model = _model_of(fields[part].annotation)
-        if model is None:
-            return []
+    model = node if getattr(node, "model_fields", None) is not None else _model_of(node)
     return list(getattr(model, "model_fields", {}))
+
+
+def _inner(annotation):
+    """The value type of `dict[K, V]` / `list[V]` inside an annotation (unions opened)."""
+    for arg in (annotation, *typing.get_args(annotation)):
+        origin = typing.get_origin(arg)
+        if origin is dict:
+            return typing.get_args(arg)[1]
+        if origin is list:
+            return typing.get_args(arg)[0]
+    return None
 
 
 def _model_of(annotation):

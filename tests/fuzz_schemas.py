@@ -100,12 +100,16 @@ def _bound(field) -> object | None:
 
 
 def sections(ann, value) -> list[tuple[type, tuple]]:
-    """(schema, key path) of the mappings under a field: a section (`resources:`), or one per
-    key of a mapping of sections (`base: {regnety: {...}}`)."""
-    if typing.get_origin(ann) is dict:
-        sub = _nested(typing.get_args(ann)[1])
-        keys = list(value) if isinstance(value, dict) else []
-        return [(sub, (str(k),)) for k in keys] if sub is not None else []
+    """(schema, key path) of the mappings under a field: a section (`resources:`), one per
+    key of a mapping of sections (`base: {regnety: {...}}`), the first of a list (`runs`)."""
+    origin = typing.get_origin(ann)
+    if origin in (dict, list):
+        sub = _nested(typing.get_args(ann)[-1])
+        if sub is None:
+            return []
+        if origin is list:
+            return [(sub, (0,))]
+        return [(sub, (str(k),)) for k in (value if isinstance(value, dict) else [])]
     sub = _nested(ann)
     return [(sub, ())] if sub is not None else []
 
@@ -114,7 +118,7 @@ def mutations(schema, doc: dict, path: tuple = ()) -> list[tuple[str, str, dict]
     """(field path, what, mutated document) for every field of `schema`, recursively."""
     out = []
     for name, field in schema.model_fields.items():
-        where = ".".join((*path, name))
+        where = ".".join(map(str, (*path, name)))
         ann = field.annotation
         mapping = _accepts(ann, dict) or _nested(ann) is not None
         out.append((where, "wrong type", _set(doc, (*path, name), "x" if mapping else {"b": 1})))
@@ -132,15 +136,18 @@ def mutations(schema, doc: dict, path: tuple = ()) -> list[tuple[str, str, dict]
             out += mutations(sub, base, at)
     if schema.model_fields:
         key = next(iter(schema.model_fields)) + "x"  # one letter off: "did you mean"
-        out.append((".".join((*path, key)), "unknown key", _set(doc, (*path, key), 1)))
+        out.append((".".join(map(str, (*path, key))), "unknown key", _set(doc, (*path, key), 1)))
     return out
 
 
 def _get(doc, path):
     for p in path:
-        if not isinstance(doc, dict) or p not in doc:
+        if isinstance(doc, list) and isinstance(p, int) and p < len(doc):
+            doc = doc[p]
+        elif isinstance(doc, dict) and p in doc:
+            doc = doc[p]
+        else:
             return None
-        doc = doc[p]
     return doc
 
 
@@ -148,11 +155,17 @@ def _set(doc: dict, path: tuple, value, delete: bool = False) -> dict:
     new = copy.deepcopy(doc)
     node = new
     for p in path[:-1]:
-        node = node.setdefault(p, {})
+        if isinstance(p, int):  # a list item: the list gets one when it is empty
+            if not node:
+                node.append({})
+            node = node[p]
+        else:
+            node = node.setdefault(p, {})
+    last = path[-1]
     if delete:
-        node.pop(path[-1], None)
+        node.pop(last) if isinstance(node, list) else node.pop(last, None)
     else:
-        node[path[-1]] = value
+        node[last] = value
     return new
 
 

@@ -67,7 +67,7 @@ def test_every_schema_field_has_fuzz_cases_and_the_schema_refuses_each():
             model, path = todo.pop()
             reached.add(model)
             for name, field in model.model_fields.items():
-                where = ".".join((*path, name))
+                where = ".".join(map(str, (*path, name)))
                 assert (kind, where, "wrong type") in cases, f"{kind}: no case for {where}"
                 if field.is_required():
                     assert (kind, where, "missing") in cases, f"{kind}: {where} never missing"
