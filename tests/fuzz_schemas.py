@@ -28,6 +28,7 @@ def kinds() -> dict:
     from trials.compare.meta import CompareMeta
     from trials.compare.preset_schema import PresetFile
     from trials.study.definition import StudyDefinition
+    from trials.study.record_schema import CandidateRecord, StatusRecord
     from trials.training.recipe import TrainConfig
 
     preset = yaml.safe_load((ROOT / "trials/compare/presets/cpu-quick.yaml").read_text())
@@ -55,6 +56,8 @@ def kinds() -> dict:
     anynet = (anynet[0], {k: v for k, v in get_model("RegNetY-200MF").stages().to_dict().items()
                           if k != "family"})  # fmt: skip
     req = ("name", "c0", "c_acts", "c_flops")
+    candidate = {"key": "0123456789ab", "spec": regnet[1], "train": preset["train"],
+                 "created": "2026-01-01T00:00:00+00:00"}  # fmt: skip
     preset_argv = ("compare", "--preset", "{file}", "--out", "{dir}/o")
     return {
         "preset": (PresetFile, preset, ".yaml", preset_argv),
@@ -64,6 +67,10 @@ def kinds() -> dict:
         "effnet": (effnet[0], family(effnet[1], EfficientNetSpec), ".json", ("complexity", "{file}")),
         "anynet": (anynet[0], family(anynet[1], StageSpec), ".json", ("complexity", "{file}")),
         "compare": (CompareMeta, meta, "", ("report", "{file}")),
+        # a damaged record is skipped with a warning (study repair fixes it): schema level only
+        "candidate": (CandidateRecord, candidate, ".json", None),
+        "status": (StatusRecord, {"status": "done", "attempts": 1, "failures": 0,
+                                  "epochs_done": 1, "error": 0.2}, ".json", None),
         "train": (dataclass_schema(TrainConfig), preset["train"], ".yaml", preset_argv),
         "profile": (dataclass_schema(RuntimeProfile, (), req), profile, ".json",
                     ("profile", "show", "{file}")),
@@ -134,7 +141,7 @@ def mutations(schema, doc: dict, path: tuple = ()) -> list[tuple[str, str, dict]
             at = (*path, name, *keys)  # an absent optional section: fuzzed from an empty one
             base = doc if isinstance(_get(doc, at), dict) else _set(doc, at, {})
             out += mutations(sub, base, at)
-    if schema.model_fields:
+    if schema.model_fields and schema.model_config.get("extra") == "forbid":
         key = next(iter(schema.model_fields)) + "x"  # one letter off: "did you mean"
         out.append((".".join(map(str, (*path, key))), "unknown key", _set(doc, (*path, key), 1)))
     return out
@@ -181,6 +188,8 @@ def generated() -> list[tuple[str, str, str, dict]]:
 def argv_of(i: int, kind: str) -> tuple[str, ...]:
     """The command of generated case i, with placeholders the fuzz runner fills in."""
     argv = kinds_argv()[kind]
+    if argv is None:
+        return None
     return tuple(a.replace("{file}", f"{{schema_{i}}}").replace("{dir}/o", f"{{dir}}/so{i}")
                  for a in argv)  # fmt: skip
 
@@ -196,6 +205,8 @@ def write(root: Path) -> dict[str, str]:
     (root / "schema").mkdir(parents=True, exist_ok=True)
     for i, (kind, _, _, doc) in enumerate(generated()):
         suffix = table[kind][2]
+        if table[kind][3] is None:
+            continue
         path = root / "schema" / f"{kind}-{i}{suffix}"
         if kind == "study":
             path.mkdir()

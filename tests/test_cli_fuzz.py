@@ -39,6 +39,7 @@ def _schema_classes() -> set:
     """Every Schema subclass the project defines (its schema modules imported here)."""
     import trials.compare.meta  # noqa: F401
     import trials.compare.preset_schema  # noqa: F401
+    import trials.study.record_schema  # noqa: F401
     from spaces.schema import Schema
 
     found, todo = set(), [Schema]

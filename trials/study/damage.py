@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from trials.study.store import STATUSES, DamagedRecord, StudyStore, candidate_key, read_json
+from trials.study.store import DamagedRecord, StudyStore, candidate_key, read_json
 
 
 def candidate_damage(store: StudyStore, key: str) -> str | None:
@@ -14,10 +14,13 @@ def candidate_damage(store: StudyStore, key: str) -> str | None:
         cand = read_json(store.cdir(key) / "candidate.json")
     except (OSError, ValueError) as exc:
         return f"candidate.json is unreadable ({type(exc).__name__})"
-    if not isinstance(cand, dict) or not all(
-        isinstance(cand.get(f), dict) for f in ("spec", "train")
-    ):
-        return "candidate.json holds no spec and train config"
+    from spaces.schema import validate  # pydantic: kept off `fastscale --help`
+    from trials.study.record_schema import CandidateRecord
+
+    try:
+        validate(CandidateRecord, cand, "candidate.json", DamagedRecord)
+    except DamagedRecord as exc:
+        return str(exc)
     if candidate_key(cand["spec"], cand["train"]) != key:
         return "candidate.json does not hash to its directory name (edited or misplaced)"
     return None
@@ -32,8 +35,8 @@ def status_damage(store: StudyStore, key: str) -> str | None:
         rec = read_json(path)
     except (OSError, ValueError) as exc:
         return f"status.json is unreadable ({type(exc).__name__})"
-    if not isinstance(rec, dict) or rec.get("status") not in STATUSES:
-        return "status.json has no valid status"
+    if not isinstance(rec, dict):
+        return "status.json holds no record"
     try:
         store.status(key)
     except DamagedRecord as exc:

@@ -36,7 +36,6 @@ VERSION = 1
 # definition and it is part of the key; only an unset one (None, studies made before this
 # rule, or API callers leaving it to --cpus-per-trial) is left out, keeping their keys.
 RUNTIME_KEYS = ("device", "num_workers")
-STATUSES = ("pending", "running", "done", "stopped", "failed")
 LOCK = ".lock"
 
 
@@ -283,14 +282,12 @@ class StudyStore:
             rec = None
         if rec is None:
             rec = {"status": "pending", "attempts": 0, "failures": 0, "epochs_done": 0}
-        if not isinstance(rec, dict) or rec.get("status") not in STATUSES:
-            raise DamagedRecord(f"status.json of candidate {key} has no valid status")
+        from spaces.schema import validate  # pydantic: kept off `fastscale --help`
+        from trials.study.record_schema import StatusRecord
+
+        validate(StatusRecord, rec, f"status.json of candidate {key}", DamagedRecord)
         for name in ("attempts", "failures", "epochs_done"):
-            value = rec.setdefault(name, 0)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise DamagedRecord(
-                    f"status.json of candidate {key}: {name} is {value!r}, not a count"
-                )
+            rec.setdefault(name, 0)
         return rec
 
     def write_status(self, key: str, record: dict) -> None:
