@@ -308,6 +308,21 @@ def cases() -> list[Case]:
         _c("plan", "RegNetX-200MF", "--target", "4GF", "--profile", "nope"),
         _c("plan", "RegNetX-200MF", "--target", "4GF", "--profile", "{profile_typo}"),
         _c("plan", "RegNetX-200MF", "--target", "4GF", "--profile", "{profile_strings}"),
+        _c("plan", "RegNetX-200MF", "--target", "4GF", "--profile", "{profile_extreme}"),
+        _c(
+            "plan",
+            "RegNetX-200MF",
+            "--target",
+            "4GF",
+            "--profile",
+            "{profile_extreme}",
+            "--max-runtime",
+            "10",
+            note="overflow: one line, no numpy warning",
+        ),
+        _c("profile", "predict", "{profile_extreme}", "RegNetX-200MF"),
+        _c("time", "RegNetX-200MF", "--threads", "1000", note="beyond the cores (libgomp)"),
+        _c("calibrate", "RegNetX-200MF", "--out", "/proc/fs-cal/p.json", note="checked first"),
         _c("plan", "RegNetX-200MF", "--target", "4GF", "--profile", "{binary}"),
         _c("plan", "RegNetX-200MF", "--target", "4GF", "--profile", "/dev/zero"),
         _c("plan", "RegNetX-200MF", "--target", "4GF", "--profile", "{fifo}"),
@@ -798,6 +813,8 @@ def make_inputs(root: Path) -> dict[str, str]:
     profile = {"name": "p", "c0": 0.1, "c_acts": 1e-9, "c_flops": 1e-12, "unit": "s"}
     text("profile_typo", json.dumps({**profile, "c_actz": 1e-9}), ".json")
     text("profile_strings", json.dumps({**profile, "c0": "fast"}), ".json")
+    huge = {**profile, "c0": 1e308, "c_acts": 1e308, "c_flops": 1e308}  # finite, overflows
+    text("profile_extreme", json.dumps(huge), ".json")
     rows = [
         {"flops": 10**8 * k, "acts": 10**6 * k + 7 * k * k, "time": 0.1 * k} for k in range(1, 6)
     ]

@@ -101,9 +101,18 @@ class RuntimeProfile:
 
 
 def predict(profile: RuntimeProfile, acts, flops):
+    """c0 + c_acts·acts + c_flops·flops; a time past the largest float (coefficients no
+    machine has) is refused in one line instead of numpy's overflow warning and inf."""
     acts = np.asarray(acts, dtype=np.float64)
     flops = np.asarray(flops, dtype=np.float64)
-    t = profile.c0 + profile.c_acts * acts + profile.c_flops * flops
+    with np.errstate(over="ignore", invalid="ignore"):
+        t = profile.c0 + profile.c_acts * acts + profile.c_flops * flops
+    if not np.all(np.isfinite(t) | ~(np.isfinite(acts) & np.isfinite(flops))):
+        raise ProfileError(
+            f"profile {profile.name!r} predicts a time beyond floating point (c0 "
+            f"{profile.c0:g}, c_acts {profile.c_acts:g}, c_flops {profile.c_flops:g}); "
+            "its coefficients are not a machine's: refit it with `fastscale profile fit`"
+        )
     return float(t) if t.ndim == 0 else t
 
 
