@@ -6,9 +6,10 @@ module turns that into the project's one-line message, "<file>: <field.path>: <w
 wrong>; <what is allowed>", naming a near miss for an unknown key ("did you mean ...").
 
 Two ways in: `Schema` subclasses for file formats whose shape differs from the in-memory
-object (a compare preset, study.json), and `check_dataclass` for a mapping read straight
-into a frozen dataclass (spec files, runtime profiles, the training recipe), whose
-annotations are the schema. The frozen dataclasses stay the in-memory objects; the ranges
+object (a compare preset, compare.json, the study records), and `check_dataclass` for a
+mapping read straight into a frozen dataclass (spec files, runtime profiles, the training
+recipe, study.json's definition), whose annotations are the schema; a field may declare its
+range there, `Annotated[float, annotated_types.Ge(0)]`, without importing pydantic. The frozen dataclasses stay the in-memory objects; the ranges
 that depend on other fields stay in their `__post_init__`.
 
 Pydantic costs ~100 ms to import, so the modules on the `fastscale plan`/`--help` path import
@@ -65,6 +66,13 @@ def _integral(value):
 
 
 Int = Annotated[int, BeforeValidator(_integral)]
+
+BOUNDS = {
+    "greater_than": (">", "gt"),
+    "greater_than_equal": (">=", "ge"),
+    "less_than": ("<", "lt"),
+    "less_than_equal": ("<=", "le"),
+}
 
 
 class Schema(BaseModel):
@@ -156,6 +164,11 @@ def describe(error: dict, schema=None) -> str:
         return f"{where}: {text}" if where and not text.startswith(where) else text
     if kind == "literal_error":
         return f"{where} must be one of {error['ctx']['expected']}, got {_shown(error['input'])}"
+    if kind in BOUNDS:
+        op, key = BOUNDS[kind]
+        bound = error["ctx"][key]
+        bound = f"{bound:g}" if isinstance(bound, float) else bound  # 0.0 -> 0
+        return f"{where} must be {op} {bound}, got {_shown(error['input'])}"
     if kind in ALLOWED:
         return f"{where} must be {ALLOWED[kind]}, got {_shown(error['input'])}"
     msg = error["msg"].replace("Input should be", "must be").replace("Value error, ", "")
@@ -184,6 +197,9 @@ def validate(schema: type[Schema], data, what: str, error: type[Exception] = Fas
 def _file_type(hint):
     """The annotation a file may satisfy: a list where the dataclass holds a tuple (JSON
     and YAML have no tuples), recursively through unions."""
+    if typing.get_origin(hint) is Annotated:  # a range declared on the dataclass field
+        inner, *meta = typing.get_args(hint)
+        return Annotated[(_file_type(inner), *meta)]
     if hint is int:
         return Int
     if hint is tuple:
@@ -204,7 +220,7 @@ def _file_type(hint):
 def dataclass_schema(cls, order: tuple = (), required: tuple | None = None) -> type[Schema]:
     """A Schema with the dataclass's init fields (in `order` first, as messages list them),
     their annotated types and defaults; `required` overrides which fields a file must give."""
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     rank = {name: i for i, name in enumerate(order)}
     fields = {}
     for f in sorted(dataclasses.fields(cls), key=lambda f: rank.get(f.name, len(rank))):

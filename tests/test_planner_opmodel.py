@@ -164,7 +164,7 @@ def test_old_linear_profiles_keep_loading_and_bad_ops_files_are_refused(tmp_path
         ({"kind": "quantum"}, "kind must be"),
         ({"batch": None}, "batch >= 1"),
         ({"costs": {"warp.flops": 1.0}}, "unknown costs feature"),
-        ({"costs": {"step": -1}}, "must be a number >= 0"),
+        ({"costs": {"step": -1}}, "costs.step must be >= 0, got -1"),
         ({"kinds": ["teleport"]}, "kinds must be"),
     ):
         (tmp_path / "bad.json").write_text(json.dumps({**good, **change}))

@@ -107,9 +107,9 @@ def test_read_csv_and_json_timings(tmp_path):
     "content, match",
     [
         ("{not json", "not valid JSON"),
-        ("[1, 2]", "not a JSON object"),
+        ("[1, 2]", "must be a mapping of fields, got list"),
         ('{"name": "x", "c0": 0, "c_acts": 1}', "missing field"),
-        ('{"name": "x", "c0": 0, "c_acts": -1, "c_flops": 0}', "c_acts must be a number >= 0"),
+        ('{"name": "x", "c0": 0, "c_acts": -1, "c_flops": 0}', "c_acts must be >= 0, got -1"),
         ('{"name": "x", "c0": 0, "c_acts": 1, "c_flops": 0, "speed": 3}', "unknown field"),
     ],
 )

@@ -36,7 +36,7 @@ def test_compare_and_study_refusals_start_no_ray_and_write_nothing(tmp_path, cap
     out = tmp_path / "cmp"
     for changes, says in (
         ({"base": {"regnety": {"model": "NoSuchNet"}}}, "unknown model 'NoSuchNet'"),
-        ({"resources": {"cpus_per_trial": -1}}, "cpus_per_trial must be greater than 0"),
+        ({"resources": {"cpus_per_trial": -1}}, "cpus_per_trial must be > 0"),
         ({"resources": {"cpus_per_trial": 4096}}, "a trial needs 4096 CPU"),
         ({"samples": "five"}, "samples must be an integer"),
     ):

@@ -22,12 +22,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import itertools
-import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
+from annotated_types import Ge
 
 from planner.profiles._base import MIN_ROWS, ProfileError
 from planner.profiles.opmodel import check_ops_fields, price
@@ -42,6 +43,7 @@ from spaces.validate import check_positive, dataclass_from_mapping
 
 PROFILE_DIR = Path(__file__).parent
 TIME_KEYS = ("time", "seconds", "minutes")
+Cost = Annotated[float, Ge(0)]  # a coefficient: finite and >= 0 (spaces.schema checks it)
 
 
 @dataclass(frozen=True)
@@ -49,13 +51,13 @@ class RuntimeProfile:
     """Coefficients and fit statistics of one measured runtime model."""
 
     name: str
-    c0: float
-    c_acts: float
-    c_flops: float
+    c0: Cost
+    c_acts: Cost
+    c_flops: Cost
     unit: str = "s"
     hardware: str = ""
     precision: str = ""
-    batch: int | None = None
+    batch: Annotated[int, Ge(1)] | None = None  # ops profiles need one
     mode: str = "train"
     source: str = ""
     n: int = 0
@@ -66,15 +68,16 @@ class RuntimeProfile:
     max_rel_error: float | None = None
     loo_mean_rel_error: float | None = None  # leave-one-out
     loo_max_rel_error: float | None = None
-    rows: tuple = field(default=(), repr=False)
-    kind: str = "linear"  # "linear" or "ops"; files without it are linear
+    rows: tuple[dict, ...] = field(default=(), repr=False)
+    kind: Literal["linear", "ops"] = "linear"  # files without it are linear
     device: str = ""
     clock: str = ""
     threads: int | None = None
     epoch_images: int | None = None  # images per epoch, for unit "min/epoch"
-    kinds: tuple = ()  # ops: operation kinds the calibration covered
-    costs: dict = field(default_factory=dict)  # ops: time feature -> seconds per unit, per step
-    memory: dict = field(default_factory=dict)  # ops: memory feature -> bytes per unit
+    kinds: tuple[str, ...] = ()  # ops: operation kinds the calibration covered
+    # ops: time feature -> seconds per unit, per step; memory feature -> bytes per unit
+    costs: dict[str, Cost] = field(default_factory=dict)
+    memory: dict[str, Cost] = field(default_factory=dict)
     fit: dict = field(default_factory=dict)  # ops: {"time"|"memory"|"linear": statistics}
     # what the calibration covered (planner.profiles.coverage); {} in older profiles
     calibrated_range: dict = field(default_factory=dict)
@@ -272,33 +275,17 @@ def save(profile: RuntimeProfile, path: str | Path) -> None:
 
 
 _NUMBERS = ("c0", "c_acts", "c_flops")
-PROFILE_KINDS = ("linear", "ops")
 
 
 def from_dict(data, where: str = "profile") -> RuntimeProfile:
-    if not isinstance(data, dict):
-        raise ProfileError(f"{where} is not a JSON object of profile fields")
-    rows = data.get("rows") or ()
-    if not isinstance(rows, list | tuple) or not all(isinstance(r, dict) for r in rows):
-        raise ProfileError(f"{where}: rows must be a list of objects")
+    """A profile file's mapping through its schema (the annotations of RuntimeProfile: types,
+    finite coefficients >= 0, kind); an `ops` profile also needs what its model prices with."""
     profile = dataclass_from_mapping(
-        RuntimeProfile, {**data, "rows": tuple(rows)}, where, ProfileError,
-        required=("name", *_NUMBERS),
-    )  # fmt: skip
-    for k in _NUMBERS:
-        v = data[k]
-        if (
-            isinstance(v, bool)
-            or not isinstance(v, int | float)
-            or not (v >= 0 and math.isfinite(v))
-        ):
-            raise ProfileError(f"{where}: {k} must be a number >= 0, got {v!r}")
-    kind = data.get("kind", "linear")
-    if kind not in PROFILE_KINDS:
-        raise ProfileError(f"{where}: kind must be one of {', '.join(PROFILE_KINDS)}, got {kind!r}")
-    if kind == "ops":
+        RuntimeProfile, data, where, ProfileError, required=("name", *_NUMBERS)
+    )
+    if profile.kind == "ops":
         check_ops_fields(data, where)
-    return dataclasses.replace(profile, kinds=tuple(data.get("kinds", ())))
+    return dataclasses.replace(profile, rows=tuple(profile.rows), kinds=tuple(profile.kinds))
 
 
 def load(path: str | Path) -> RuntimeProfile:

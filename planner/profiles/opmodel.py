@@ -250,20 +250,15 @@ def fit_model(
 
 def check_ops_fields(data: dict, where: str) -> None:
     """The fields an `ops` profile file must hold, with values the model can use."""
-    batch = data.get("batch")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ProfileError(f"{where}: an ops profile needs batch >= 1, got {batch!r}")
-    kinds = data.get("kinds", ())
-    if not isinstance(kinds, list | tuple) or not set(kinds) <= set(KINDS):
+    if data.get("batch") is None:
+        raise ProfileError(f"{where}: an ops profile needs batch >= 1, got None")
+    if not set(data.get("kinds", ())) <= set(KINDS):  # types: RuntimeProfile's schema
         raise ProfileError(f"{where}: kinds must be a list of {', '.join(KINDS)}")
+    if not data.get("costs"):
+        raise ProfileError(f"{where}: an ops profile needs costs (an object of feature costs)")
     for key, allowed in (("costs", TIME_FEATURES), ("memory", MEMORY_FEATURES)):
-        table = data.get(key, {})
-        if not isinstance(table, dict) or (key == "costs" and not table):
-            raise ProfileError(f"{where}: {key} must be an object of feature costs")
-        for name, v in table.items():
+        for name in data.get(key, {}):
             if name not in allowed:
                 raise ProfileError(
                     f"{where}: unknown {key} feature {name!r}; allowed: {', '.join(allowed)}"
                 )
-            if isinstance(v, bool) or not isinstance(v, int | float) or not v >= 0:
-                raise ProfileError(f"{where}: {key}[{name!r}] must be a number >= 0, got {v!r}")
