@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import resource
 
 import torch
@@ -26,14 +27,15 @@ def check_device(device: str) -> torch.device:
 
 def check_threads(n: int) -> int:
     """n CPU threads, if this process may run that many: no more than the cores its affinity
-    mask allows (more only queue on the same cores, and an OpenMP pool that large can fail
-    to start, "Thread creation failed", killing the process instead of refusing)."""
+    mask allows nor OMP_THREAD_LIMIT (more only queue on the same cores, and an OpenMP pool
+    that large can fail to start, "Thread creation failed", killing the process instead of
+    refusing)."""
     cores = available_cpus()
-    if not 1 <= int(n) <= cores:
-        raise FastscaleError(
-            f"--threads {n} is more than the {cores} core(s) this process may run on; "
-            f"allowed: 1..{cores}"
-        )
+    omp = os.environ.get("OMP_THREAD_LIMIT", "")
+    limit = min(cores, int(omp)) if omp.isdigit() and int(omp) > 0 else cores
+    if not 1 <= int(n) <= limit:
+        where = f"OMP_THREAD_LIMIT={omp}" if limit < cores else "the cores this process may use"
+        raise FastscaleError(f"--threads {n} is more than {where} ({limit}); allowed: 1..{limit}")
     return int(n)
 
 
