@@ -157,6 +157,8 @@ def cases() -> list[Case]:
             check="nonempty",
         ),
         _c("export", "RegNetX-200MF", "-r", "0"),
+        _c("export", "{resnet_5_stages}", "--format", "timm", "--out", "{dir}/r5.py"),
+        _c("export", "{resnet_2_stages}", "--format", "timm", "--out", "{dir}/r2.py"),
         _c(
             "export",
             "RegNetX-200MF",
@@ -781,6 +783,14 @@ def make_inputs(root: Path) -> dict[str, str]:
     text("width_huge", json.dumps({**stage, "widths": [8, 16, 32, 10**20]}), ".json")
     text("negative_width", json.dumps({**stage, "widths": [8, -16, 32, 64]}), ".json")
     text("stage_mismatch", json.dumps({**stage, "widths": [8, 16]}), ".json")
+    r50 = {"family": "anynet", "block": "R", "depths": [3, 4, 6, 3], "stem": "resnet",
+           "widths": [256, 512, 1024, 2048], "group_widths": [64, 128, 256, 512],
+           "bottlenecks": [0.25] * 4, "strides": [1, 2, 2, 2], "stem_width": 64}  # fmt: skip
+    five = {**r50, **{k: [*r50[k], r50[k][-1]] for k in ("depths", "widths", "group_widths",
+                                                          "bottlenecks", "strides")}}  # fmt: skip
+    text("resnet_5_stages", json.dumps(five), ".json")  # timm's ResNet runs layer1..layer4
+    text("resnet_2_stages", json.dumps({k: v[:2] if isinstance(v, list) else v
+                                        for k, v in r50.items()}), ".json")  # fmt: skip
     huge = {**stage, "depths": [3, 10_000, 2, 1], "widths": [2**18, 2**19, 2**20, 2**20],
             "group_widths": [2**18, 2**19, 2**20, 2**20], "resolution": 16384}  # fmt: skip
     text("huge_valid", json.dumps(huge), ".json")
