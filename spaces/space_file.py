@@ -9,13 +9,13 @@ and the ranges that differ from it:
     w0: {low: 24, high: 96, step: 8}          # log defaults to the base range's
     wm: [2.2, 2.8]                             # [low, high]: the base's log and step
 
-Every value is validated; a bad one is one SpaceFileError naming the key and what is allowed.
+Every value is validated (spaces.space_schema); a bad one is one SpaceFileError naming the key
+and what is allowed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from pathlib import Path
 
@@ -24,7 +24,6 @@ from spaces.io import read_data_file, short_path
 from spaces.sampler import SPACES, DesignSpace, Range
 
 RANGE_KEYS = ("depth", "w0", "wa", "wm", "group_width")
-TOP_KEYS = ("name", "base", *RANGE_KEYS, "round_groups")
 
 
 class SpaceFileError(FastscaleError):
@@ -35,25 +34,10 @@ def is_space_name(ref: str) -> bool:
     return str(ref).lower() in SPACES
 
 
-def _range(value, base: Range, key: str, where: str) -> Range:
-    if isinstance(value, list | tuple):
-        if len(value) != 2:
-            raise SpaceFileError(f"{where}: {key} must be [low, high], got {len(value)} values")
-        value = {"low": value[0], "high": value[1]}
-    if not isinstance(value, dict):
-        raise SpaceFileError(f"{where}: {key} must be a mapping {{low, high[, log, step]}}")
-    unknown = sorted(set(value) - {"low", "high", "log", "step"})
-    if unknown:
-        raise SpaceFileError(
-            f"{where}: {key} has unknown keys {unknown}; allowed: low, high, log, step"
-        )
-    fields = {"low": base.low, "high": base.high, "log": base.log, "step": base.step, **value}
-    for f in ("low", "high", "step"):
-        v = fields[f]
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise SpaceFileError(f"{where}: {key}.{f} must be a finite number, got {v!r}")
-    if not isinstance(fields["log"], bool):
-        raise SpaceFileError(f"{where}: {key}.log must be true or false")
+def _range(given: dict, base: Range, key: str, where: str) -> Range:
+    """A file's range over the base space's (types checked by the schema)."""
+    fields = {"low": base.low, "high": base.high, "log": base.log, "step": base.step}
+    fields.update({k: v for k, v in given.items() if v is not None})
     low, high, step = float(fields["low"]), float(fields["high"]), float(fields["step"])
     if not (0 < low <= high) or step <= 0:
         raise SpaceFileError(
@@ -67,21 +51,20 @@ def _range(value, base: Range, key: str, where: str) -> Range:
 
 
 def space_from_dict(data, where: str = "design space") -> DesignSpace:
-    """A DesignSpace from a design-space mapping (see the module docstring)."""
-    if not isinstance(data, dict):
-        raise SpaceFileError(f"{where} must be a mapping, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(TOP_KEYS))
-    if unknown:
-        raise SpaceFileError(f"{where} has unknown keys {unknown}; allowed: {', '.join(TOP_KEYS)}")
-    base_name = data.get("base")
-    if not isinstance(base_name, str) or not is_space_name(base_name):
-        raise SpaceFileError(f"{where} needs base: one of {', '.join(SPACES)} (got {base_name!r})")
-    base = DesignSpace.named(base_name)
-    changes = {k: _range(data[k], getattr(base, k), k, where) for k in RANGE_KEYS if k in data}
-    if "round_groups" in data:
-        if not isinstance(data["round_groups"], bool):
-            raise SpaceFileError(f"{where}: round_groups must be true or false")
-        changes["round_groups"] = data["round_groups"]
+    """A DesignSpace from a design-space mapping (see the module docstring), checked by its
+    schema (spaces.space_schema) first."""
+    from spaces.schema import validate  # pydantic: kept off `fastscale --help`
+    from spaces.space_schema import SpaceFile
+
+    f = validate(SpaceFile, data, where, SpaceFileError)
+    base = DesignSpace.named(f.base)
+    changes = {
+        k: _range(getattr(f, k).model_dump(), getattr(base, k), k, where)
+        for k in RANGE_KEYS
+        if getattr(f, k) is not None
+    }
+    if f.round_groups is not None:
+        changes["round_groups"] = f.round_groups
     return dataclasses.replace(base, **changes)
 
 
@@ -99,11 +82,7 @@ def load_space_file(path: str | Path) -> dict:
     """The validated mapping of a design-space file (validated by building its space)."""
     data = read_data_file(path, "design-space file", SpaceFileError)
     space_from_dict(data, f"design-space file {short_path(path)}")
-    data = dict(data)
-    data.setdefault("name", Path(path).stem)
-    if not isinstance(data["name"], str) or not data["name"]:
-        raise SpaceFileError(f"design-space file {short_path(path)}: name must be a string")
-    return data
+    return {**data, "name": data.get("name") or Path(path).stem}
 
 
 def resolve_space(ref) -> tuple[str, DesignSpace, str | dict]:

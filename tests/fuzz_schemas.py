@@ -23,7 +23,10 @@ def kinds() -> dict:
     from planner.profiles import RuntimeProfile
     from spaces import get_model
     from spaces.resnet import ResNetSpec
+    from spaces.sampler import DesignSpace
     from spaces.schema import dataclass_schema
+    from spaces.space_file import space_to_dict
+    from spaces.space_schema import SpaceFile
     from spaces.specs import EfficientNetSpec, RegNetSpec, StageSpec
     from trials.compare.meta import CompareMeta
     from trials.compare.preset_schema import PresetFile
@@ -67,6 +70,8 @@ def kinds() -> dict:
         "effnet": (effnet[0], family(effnet[1], EfficientNetSpec), ".json", ("complexity", "{file}")),
         "anynet": (anynet[0], family(anynet[1], StageSpec), ".json", ("complexity", "{file}")),
         "compare": (CompareMeta, meta, "", ("report", "{file}")),
+        "space": (SpaceFile, space_to_dict(DesignSpace.named("regnetx"), "regnetx", "s"), ".yaml",
+                  ("sample", "--space", "{file}", "--regime", "400MF", "-n", "1")),
         # a damaged record is skipped with a warning (study repair fixes it): schema level only
         "candidate": (CandidateRecord, candidate, ".json", None),
         "status": (StatusRecord, {"status": "done", "attempts": 1, "failures": 0,
@@ -94,6 +99,14 @@ def _accepts(annotation, kind) -> bool:
         return _accepts(typing.get_args(annotation)[0], kind)
     base = origin or annotation
     return isinstance(base, type) and issubclass(base, kind)
+
+
+def _wrong(ann):
+    """A value of a type the annotation does not take (a section takes a mapping)."""
+    for value, kind in (({"b": 1}, dict), ("x", str), (1.5, float), ([1.5], list)):
+        if not _accepts(ann, kind) and not (kind is dict and _nested(ann) is not None):
+            return value
+    raise AssertionError(f"no wrong type for {ann}")
 
 
 def _bound(field) -> object | None:
@@ -127,8 +140,7 @@ def mutations(schema, doc: dict, path: tuple = ()) -> list[tuple[str, str, dict]
     for name, field in schema.model_fields.items():
         where = ".".join(map(str, (*path, name)))
         ann = field.annotation
-        mapping = _accepts(ann, dict) or _nested(ann) is not None
-        out.append((where, "wrong type", _set(doc, (*path, name), "x" if mapping else {"b": 1})))
+        out.append((where, "wrong type", _set(doc, (*path, name), _wrong(ann))))
         bound = _bound(field)
         if bound is not None:
             out.append((where, "out of range", _set(doc, (*path, name), bound)))

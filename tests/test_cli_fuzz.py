@@ -37,6 +37,7 @@ def test_every_case_is_clean(results):
 
 def _schema_classes() -> set:
     """Every Schema subclass the project defines (its schema modules imported here)."""
+    import spaces.space_schema  # noqa: F401
     import trials.compare.meta  # noqa: F401
     import trials.compare.preset_schema  # noqa: F401
     import trials.study.record_schema  # noqa: F401
