@@ -116,7 +116,7 @@ def test_refined_space_round_trips_into_sample_and_study(tmp_path, capsys):
 
     opts = {"space": str(path), "regime": 20e6, "n": 6, "tolerance": 0.05}
     definition = build_definition(opts, tmp_path / "study")
-    assert definition["space"]["name"] == "regnetx-refined"  # the content, not the path
+    assert definition.space["name"] == "regnetx-refined"  # the content, not the path
     cands = random_candidates(definition)
     assert len(cands) == 6 and all(_in_range(c.spec, space) for c in cands)
     assert {c.tags["space"] for c in cands} == {"regnetx-refined"}
@@ -127,9 +127,9 @@ def _study(tmp_path: Path, space: str, n: int = 6) -> Path:
     out = tmp_path / space
     definition = build_definition({"space": space, "regime": 20e6, "n": n, "tolerance": 0.05}, out)
     store = StudyStore(out)
-    store.create(definition)
+    store.create(definition.to_dict())
     for i, cand in enumerate(random_candidates(definition)):
-        key = store.add(cand.spec, definition["train"], cand.tags)
+        key = store.add(cand.spec, definition.train, cand.tags)
         cx = complexity(cand.spec)
         store.write_status(key, {"status": "done", "error": _error(cand.spec, noise=i),
                                  "flops": cx.flops, "params": cx.params, "acts": cx.acts,
@@ -244,11 +244,11 @@ def test_a_study_keeps_its_design_space_file_content(tmp_path):
     path.write_text("name: narrow\nbase: regnetx\ndepth: [14, 18]\n")
     opts = {"space": str(path), "regime": 20e6, "n": 4}
     stored = build_definition(opts, tmp_path / "s")
-    assert stored["space"] == {"name": "narrow", "base": "regnetx", "depth": [14, 18]}
-    assert reconcile(stored, opts, tmp_path / "s") is stored
+    assert stored.space == {"name": "narrow", "base": "regnetx", "depth": [14, 18]}
+    assert reconcile(stored.to_dict(), opts, tmp_path / "s") == stored
     path.write_text("name: narrow\nbase: regnetx\ndepth: [14, 20]\n")
     with pytest.raises(StudyError, match="holds other ranges than the design space stored"):
-        reconcile(stored, opts, tmp_path / "s")
+        reconcile(stored.to_dict(), opts, tmp_path / "s")
     cands = random_candidates(stored)  # the stored content, not today's file
     assert all(14 <= c.spec.depth <= 18 for c in cands)
 
