@@ -150,3 +150,47 @@ def test_bad_input_is_one_line_and_starts_nothing(args, needle, capsys, tmp_path
     assert needle in lines[0], lines[0]
     assert not out.exists()  # refused before the output directory was made
     assert ray.is_initialized() == connected  # and before any Ray was started
+
+
+def test_study_two_workers_on_two_nodes_survive_a_driver_kill(ray_cluster, tmp_path):
+    """`study run --workers-per-trial 2 --placement SPREAD` on the two one-CPU nodes: each
+    worker takes 0.6 CPU, so the two cannot share a node. The driver is SIGKILLed right
+    after the first epoch's checkpoint reached the storage (FASTSCALE_STUDY_KILL), then
+    resumed: the candidate done, not lost, not trained to completion twice, its workers
+    on two nodes. One candidate keeps the CI cost near a minute and a half."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from trials.study import StudyStore
+
+    out = tmp_path / "study"
+    args = ["study", "run", "--space", "regnetx", "--regime", "5MF", "-n", "1", "--epochs", "2",
+            "--resolution", "16", "--train-size", "128", "--val-size", "64", "--batch-size", "64",
+            "--workers-per-trial", "2", "--cpus-per-worker", "0.6", "--placement", "SPREAD",
+            "--out", str(out), "--address", ray_cluster.address, "--json"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
+
+    def driver(kill_at=None):
+        extra = {"FASTSCALE_STUDY_KILL": kill_at} if kill_at else {}
+        return subprocess.run(
+            [sys.executable, "-m", "trials", *args], capture_output=True, text=True,
+            env={**env, **extra}, timeout=600,
+        )  # fmt: skip
+
+    first = driver("epoch:1")
+    assert first.returncode == -signal.SIGKILL, first.stderr[-2000:]
+    last = driver()
+    assert last.returncode == 0, last.stderr[-3000:]
+    rows = json.loads(last.stdout)
+    assert len(rows) == 1 and rows[0]["status"] == "done"
+    store = StudyStore(out)
+    for key in store.keys():
+        assert store.log_path(key).read_text().count(" done: error ") == 1
+        record = store.status(key)
+        assert record["workers"] == 2
+        # resumed from the epoch-1 checkpoint, or finished before the cluster stopped it
+        assert record.get("resumed_at_epoch", 0) >= 1 or record["attempts"] == 1
+        nodes = record["worker_nodes"]
+        assert len(nodes) == 2 and nodes[0] != nodes[1]  # SPREAD: one worker per node

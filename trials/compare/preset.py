@@ -36,11 +36,20 @@ FIELDS = {
     "seed": "sampling seed (the training seed lives in train.seed)",
     "train": "TrainConfig fields for every first-round trial",
     "finalists": "{epochs, seeds, select: best-per-method|all, levels: [intermediate, top]} or null",
-    "resources": "{cpus_per_trial, gpus_per_trial}",
+    "resources": "{cpus_per_trial, gpus_per_trial} or, for data-parallel trials, "
+    "{workers_per_trial, cpus_per_worker, gpus_per_worker, placement: PACK|SPREAD}",
     "early_stop": "{scheduler: fifo|asha, grace_epochs, reduction_factor} (default fifo)",
 }
 FINALIST_FIELDS = ("epochs", "seeds", "select", "levels")
-RESOURCE_FIELDS = ("cpus_per_trial", "gpus_per_trial")
+RESOURCE_FIELDS = (
+    "cpus_per_trial",
+    "gpus_per_trial",
+    "workers_per_trial",
+    "cpus_per_worker",
+    "gpus_per_worker",
+    "placement",
+)
+PARALLEL_FIELDS = RESOURCE_FIELDS[2:]  # study.run_study's data-parallel keywords
 SELECTS = ("best-per-method", "all")
 
 
@@ -74,6 +83,7 @@ class Preset:
     finalists: Finalists | None = None
     cpus_per_trial: float = 1
     gpus_per_trial: float = 0
+    parallel: dict = field(default_factory=dict)  # workers_per_trial, cpus/gpus_per_worker, ...
     description: str = ""
     source: str = ""
     labels: dict = field(default_factory=dict)  # level -> "40MF"
@@ -108,6 +118,7 @@ class Preset:
             "resources": {
                 "cpus_per_trial": self.cpus_per_trial,
                 "gpus_per_trial": self.gpus_per_trial,
+                **self.parallel,
             },
             **({"early_stop": self.early_stop} if self.early_stop else {}),
         }
@@ -163,9 +174,30 @@ def parse_preset(data, where: str) -> Preset:
         finalists=_finalists(data.get("finalists"), where),
         cpus_per_trial=resources.get("cpus_per_trial", 1),
         gpus_per_trial=resources.get("gpus_per_trial", 0),
+        parallel=_parallel(resources, where),
         early_stop=_early_stop(data.get("early_stop"), train, where),
         source=where,
     )
+
+
+def _parallel(resources: dict, where: str) -> dict:
+    """The data-parallel resources of each trial (trials.study.runner.execute's keywords)."""
+    par = {k: resources[k] for k in PARALLEL_FIELDS if k in resources}
+    workers = par.get("workers_per_trial", 1)
+    _need(
+        isinstance(workers, int) and workers >= 1,
+        where,
+        "workers_per_trial must be an integer >= 1",
+    )
+    for name in ("cpus_per_worker", "gpus_per_worker"):
+        value = par.get(name, 1)
+        _need(isinstance(value, int | float) and value >= 0, where, f"{name} must be a number >= 0")
+    _need(
+        par.get("placement", "PACK") in ("PACK", "SPREAD"),
+        where,
+        "placement must be PACK or SPREAD",
+    )
+    return par
 
 
 def _check_fields(data, where: str) -> None:

@@ -180,6 +180,7 @@ class WorkerGroup:
             self.actors.append(actor)
         host, port = ray.get(self.actors[0].address.remote())
         self.iters = self.call("setup", host, port)[0]
+        self.nodes = self.call("node")  # rank order: where each worker runs
 
     def call(self, method: str, *args) -> list:
         """Every rank's result of `method(*args)`; a lost worker stops them all (WorkerLost)."""
@@ -220,6 +221,7 @@ class DistributedRun:
     def __init__(self, spec, config: TrainConfig, par: ParallelConfig, drill=None):
         self.group = WorkerGroup(spec, config, par, drill)
         self.iters, self.config, self.workers = self.group.iters, config, par.workers
+        self.nodes = self.group.nodes
         self.step_losses: list[float] = []
 
     def restore(self, ckpt: dict) -> int:

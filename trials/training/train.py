@@ -228,6 +228,8 @@ def _epochs(run, ckpt, spec, config, out, hooks, key, records, par) -> None:
             "peak_mem": run.peak_memory(),
             "workers": par.workers,
         }
+        if par.workers > 1:
+            record["worker_nodes"] = list(run.nodes)  # Ray node ids, rank order
         records.append(record)
         if out is not None:  # the truth first, then what is derived from it
             out.save_checkpoint(run.state(key, epoch + 1, records))
