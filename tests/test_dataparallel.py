@@ -194,3 +194,23 @@ def test_study_two_workers_on_two_nodes_survive_a_driver_kill(ray_cluster, tmp_p
         assert record.get("resumed_at_epoch", 0) >= 1 or record["attempts"] == 1
         nodes = record["worker_nodes"]
         assert len(nodes) == 2 and nodes[0] != nodes[1]  # SPREAD: one worker per node
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--gpus-per-trial", "2"], "use --workers-per-trial N --gpus-per-worker 1"),
+        (["--workers-per-trial", "3", "--batch-size", "64"], "does not split evenly over 3"),
+        (["--workers-per-trial", "0"], "'--workers-per-trial'"),
+        (["--workers-per-trial", "2", "--placement", "STRICT"], "'--placement'"),
+    ],
+)
+def test_study_bad_parallel_input_is_one_line_and_creates_nothing(args, needle, capsys, tmp_path):
+    out = tmp_path / "study"
+    code = main(["study", "run", "--space", "regnetx", "--regime", "5MF", "-n", "1",
+                 "--out", str(out), *args])  # fmt: skip
+    _, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("fastscale: error:"), err
+    assert needle in lines[0], lines[0]
+    assert not out.exists()
