@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.nn.functional import all_reduce  # autograd-aware
 
 
 class GlobalBatchNorm2d(nn.BatchNorm2d):
@@ -22,8 +23,6 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         dims = (0, 2, 3)
         count = x.new_tensor([float(x.numel() // x.shape[1])])
         sums = all_reduce(torch.cat([x.sum(dims), count]))

@@ -14,6 +14,7 @@ stay consistent under any kill, are in trials.training.run_dir.
 from __future__ import annotations
 
 import copy
+import os
 import statistics
 import time
 
@@ -193,8 +194,6 @@ def _train(spec, config: TrainConfig, out: RunDir | None, hooks, data, device, r
 
 def _start(spec, config: TrainConfig, data, device, par: ParallelConfig):
     """The one-process run, or the driver's handle on the data-parallel workers."""
-    import os
-
     from spaces.build import build_model
 
     if par.workers > 1:
