@@ -24,7 +24,8 @@ def check_trial_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:
 
 
 # The trial process of a data-parallel trial only coordinates (its workers train): it takes
-# a sliver of a CPU, so that N one-CPU workers still fit N CPUs.
+# a sliver of a CPU (Ray refuses a placement-group bundle of only zeros), so N workers of C
+# CPUs need N*C + 0.01 CPUs: two one-CPU workers do not fit a 2-CPU machine (0.9 CPUs each do).
 TRIAL_DRIVER_CPUS = 0.01
 PARALLEL_DEFAULTS = {
     "workers_per_trial": 1,
