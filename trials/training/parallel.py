@@ -200,7 +200,8 @@ class WorkerGroup:
             ) from None
         except ray.exceptions.RayTaskError as exc:
             self.close()
-            raise exc.as_instanceof_cause() from None
+            cause = getattr(exc, "cause", None)  # e.g. TrainingDiverged on a rank: as it is
+            raise (cause if isinstance(cause, Exception) else exc.as_instanceof_cause()) from None
         return ray.get(pending)
 
     def close(self) -> None:
