@@ -50,7 +50,10 @@ def test_shipped_presets_load_with_the_paper_ratios():
         assert {"w", "dwr", "dWr"} <= set(p.strategies)
     paper = load_preset("paper")
     assert paper.dataset is None and paper.resolution == 224 and paper.samples == 32
-    assert paper.spaces == ("regnety", "regnetz") and paper.gpus_per_trial == 1
+    assert paper.spaces == ("regnety", "regnetz") and paper.gpus_per_trial == 0
+    # the paper's setting: every trial data-parallel on 8 GPUs, global batch 1024
+    assert paper.parallel == {"workers_per_trial": 8, "cpus_per_worker": 7, "gpus_per_worker": 1}
+    assert paper.train["batch_size"] == 1024
     assert paper.labels == {"base": "500MF", "intermediate": "4GF", "top": "16GF"}
     assert paper.finalists.epochs == 4 * paper.train["epochs"]
     assert load_preset("cpu-full").samples == 32

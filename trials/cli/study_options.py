@@ -9,6 +9,7 @@ from spaces.sampler import SPACES
 from trials.cli.common import QUANTITY, SEED, Finite
 from trials.study.early_stop import MAX_REDUCTION, PRUNERS, SCHEDULERS
 from trials.study.search import SAMPLERS
+from trials.training.parallel import MAX_DATA_WORKERS, PLACEMENTS
 from trials.training.recipe import MAX_BATCH, MAX_EPOCHS, MAX_RESOLUTION
 
 MAX_CANDIDATES = 10_000  # models one study trains (the paper's searches train 32 per regime)
@@ -147,6 +148,35 @@ RUNNING = [
         help="GPUs per trial; fractions share a GPU.",
     ),
     click.option(
+        "--workers-per-trial",
+        type=click.IntRange(1, MAX_DATA_WORKERS),
+        default=1,
+        show_default=True,
+        help="Data-parallel workers per trial (one device each; the batch stays global). The "
+        "trial's workers are placed as one placement group.",
+    ),
+    click.option(
+        "--cpus-per-worker",
+        type=Finite(min=0, min_open=True),
+        default=1,
+        show_default=True,
+        help="With --workers-per-trial: CPUs per worker (also its torch threads).",
+    ),
+    click.option(
+        "--gpus-per-worker",
+        type=Finite(min=0),
+        default=0,
+        show_default=True,
+        help="With --workers-per-trial: GPUs per worker (1 trains each worker on its own GPU).",
+    ),
+    click.option(
+        "--placement",
+        type=click.Choice(PLACEMENTS),
+        default="PACK",
+        show_default=True,
+        help="With --workers-per-trial: PACK a trial's workers on few nodes, or SPREAD them.",
+    ),
+    click.option(
         "--time-batch",
         type=click.IntRange(min=1),
         default=None,
@@ -191,6 +221,10 @@ RUNNING_NAMES = (
     "max_failures",
     "cpus_per_trial",
     "gpus_per_trial",
+    "workers_per_trial",
+    "cpus_per_worker",
+    "gpus_per_worker",
+    "placement",
     "time_batch",
     "checkpoint_storage",
     "keep_weights",

@@ -7,6 +7,7 @@ import click
 from spaces.io import resolve_labeled, resolve_spec
 from trials.cli.common import SEED, Finite, command_line, echo_json, fail, print_table
 from trials.progress import Progress
+from trials.training.parallel import MAX_DATA_WORKERS, ParallelConfig
 from trials.training.recipe import (
     CLOCKS,
     DEVICES,
@@ -63,18 +64,29 @@ def _progress(line: str) -> None:
 @click.option("--threads", type=THREADS, help="CPU threads [default: all].")
 @click.option("--num-workers", type=click.IntRange(0, MAX_WORKERS), default=0, show_default=True)
 @click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option(
+    "--workers", type=click.IntRange(1, MAX_DATA_WORKERS), default=1, show_default=True,
+    help="Data-parallel processes, one device each; --batch-size stays the global batch.",
+)  # fmt: skip
+@click.option("--sync-bn", is_flag=True, help="BatchNorm statistics over the global batch.")
+@click.option(
+    "--cpus-per-worker", type=Finite(0, min_open=True), default=1.0, show_default=True,
+    help="CPUs reserved for each data-parallel worker.",
+)  # fmt: skip
 @click.option("--out", type=click.Path(file_okay=False), help="Checkpoint/result directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print {epochs: [...], error: ...}.")
-def train_cmd(spec, out, as_json, **options):
+def train_cmd(spec, out, as_json, workers, sync_bn, cpus_per_worker, **options):
     """Train SPEC (registry name or spec file) under the fixed recipe and report every epoch.
 
     The classifier's classes and the stem's input channels follow the dataset. With --out,
     a checkpoint is written after every epoch and an interrupted run resumes from it.
     The result `error` is the best validation top-1 error (fraction) of the averaged weights.
+    With --workers N the run is data-parallel (gloo on CPU, NCCL on CUDA; docs/training.md).
     """
     from trials.training.train import train
 
     config = TrainConfig(**options)
+    parallel = ParallelConfig(workers=workers, sync_bn=sync_bn, cpus_per_worker=cpus_per_worker)
     model = resolve_spec(spec)
     bar = Progress("img")
     bar.epoch = None
@@ -109,7 +121,13 @@ def train_cmd(spec, out, as_json, **options):
 
     try:
         result = train(
-            model, config, out_dir=out, on_epoch=on_epoch, on_step=on_step, on_resume=on_resume
+            model,
+            config,
+            out_dir=out,
+            on_epoch=on_epoch,
+            on_step=on_step,
+            on_resume=on_resume,
+            parallel=parallel,
         )
     except KeyboardInterrupt:
         bar.clear()

@@ -49,6 +49,7 @@ class Preset:
     finalists: Finalists | None = None
     cpus_per_trial: float = 1
     gpus_per_trial: float = 0
+    parallel: dict = field(default_factory=dict)  # workers_per_trial, cpus/gpus_per_worker, ...
     description: str = ""
     source: str = ""
     labels: dict = field(default_factory=dict)  # level -> "40MF"
@@ -83,6 +84,7 @@ class Preset:
             "resources": {
                 "cpus_per_trial": self.cpus_per_trial,
                 "gpus_per_trial": self.gpus_per_trial,
+                **self.parallel,
             },
             **({"early_stop": self.early_stop} if self.early_stop else {}),
         }
@@ -127,6 +129,7 @@ def parse_preset(data, where: str) -> Preset:
         else Finalists(fin.epochs, tuple(fin.seeds), fin.select, tuple(fin.levels)),
         cpus_per_trial=f.resources.cpus_per_trial,
         gpus_per_trial=f.resources.gpus_per_trial,
+        parallel=f.resources.parallel(),
         early_stop={} if stop is None else stop.to_dict(),
         source=where,
     )

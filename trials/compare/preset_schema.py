@@ -89,10 +89,20 @@ class FinalistsEntry(Schema):
 
 
 class Resources(Schema):
-    """Per trial; the cluster must offer at least one trial's worth (checked before Ray)."""
+    """Per trial; the cluster must offer at least one trial's worth (checked before Ray).
+    A data-parallel trial (docs/studies.md) names its workers and what each one takes."""
 
     cpus_per_trial: float = Field(1, gt=0)
     gpus_per_trial: float = Field(0, ge=0)
+    workers_per_trial: Int | None = Field(None, ge=1)
+    cpus_per_worker: float | None = Field(None, ge=0)
+    gpus_per_worker: float | None = Field(None, ge=0)
+    placement: Literal["PACK", "SPREAD"] | None = None
+
+    def parallel(self) -> dict:
+        """The data-parallel keywords the preset gives (trials.study's run settings)."""
+        names = ("workers_per_trial", "cpus_per_worker", "gpus_per_worker", "placement")
+        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
 
 
 class EarlyStopEntry(Schema):

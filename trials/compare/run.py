@@ -116,6 +116,7 @@ class Rounds:
         self.resources = {
             "cpus_per_trial": preset.cpus_per_trial,
             "gpus_per_trial": preset.gpus_per_trial,
+            **preset.parallel,
             "address": address,
             "progress": progress,
         }

@@ -127,6 +127,16 @@ class TensorSplit:
     def num_batches(self, batch_size: int, drop_last=False) -> int:
         return batch_count(len(self), batch_size, drop_last)
 
+    def batches_of(self, index_batches, *, epoch=0):
+        """Yield (float images, labels) of each given list of sample indices, in order (a
+        data-parallel worker's share of each global batch; no augmentation to seed)."""
+        for idx in index_batches:
+            idx = torch.as_tensor(idx, dtype=torch.int64).to(self.labels.device)
+            x = self.images[idx]
+            if x.shape[-1] != self.resolution:
+                x = _resize(x, self.resolution)
+            yield (x.float().div_(255) - self.mean) / self.std, self.labels[idx]
+
 
 def load_dataset(
     dataset: str = "fashion-mnist",

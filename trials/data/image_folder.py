@@ -160,5 +160,18 @@ class ImageFolderSplit(torch.utils.data.Dataset):
         )
         yield from loader
 
+    def batches_of(self, index_batches, *, epoch=0):
+        """Yield the batches of the given index lists (a data-parallel worker's share of each
+        global batch); a sample's augmentation depends on (seed, epoch, index) only."""
+        self.epoch = epoch
+        loader = torch.utils.data.DataLoader(
+            self,
+            batch_sampler=[list(map(int, b)) for b in index_batches],
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=False,
+        )
+        yield from loader
+
     def num_batches(self, batch_size: int, drop_last=False) -> int:
         return batch_count(len(self), batch_size, drop_last)

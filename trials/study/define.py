@@ -20,7 +20,14 @@ from spaces.specs import spec_from_dict
 from spaces.units import format_quantity
 from trials.study import early_stop
 from trials.study.checkpoint_storage import check_writable, redact, storage_location
-from trials.study.checks import check_dataset, check_trial_resources
+from trials.study.checks import (
+    PARALLEL_DEFAULTS,
+    check_dataset,
+    check_parallel_trial,
+    check_split,
+    check_trial_resources,
+    trial_resources,
+)
 from trials.study.damage import usable_keys
 from trials.study.definition import StudyDefinition
 from trials.study.proposers import KeyProposer
@@ -45,7 +52,13 @@ SEARCH_RESOLUTION = 32  # default for a search (CPU-sized); --specs keep each sp
 STORAGE_ENV = "FASTSCALE_OPTUNA_STORAGE"  # the full --storage URL when it has a password
 # early stopping (trials.study.early_stop), stored as definition["early_stop"]
 EARLY_STOP = ("scheduler", "pruner", "grace_epochs", "reduction_factor")
-RUN_DEFAULTS = {"cpus_per_trial": 1, "gpus_per_trial": 0, "max_failures": 1, "progress": True}
+RUN_DEFAULTS = {
+    "cpus_per_trial": 1,
+    "gpus_per_trial": 0,
+    "max_failures": 1,
+    "progress": True,
+    **PARALLEL_DEFAULTS,
+}
 
 
 def _show(option: str, value) -> str:
@@ -228,6 +241,8 @@ def preflight(
     if run["max_failures"] < 1:
         raise StudyError(f"--max-failures must be >= 1, got {run['max_failures']}")
     check_trial_resources(run["cpus_per_trial"], run["gpus_per_trial"])
+    check_parallel_trial(run)
+    check_split(d.train, run)
     check_dataset(d.train)
     if d.sampler != "random" and storage_url(d, opts):
         check_storage(storage_url(d, opts))
@@ -252,11 +267,14 @@ def run_defined(
     store, d, created = open_study(out_dir, opts)
     preflight(store, d, opts, run, address)
     if created:  # torch threads change a CPU run's result: fixed by the definition
-        d = d.replace(train={**d.train, "threads": max(1, round(run["cpus_per_trial"]))})
+        per_process = (
+            run["cpus_per_trial"] if run["workers_per_trial"] == 1 else run["cpus_per_worker"]
+        )
+        d = d.replace(train={**d.train, "threads": max(1, round(per_process))})
     candidates, pool = _sources(d)
     with contextlib.ExitStack() as stack:
         if created:  # Ray first (it may refuse the resources), then the directory
-            stack.enter_context(ray_session(address, run["cpus_per_trial"], run["gpus_per_trial"]))
+            stack.enter_context(ray_session(address, *trial_resources(run)))
             stack.enter_context(store.lock(create=True))
             if store.exists():  # a racing driver created it first and has finished
                 d = reconcile(store.check(), opts, store.root)
@@ -265,7 +283,7 @@ def run_defined(
                 store.create(d.to_dict())
         else:  # a busy study is refused before Ray starts
             stack.enter_context(store.lock())
-            stack.enter_context(ray_session(address, run["cpus_per_trial"], run["gpus_per_trial"]))
+            stack.enter_context(ray_session(address, *trial_resources(run)))
         recover(store)
         stop = early_stop.EarlyStop.from_dict(d.early_stop)
         proposer = _proposer(store, d, opts, candidates, pool, run.pop("max_failures"), stop)

@@ -67,6 +67,8 @@ RESULT_FIELDS = (
     "node",
     "pid",
     "threads",
+    "workers",
+    "worker_nodes",
     "started",
     "finished",
     "failure",

@@ -20,7 +20,13 @@ from urllib.parse import urlparse
 
 from spaces.io import first_line
 from trials.study.checkpoint_storage import join, storage_location
-from trials.study.checks import check_fits, check_trial_resources, local_resources
+from trials.study.checks import (
+    TRIAL_DRIVER_CPUS,
+    check_fits,
+    check_trial_resources,
+    local_resources,
+    trial_resources,
+)
 from trials.study.damage import usable_keys
 from trials.study.early_stop import checked
 from trials.study.live_view import StudyView
@@ -157,6 +163,10 @@ def execute(
     callbacks: tuple = (),
     scheduler=None,
     max_concurrent: int | None = None,
+    workers_per_trial: int = 1,
+    cpus_per_worker: float = 1,
+    gpus_per_worker: float = 0,
+    placement: str = "PACK",
 ) -> None:
     """Run the proposer's candidates to the end on Ray Tune; the caller holds the lock.
 
@@ -164,8 +174,20 @@ def execute(
     `callbacks`, `scheduler`: extra Tune callbacks (per-epoch results reach them as Tune
     results) and a trial scheduler (trials.study.early_stop), passed to Tune as they are.
     `max_concurrent`: at most this many trials at once (default: as many as fit).
+    `workers_per_trial` > 1: every trial is a data-parallel run of that many workers
+    (`cpus_per_worker`, `gpus_per_worker` each) in one placement group (`placement`).
     """
+    parallel = {
+        "workers_per_trial": workers_per_trial,
+        "cpus_per_worker": cpus_per_worker,
+        "gpus_per_worker": gpus_per_worker,
+        "placement": placement,
+    }
+    cpus_per_trial, gpus_per_trial = trial_resources(
+        {"cpus_per_trial": cpus_per_trial, "gpus_per_trial": gpus_per_trial, **parallel}
+    )
     static = {
+        "parallel": parallel if workers_per_trial > 1 else None,
         "cpus": cpus_per_trial,
         "gpus": gpus_per_trial,
         "time_batch": time_batch,
@@ -200,7 +222,7 @@ def _tuner(store, proposer, view, static, location, limit, callbacks, scheduler)
     name = time.strftime("run-%Y%m%d-%H%M%S") + f"-{os.getpid()}"
     stops = getattr(scheduler, "stopped", None)  # whom an early-stopping scheduler stopped
     searcher = StudySearcher(store, proposer, static, view, join(location, name), stops)
-    resources = {"cpu": static["cpus"], "gpu": static["gpus"]}
+    resources = trial_placement(static)
     return tune.Tuner(
         tune.with_resources(study_trial, resources),
         tune_config=tune.TuneConfig(
@@ -227,6 +249,22 @@ def _tuner(store, proposer, view, static, location, limit, callbacks, scheduler)
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
     )
+
+
+def trial_placement(static: dict):
+    """A trial's resources for Tune: CPUs and GPUs, or for a data-parallel trial one placement
+    group: a sliver of a CPU for the trial process (it coordinates and reports, rank 0's
+    state flows to it) and one bundle per worker (trials.training.parallel)."""
+    from ray import tune
+
+    par = static.get("parallel")
+    if not par:
+        return {"cpu": static["cpus"], "gpu": static["gpus"]}
+    worker = {"CPU": float(par["cpus_per_worker"])}
+    if par["gpus_per_worker"]:
+        worker["GPU"] = float(par["gpus_per_worker"])
+    bundles = [{"CPU": TRIAL_DRIVER_CPUS}] + [dict(worker) for _ in range(par["workers_per_trial"])]
+    return tune.PlacementGroupFactory(bundles, strategy=par["placement"])
 
 
 @contextlib.contextmanager
@@ -279,6 +317,7 @@ def run_study(
     keep_weights: bool = False,
     early_stop=None,
     max_concurrent: int | None = None,
+    **parallel,
 ):
     """Train every candidate not already finished, one Tune trial each; resumable.
 
@@ -287,6 +326,7 @@ def run_study(
     `early_stop`: an early_stop.EarlyStop with a scheduler (ASHA; a pruner needs an Optuna
     study, `study run --sampler tpe`); candidates it stops are recorded `stopped`.
     `max_concurrent`: at most this many trials at once (default: as many as fit).
+    `parallel`: workers_per_trial, cpus_per_worker, gpus_per_worker, placement (execute).
     """
     if max_failures < 1:
         raise StudyError(f"max_failures must be >= 1, got {max_failures}")
@@ -310,6 +350,7 @@ def run_study(
             keep_weights=keep_weights,
             scheduler=scheduler,
             max_concurrent=max_concurrent,
+            **parallel,
         )
     usable = set(usable_keys(store, keys, warn=lambda line: None))
     return rows_frame(

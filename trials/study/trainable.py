@@ -35,6 +35,7 @@ from spaces.specs import spec_from_dict
 from trials.study.checkpoint_storage import RECORD, STATE, WEIGHTS
 from trials.study.results import trained_spec
 from trials.study.store import now
+from trials.training.parallel import ParallelConfig
 from trials.training.recipe import TrainConfig
 
 FAULT_ENV = "FASTSCALE_STUDY_FAULTS"
@@ -198,15 +199,23 @@ def _train(config: dict, rec: dict, threads: int, state_dir: Path, report) -> di
     from trials.timing.step_time import time_model
     from trials.training.train import train
 
+    par = config.get("parallel")
+    if par:  # a data-parallel trial: its workers hold the devices (trials.training.parallel)
+        gpus = float(par["gpus_per_worker"])
     cfg = TrainConfig.from_dict(cand["train"]).replace(
         threads=threads, device="cuda" if gpus > 0 else cand["train"].get("device", "cpu")
     )
     spec = spec_from_dict(dict(cand["spec"]))
     epochs_seen: list[int] = []
     on_epoch = _epoch_reporter(rec, state_dir, report, cfg.epochs, attempt, epochs_seen)
+    parallel = ParallelConfig(
+        workers=int(par["workers_per_trial"]), cpus_per_worker=float(par["cpus_per_worker"]),
+        gpus_per_worker=gpus, placement=par["placement"],
+    ) if par else None  # fmt: skip
+    rec["workers"] = parallel.workers if parallel else 1
 
     t_train = time.perf_counter()
-    res = train(spec, cfg, out_dir=state_dir, on_epoch=on_epoch)
+    res = train(spec, cfg, out_dir=state_dir, on_epoch=on_epoch, parallel=parallel)
     t_train = time.perf_counter() - t_train
     infer = None
     if config.get("time_batch"):
@@ -230,6 +239,8 @@ def _train(config: dict, rec: dict, threads: int, state_dir: Path, report) -> di
         "infer_time": infer,
         "epochs_done": len(res["epochs"]),
         "resumed_at_epoch": epochs_seen[0] - 1 if epochs_seen else len(res["epochs"]),
+        "workers": res.get("workers", 1),
+        "worker_nodes": res["epochs"][-1].get("worker_nodes") if res["epochs"] else None,
         "train_s": t_train,  # inside trials.training.train.train
     }
 

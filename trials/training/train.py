@@ -14,7 +14,7 @@ stay consistent under any kill, are in trials.training.run_dir.
 from __future__ import annotations
 
 import copy
-import math
+import os
 import statistics
 import time
 
@@ -25,102 +25,46 @@ import torch.nn.functional as F
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
 from spaces.safe_write import OutputError
-from trials.data.catalogue import trained_spec
+from trials.data.catalogue import dataset_info, trained_spec
 from trials.data.datasets import load_dataset
 from trials.data.splits import Datasets, derive_seed
 from trials.training.device import check_device, peak_memory, torch_threads
+from trials.training.parallel import (
+    DistributedRun,
+    ParallelConfig,
+    check_fits_here,
+    check_parallel,
+    kill_drill,
+)
 from trials.training.recipe import TrainConfig, check_memory, ema_alpha, lr_at
 from trials.training.run_dir import CHECKPOINT, RESULT, RunDir
+from trials.training.steps import (
+    NAN_CHECK_EVERY,
+    TrainingDiverged,
+    check_finite,
+    evaluate,
+    param_groups,
+    precise_bn,
+    update_ema,
+)
 
-__all__ = ["CHECKPOINT", "RESULT", "OutputError", "train"]
+__all__ = [
+    "CHECKPOINT",
+    "RESULT",
+    "OutputError",
+    "TrainingDiverged",
+    "evaluate",
+    "param_groups",
+    "precise_bn",
+    "train",
+    "update_ema",
+]
 # Config keys that do not change the arithmetic of a run: a resume may differ in them.
 RUNTIME_KEYS = ("device", "threads", "num_workers")
-NAN_CHECK_EVERY = 10  # iterations between finite-loss checks (each one syncs the GPU)
-
-
-class TrainingDiverged(FastscaleError):
-    """The training loss became NaN or infinite."""
 
 
 class CheckpointMismatch(FastscaleError):
     """The output directory holds a checkpoint of a different spec or recipe."""
-
-
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on conv/linear weights only; none on BN parameters and biases (ndim 1)."""
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-
-
-@torch.no_grad()
-def update_ema(ema: torch.nn.Module, model: torch.nn.Module, alpha: float) -> None:
-    """ema ← ema + alpha·(model − ema) for parameters; BN buffers are copied."""
-    ema_p = [p for p in ema.parameters()]
-    model_p = [p.detach() for p in model.parameters()]
-    if alpha >= 1.0:
-        torch._foreach_copy_(ema_p, model_p)
-    else:
-        torch._foreach_lerp_(ema_p, model_p, alpha)
-    for b_ema, b in zip(ema.buffers(), model.buffers(), strict=True):
-        b_ema.copy_(b)
-
-
-@torch.no_grad()
-def evaluate(model, split, batch_size: int, device: torch.device, amp_dtype=None) -> float:
-    """Top-1 error (fraction) of a model on a split, in eval mode."""
-    was_training = model.training
-    model.eval()
-    wrong = torch.zeros((), dtype=torch.int64, device=device)
-    total = 0
-    channels_last = device.type == "cuda"
-    for x, y in split.batches(batch_size):
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            out = model(x)
-        wrong += (out.argmax(1) != y).sum()
-        total += len(y)
-    model.train(was_training)
-    return float(wrong.item()) / max(1, total)
-
-
-@torch.no_grad()
-def precise_bn(
-    model, split, batch_size: int, images: int, device, *, seed: int, epoch: int, amp_dtype=None
-):
-    """Recompute BN running statistics as a plain average over `images` training images.
-
-    Short runs move the weights faster than BN's running averages follow, which makes the
-    eval-mode error meaningless; pycls' precise BN fixes that at a cost of a few forwards.
-    """
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not bns or images <= 0:
-        return
-    momenta = [bn.momentum for bn in bns]
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative average over the batches below
-    was_training = model.training
-    model.train()
-    seen = 0
-    channels_last = device.type == "cuda"
-    for x, _ in split.batches(batch_size, shuffle=True, seed=seed, epoch=epoch + 1_000_003):
-        if seen >= images:
-            break
-        x = x.to(device, non_blocking=True)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            model(x)
-        seen += len(x)
-    for bn, m in zip(bns, momenta, strict=True):
-        bn.momentum = m
-    model.train(was_training)
 
 
 def _run_key(spec, config: TrainConfig) -> dict:
@@ -146,7 +90,9 @@ def load_checkpoint(out: RunDir, key: dict, device: torch.device) -> dict | None
     return ckpt
 
 
-def summarize(records: list[dict], spec, config: TrainConfig) -> dict:
+def summarize(
+    records: list[dict], spec, config: TrainConfig, par: ParallelConfig | None = None
+) -> dict:
     """The result of a run from its epoch records (see the module doc for `error`)."""
     cx = complexity(spec).as_dict()
     best = min(records, key=lambda r: (r["error"], r["epoch"])) if records else None
@@ -161,6 +107,9 @@ def summarize(records: list[dict], spec, config: TrainConfig) -> dict:
         "resolution": int(spec.resolution),
         "device": config.device,
         "seed": config.seed,
+        "workers": par.workers if par else 1,
+        "worker_batch": config.batch_size // (par.workers if par else 1),
+        "sync_bn": bool(par and par.sync_bn),
     }
 
 
@@ -173,6 +122,8 @@ def train(
     data: Datasets | None = None,
     on_step=None,
     on_resume=None,
+    parallel: ParallelConfig | None = None,
+    on_losses=None,
 ) -> dict:
     """Train `spec` under `config`; checkpoint to and resume from `out_dir`; see module doc.
 
@@ -183,26 +134,37 @@ def train(
     continues from a checkpoint in `out_dir` (epochs_done of them already trained). Returns {"epochs", "error", "epoch_time", "params",
     "flops", "acts", "device", "seed", ...}; raises TrainingDiverged on a non-finite loss and
     OutputError when out_dir is locked by another run or cannot be written.
+
+    `parallel` (trials.training.parallel.ParallelConfig) with workers > 1 trains on that
+    many data-parallel workers; `config.batch_size` stays the global batch. The result then
+    says `workers` and `worker_batch`. `on_losses(epoch, losses)` receives every epoch's
+    per-step (global mean) training losses.
     """
-    device = check_device(config.device)
+    par = parallel or ParallelConfig()
+    check_parallel(config, par)
+    device = check_device(config.device) if par.workers == 1 else torch.device(config.device)
     resolution = int(config.resolution or spec.resolution)
     spec = trained_spec(spec, config.dataset, resolution)
-    check_memory(spec, config.batch_size, train=True, device=config.device)  # before loading
+    worker_batch = config.batch_size // par.workers
+    check_memory(spec, worker_batch, train=True, device=config.device)  # before loading
+    if par.workers > 1:
+        check_fits_here(config, par)
+        dataset_info(config.dataset, check=True)  # a missing dataset: one line, before Ray
     out = RunDir.open(out_dir) if out_dir is not None else None  # locked until the end
+    hooks = (on_epoch, on_step, on_losses, on_resume)
     try:
-        callbacks = (on_epoch, on_step, on_resume)
-        return _train(spec, config, out, callbacks, data, device, resolution)
+        return _train(spec, config, out, hooks, data, device, resolution, par)
     finally:
         if out is not None:
             out.close()
 
 
-def _train(spec, config: TrainConfig, out: RunDir | None, callbacks, data, device, resolution):
-    from spaces.build import build_model
-
-    on_epoch, on_step, on_resume = callbacks
+def _train(spec, config: TrainConfig, out: RunDir | None, hooks, data, device, resolution, par):
+    on_epoch, on_step, on_losses, on_resume = hooks
     with torch_threads(config.resolved_threads()):
-        if data is None:
+        if par.workers > 1:
+            data = None  # every worker loads its own copy (no shared filesystem needed)
+        elif data is None:
             data = load_dataset(
                 config.dataset,
                 resolution,
@@ -210,44 +172,69 @@ def _train(spec, config: TrainConfig, out: RunDir | None, callbacks, data, devic
                 val_size=config.val_size,
                 seed=config.seed,
             )
-        spec = spec.replace(num_classes=data.num_classes, in_channels=data.in_channels)
+        if data is not None:
+            spec = spec.replace(num_classes=data.num_classes, in_channels=data.in_channels)
         key = _run_key(spec, config)
-        ckpt = load_checkpoint(out, key, device) if out else None
+        ckpt = load_checkpoint(out, key, torch.device("cpu")) if out else None
         records = list(ckpt["records"]) if ckpt else []
         if ckpt and on_resume is not None:
             on_resume(int(ckpt["epoch"]))
         if ckpt:  # a kill may have come between the checkpoint and result.json
-            out.catch_up(records, summarize(records, spec, config), on_epoch)
+            out.catch_up(records, summarize(records, spec, config, par), on_epoch)
         if ckpt and ckpt["epoch"] >= config.epochs:
-            return summarize(records, spec, config)
-        torch.manual_seed(derive_seed(config.seed, 0, 3))  # the initial weights
-        run = _Run(spec, config, data, device, build_model(spec))
-        start = run.restore(ckpt) if ckpt else 0
-        for epoch in range(start, config.epochs):
-            loss, seen, epoch_time = run.train_epoch(epoch, on_step)
-            if on_step is not None:
-                on_step(epoch, -1, seen)
-            tic = time.perf_counter()
-            error_raw, error_ema = run.validate(epoch)
-            record = {
-                "epoch": epoch + 1,
-                "train_loss": loss / max(1, seen),
-                "error": error_ema if error_ema is not None else error_raw,
-                "error_raw": error_raw,
-                "error_ema": error_ema,
-                "lr": lr_at(config, epoch + 1),
-                "epoch_time": epoch_time,
-                "eval_time": time.perf_counter() - tic,
-                "images_per_s": seen / epoch_time if epoch_time > 0 else float("nan"),
-                "peak_mem": peak_memory(device),
-            }
-            records.append(record)
-            if out is not None:  # the truth first, then what is derived from it
-                out.save_checkpoint(run.state(key, epoch + 1, records))
-                out.save_result(summarize(records, spec, config))
-            if on_epoch is not None:  # sees (and may copy) a consistent directory
-                on_epoch(dict(record))
-        return summarize(records, spec, config)
+            return summarize(records, spec, config, par)
+        run = _start(spec, config, data, device, par)
+        try:
+            _epochs(run, ckpt, spec, config, out, hooks, key, records, par)
+        finally:
+            if par.workers > 1:
+                run.close()
+        return summarize(records, spec, config, par)
+
+
+def _start(spec, config: TrainConfig, data, device, par: ParallelConfig):
+    """The one-process run, or the driver's handle on the data-parallel workers."""
+    from spaces.build import build_model
+
+    if par.workers > 1:
+        return DistributedRun(spec, config, par, kill_drill(dict(os.environ)))
+    torch.manual_seed(derive_seed(config.seed, 0, 3))  # the initial weights
+    return _Run(spec, config, data, device, build_model(spec))
+
+
+def _epochs(run, ckpt, spec, config, out, hooks, key, records, par) -> None:
+    """Train the epochs the checkpoint lacks; checkpoint, result.json, then report each."""
+    on_epoch, on_step, on_losses, _ = hooks
+    start = run.restore(ckpt) if ckpt else 0
+    for epoch in range(start, config.epochs):
+        loss, seen, epoch_time = run.train_epoch(epoch, on_step)
+        if on_losses is not None:
+            on_losses(epoch, list(run.step_losses))
+        if on_step is not None:
+            on_step(epoch, -1, seen)
+        tic = time.perf_counter()
+        error_raw, error_ema = run.validate(epoch)
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": loss / max(1, seen),
+            "error": error_ema if error_ema is not None else error_raw,
+            "error_raw": error_raw,
+            "error_ema": error_ema,
+            "lr": lr_at(config, epoch + 1),
+            "epoch_time": epoch_time,
+            "eval_time": time.perf_counter() - tic,
+            "images_per_s": seen / epoch_time if epoch_time > 0 else float("nan"),
+            "peak_mem": run.peak_memory(),
+            "workers": par.workers,
+        }
+        if par.workers > 1:
+            record["worker_nodes"] = list(run.nodes)  # Ray node ids, rank order
+        records.append(record)
+        if out is not None:  # the truth first, then what is derived from it
+            out.save_checkpoint(run.state(key, epoch + 1, records))
+            out.save_result(summarize(records, spec, config, par))
+        if on_epoch is not None:  # sees (and may copy) a consistent directory
+            on_epoch(dict(record))
 
 
 class _Run:
@@ -275,6 +262,9 @@ class _Run:
             if hasattr(split, "num_workers"):
                 split.num_workers = config.num_workers
         self.iters = self.train_split.num_batches(config.batch_size, drop_last=True)
+
+    def peak_memory(self) -> int:
+        return peak_memory(self.device)
 
     def restore(self, ckpt: dict) -> int:
         self.model.load_state_dict(ckpt["model"])
@@ -307,7 +297,7 @@ class _Run:
             torch.cuda.reset_peak_memory_stats(dev)
             torch.cuda.synchronize(dev)
         model.train()
-        loss_sum, seen = torch.zeros((), device=dev), 0
+        loss_sum, seen, losses = torch.zeros((), device=dev), 0, []
         total_iters = self.iters * c.epochs
         tic = time.perf_counter()
         batches = self.train_split.batches(
@@ -342,12 +332,14 @@ class _Run:
             if self.ema is not None:
                 update_ema(self.ema, model, ema_alpha(c, total_iters, t))
             loss_sum += loss.detach() * len(y)
+            losses.append(loss.detach())
             seen += len(y)
             if (i + 1) % NAN_CHECK_EVERY == 0:
-                _check_finite(loss_sum, epoch, i, lr)
+                check_finite(loss_sum, epoch, i, lr)
             if on_step is not None:
                 on_step(epoch, seen, self.iters * c.batch_size)
-        _check_finite(loss_sum, epoch, self.iters - 1, lr_at(c, epoch + 1))
+        check_finite(loss_sum, epoch, self.iters - 1, lr_at(c, epoch + 1))
+        self.step_losses = torch.stack(losses).float().cpu().tolist() if losses else []
         if self.cuda:
             torch.cuda.synchronize(dev)
         return float(loss_sum.item()), seen, time.perf_counter() - tic
@@ -364,12 +356,3 @@ class _Run:
             )  # fmt: skip
             errors.append(evaluate(m, self.val_split, c.batch_size, self.device, self.amp))
         return errors[0], errors[1] if len(errors) > 1 else None
-
-
-def _check_finite(loss_sum: torch.Tensor, epoch: int, i: int, lr: float) -> None:
-    value = float(loss_sum.item())
-    if not math.isfinite(value):
-        raise TrainingDiverged(
-            f"training diverged: loss is {value} by epoch {epoch + 1} iteration {i + 1} "
-            f"(lr {lr:.3g}); lower base_lr or lengthen the warm-up"
-        )
