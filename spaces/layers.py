@@ -71,10 +71,16 @@ class Cx:
 # depthwise), `dwconv` (depthwise), `se` (the two biased 1×1 convs of squeeze-and-excitation
 # at 1×1). Others: `linear`, `bn`, `relu`, `silu`, `sigmoid`, `add` (residual), `mul` (SE
 # gating), `avgpool` (global, or ResNet-D's 2×2 shortcut pool), `maxpool`.
+# Kinds only traced networks have (`spaces.trace`, docs/models.md "Any PyTorch model"):
+# `matmul` (a product of two activations, e.g. attention), `layernorm`, the activations
+# `gelu`, `relu6`, `hardswish`, `hardsigmoid`, `tanh`, `softmax`, and `upsample`.
 CONV_KINDS = ("conv1x1", "conv", "gconv", "dwconv")
-FLOP_KINDS = (*CONV_KINDS, "se", "linear")  # their multiply-adds are the flops
+FLOP_KINDS = (*CONV_KINDS, "se", "linear", "matmul")  # their multiply-adds are the flops
 ACT_KINDS = (*FLOP_KINDS, "maxpool")  # their outputs are the acts
-KINDS = (*FLOP_KINDS, "bn", "relu", "silu", "sigmoid", "add", "mul", "avgpool", "maxpool")
+TRACED_KINDS = ("layernorm", "gelu", "relu6", "hardswish", "hardsigmoid", "tanh", "softmax",
+                "upsample")  # fmt: skip
+KINDS = (*FLOP_KINDS, "bn", "relu", "silu", "sigmoid", "add", "mul", "avgpool", "maxpool",
+         *TRACED_KINDS)  # fmt: skip
 
 
 class Ops:
