@@ -337,3 +337,21 @@ def trace_spec(spec) -> Trace:
         model = build_model(spec)
     s = spec.stages()
     return trace_module(model, (s.in_channels, s.resolution, s.resolution), spec.family)
+
+
+def input_shape_of(shape=None, resolution: int | None = None) -> tuple:
+    """(C, H, W) of an outside model: `shape`, else 3 channels at `resolution` (default 224)."""
+    if shape:
+        return tuple(shape)
+    r = resolution or 224
+    return (3, r, r)
+
+
+def trace_record(trace: Trace, conventions: bool = False) -> dict:
+    """What `fastscale complexity --json` prints of a traced network."""
+    out = {"name": trace.name, **trace.as_dict(), "input_shape": list(trace.input_shape)}
+    out["kinds"] = trace.kinds()
+    out["unknown_ops"] = trace.unknown
+    if conventions:
+        out["conventions"] = trace.conventions()
+    return out

@@ -9,6 +9,7 @@ import click
 from spaces.complexity import complexity
 from spaces.interop import timm_code
 from spaces.io import resolve_labeled, resolve_spec, save_specs, spec_record
+from spaces.outside import is_outside, parse_input_shape
 from spaces.pycls_writer import pycls_yaml
 from spaces.registry import EXTERNAL, get_model, list_models, zoo_markdown
 from spaces.safe_write import write_file
@@ -77,28 +78,91 @@ def models_cmd(pattern, as_json, markdown):
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @click.option("--resolution", "-r", type=RESOLUTION, help="Override the input resolution.")
 @click.option(
+    "--input-shape",
+    metavar="C,H,W",
+    help="Input shape (no batch) of a traced model; default 3 channels at --resolution or 224.",
+)
+@click.option(
+    "--kwargs", "kwargs_json", metavar="JSON", help="Keyword arguments of a traced model's factory."
+)
+@click.option(
+    "--conventions",
+    is_flag=True,
+    help="Trace the network (torch) and count it as pycls, torch, fvcore, thop and ptflops do.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print JSON objects with integer flops, params, acts."
 )
-def complexity_cmd(specs, resolution, as_json):
-    """Exact flops, params and activations of registry names or spec files (JSON/YAML)."""
+def complexity_cmd(specs, resolution, input_shape, kwargs_json, conventions, as_json):
+    """Exact flops, params and activations of registry names or spec files (JSON/YAML), or of
+    any PyTorch model traced at an input shape: timm:NAME / torchvision:NAME (installed),
+    package.module:function (--kwargs JSON), a TorchScript .pt or torch.export .pt2 file."""
 
-    items, as_list = resolve_labeled(specs)
-    if resolution is not None:
-        items = [(label, spec.with_resolution(resolution)) for label, spec in items]
-    results = [(label, spec, complexity(spec)) for label, spec in items]
+    traced_args = any(is_outside(s) for s in specs) or conventions
+    if (input_shape or kwargs_json) and not any(is_outside(s) for s in specs):
+        fail("--input-shape and --kwargs go with a traced model (timm:, torchvision:, "
+             "package.module:function, .pt/.pt2); registered models take --resolution")  # fmt: skip
+    shape = parse_input_shape(input_shape) if input_shape else None
+    results, as_list = [], len(specs) > 1
+    for ref in specs:
+        if is_outside(ref) or conventions:
+            results.append(_traced(ref, resolution, shape, kwargs_json))
+            continue
+        items, many = resolve_labeled([ref])
+        as_list |= many
+        for label, spec in items:
+            spec = spec.with_resolution(resolution) if resolution is not None else spec
+            results.append((label, spec, complexity(spec)))
     if as_json:
-        objs = [
-            {"name": label, **cx.as_dict(), "resolution": spec.resolution}
-            for label, spec, cx in results
-        ]
+        objs = [_complexity_json(r, conventions) for r in results]
         echo_json(objs if as_list else objs[0])
         return
     rows = []
     for label, spec, cx in results:
-        row = _row(label, spec, cx)
+        row = _row(label, spec, cx) if spec is not None else _traced_row(label, cx)
         row.update(flops_exact=cx.flops, params_exact=cx.params, acts_exact=cx.acts)
         rows.append(row)
     print_table(rows)
+    for label, _spec, cx in results if traced_args else ():
+        if cx.unknown:
+            ops = ", ".join(f"{op} x{n}" for op, n in sorted(cx.unknown.items()))
+            click.echo(f"{label}: operations with no kind (not counted): {ops}", err=True)
+        if conventions:
+            print_table(cx.conventions(), title=f"{label}: flop counting conventions")
+
+
+def _traced(ref, resolution, shape, kwargs_json):
+    """(label, None, trace) of an outside model, or (label, spec, trace) of a registered one."""
+    from spaces import trace
+
+    if is_outside(ref):
+        shape = trace.input_shape_of(shape, resolution)
+        return ref, None, trace.trace_model(ref, shape, trace.parse_kwargs(kwargs_json))
+    spec = resolve_spec(ref)
+    spec = spec.with_resolution(resolution) if resolution is not None else spec
+    return ref, spec, trace.trace_spec(spec)
+
+
+def _traced_row(label, cx) -> dict:
+    return {
+        "model": label,
+        "block": "traced",
+        "res": "x".join(map(str, cx.input_shape)),
+        "depths": None,
+        "widths": None,
+        "flops": format_quantity(cx.flops, "F"),
+        "params": format_quantity(cx.params),
+        "acts": format_quantity(cx.acts),
+    }
+
+
+def _complexity_json(result, conventions: bool) -> dict:
+    label, spec, cx = result
+    if hasattr(cx, "conventions"):
+        from spaces.trace import trace_record
+
+        return {**trace_record(cx, conventions), "name": label}
+    return {"name": label, **cx.as_dict(), "resolution": spec.resolution}
 
 
 @click.command("sample")
