@@ -20,6 +20,7 @@ count by it (`spaces.conventions`).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import math
@@ -224,7 +225,7 @@ def trace_module(model: nn.Module, input_shape, name: str = "model") -> Trace:
     post = nn.modules.module.register_module_forward_hook(leave)
     was_training = getattr(model, "training", False)
     try:
-        model.eval()
+        _set_training(model, False)
         x = torch.zeros((1, *input_shape), device="meta")
         with torch.no_grad(), rec:
             torch.func.functional_call(model, meta, (x,)) if meta else model(x)
@@ -235,10 +236,16 @@ def trace_module(model: nn.Module, input_shape, name: str = "model") -> Trace:
     finally:
         pre.remove()
         post.remove()
-        model.train(was_training)
+        _set_training(model, was_training)
     ops = records_to_ops(rec.records, sum(p.numel() for p in params))
     return Trace(name, tuple(input_shape), ops, tuple(rec.records), dict(rec.unknown),
                  _thop_params(model))  # fmt: skip
+
+
+def _set_training(model: nn.Module, mode: bool) -> None:
+    """train()/eval(), except on an exported program's module: its mode was fixed at export."""
+    with contextlib.suppress(NotImplementedError):
+        model.train(mode)
 
 
 def _first_line(exc: Exception) -> str:
@@ -355,3 +362,15 @@ def trace_record(trace: Trace, conventions: bool = False) -> dict:
     if conventions:
         out["conventions"] = trace.conventions()
     return out
+
+
+def priced_ops(trace: Trace) -> Ops:
+    """The operation counts a runtime or memory model prices; refused when some operation has
+    no kind (it would be priced at nothing)."""
+    if trace.unknown:
+        ops = ", ".join(sorted(trace.unknown))
+        raise TraceError(
+            f"{trace.name}: cannot be priced: operations with no fastscale kind: {ops} "
+            "(see docs/models.md, 'Any PyTorch model')"
+        )
+    return trace.ops

@@ -20,6 +20,7 @@ import numpy as np
 
 from planner.profiles._base import ProfileError
 from spaces.op_walk import op_counts
+from spaces.layers import TRACED_KINDS
 from spaces.ops import CONV_KINDS, KINDS, Ops
 
 # time features: name -> (op kind it needs, count keys summed, per image?)
@@ -173,10 +174,17 @@ def check_kinds(profile, used: np.ndarray, what: str = "this network") -> None:
     used = np.asarray(used).reshape(-1, len(KINDS)).any(axis=0)
     missing = [k for k, u in zip(KINDS, used, strict=True) if u and k not in profile.kinds]
     if missing:
+        traced = [k for k in missing if k in TRACED_KINDS]
+        how = (
+            f"{', '.join(traced)} occur only in traced models, which `fastscale calibrate` "
+            "cannot time yet (it times fastscale's own blocks); price without them"
+            if traced
+            else "recalibrate with a model that has them, e.g. `fastscale calibrate SPEC --out "
+            "PROFILE` with SPEC such a model"
+        )
         raise ProfileError(
             f"profile {profile.name!r} cannot price {what}: its calibration ran no "
-            f"{', '.join(missing)} operations; recalibrate with a model that has them, e.g. "
-            f"`fastscale calibrate SPEC --out PROFILE` with SPEC such a model"
+            f"{', '.join(missing)} operations; {how}"
         )
 
 

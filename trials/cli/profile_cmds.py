@@ -11,6 +11,7 @@ from planner.profiles.coverage import calibrated_range, coverage_warning
 from planner.profiles.opmodel import MEMORY_FEATURES, TIME_FEATURES
 from spaces.complexity import complexity
 from spaces.io import resolve_labeled
+from spaces.outside import is_outside, parse_input_shape
 from spaces.units import format_bytes, format_quantity
 from trials.cli.common import echo_json, fail, print_table
 from trials.training.recipe import MAX_BATCH, MAX_RESOLUTION, MODES
@@ -183,48 +184,49 @@ def _print_costs(p) -> None:
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @click.option("--resolution", "-r", type=RESOLUTION, help="Input resolution [default: the spec's].")
 @click.option("--batch-size", type=BATCH, help="[default: the profile's].")
+@click.option("--input-shape", metavar="C,H,W", help="Input shape of a traced model (no batch).")
+@click.option(
+    "--kwargs", "kwargs_json", metavar="JSON", help="A traced factory's keyword arguments."
+)
 @click.option("--json", "as_json", is_flag=True, help="One object per spec (a list if several).")
-def profile_predict_cmd(profile, specs, resolution, batch_size, as_json):
-    """Predicted training-step time and peak memory of each SPEC (registry name or spec
-    file) with PROFILE (shipped NAME or FILE). Memory needs an `ops` profile."""
+def profile_predict_cmd(profile, specs, resolution, batch_size, input_shape, kwargs_json, as_json):
+    """Predicted training-step time and peak memory of each SPEC (registry name, spec file, or
+    a traced PyTorch model: timm:/torchvision: name, package.module:function, .pt/.pt2 file)
+    with PROFILE (shipped NAME or FILE). Memory needs an `ops` profile."""
 
     prof = load_profile(profile)
     if batch_size is None and prof.batch is None and prof.kind == "ops":
         fail(f"profile {prof.name!r} has no batch size; give --batch-size")
-    items, as_list = resolve_labeled(specs)
-    records = []
-    for label, spec in items:
-        if resolution is not None:
-            spec = spec.with_resolution(resolution)
-        priced = prof.price(spec, batch_size)
-        cx = complexity(spec)
-        records.append(
-            {
-                "name": label,
-                "resolution": spec.resolution,
-                "flops": cx.flops,
-                "acts": cx.acts,
-                "params": cx.params,
-                "batch": priced["batch"],
-                **{k: _plain(priced[k]) for k in ("seconds_per_image", "seconds_per_step")},
-                "runtime": _plain(priced["runtime"]),
-                "memory_bytes": None if priced["memory_bytes"] is None
-                else int(round(float(priced["memory_bytes"]))),
-                "memory_bytes_per_image": None if priced["memory_bytes"] is None
-                else float(priced["memory_bytes"]) / priced["batch"],
-                "unit": prof.unit,
-                "profile": prof.name,
-                "kind": prof.kind,
-            }
-        )  # fmt: skip
+    shape = parse_input_shape(input_shape) if input_shape else None
+    records, as_list, widths, resolutions, specs_seen = [], len(specs) > 1, [], [], []
+    for ref in specs:
+        if is_outside(ref):
+            from spaces import trace
+
+            shape_of = trace.input_shape_of(shape, resolution)
+            traced = trace.trace_model(ref, shape_of, trace.parse_kwargs(kwargs_json))
+            items = [(ref, "x".join(map(str, shape_of)), trace.priced_ops(traced), traced)]
+            resolutions.append(shape_of[-1])
+        else:
+            labeled, many = resolve_labeled([ref])
+            as_list |= many
+            items = []
+            for label, spec in labeled:
+                spec = spec.with_resolution(resolution) if resolution is not None else spec
+                items.append((label, spec.resolution, spec, complexity(spec)))
+                widths += list(spec.stages().widths)
+                resolutions.append(spec.resolution)
+                specs_seen.append(label)
+        for label, res, what, cx in items:
+            records.append(_prediction(prof, label, res, prof.price(what, batch_size), cx))
     warning = coverage_warning(
         prof,
         batch=records[0]["batch"],
-        resolutions=[r["resolution"] for r in records],
-        widths=[w for _label, spec in items for w in spec.stages().widths],
+        resolutions=resolutions,
+        widths=widths,
         flops=[r["flops"] for r in records],
         acts=[r["acts"] for r in records],
-        spec_ref=items[0][0] if len(items) == 1 else None,
+        spec_ref=specs_seen[0] if len(records) == 1 and specs_seen else None,
     )
     if warning:
         click.echo(f"fastscale: warning: {warning}", err=True)
@@ -232,6 +234,25 @@ def profile_predict_cmd(profile, specs, resolution, batch_size, as_json):
         echo_json(records if as_list else records[0])
         return
     _print_predictions(prof, records)
+
+
+def _prediction(prof, label, resolution, priced, cx) -> dict:
+    memory = priced["memory_bytes"]
+    return {
+        "name": label,
+        "resolution": resolution,
+        "flops": cx.flops,
+        "acts": cx.acts,
+        "params": cx.params,
+        "batch": priced["batch"],
+        **{k: _plain(priced[k]) for k in ("seconds_per_image", "seconds_per_step")},
+        "runtime": _plain(priced["runtime"]),
+        "memory_bytes": None if memory is None else int(round(float(memory))),
+        "memory_bytes_per_image": None if memory is None else float(memory) / priced["batch"],
+        "unit": prof.unit,
+        "profile": prof.name,
+        "kind": prof.kind,
+    }
 
 
 def _plain(v):
