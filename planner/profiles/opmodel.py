@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from planner.profiles._base import ProfileError
-from spaces.op_walk import op_counts
 from spaces.layers import TRACED_KINDS
+from spaces.op_walk import op_counts
 from spaces.ops import CONV_KINDS, KINDS, Ops
 
 # time features: name -> (op kind it needs, count keys summed, per image?)
