@@ -193,3 +193,19 @@ def test_profile_predict_prices_traced_models_and_refuses_kinds_never_calibrated
     with pytest.raises(ProfileError, match="layernorm, gelu"):
         ops_profile[0].price(trace_model("tests.trace_models:convnext_like", (3, 32, 32)).ops)
     assert want["memory_bytes"] > 0
+
+
+def test_candidates_filters_and_ranks_registered_and_traced_models(capsys, ops_profile):
+    _, path = ops_profile
+    factory = "tests.trace_models:convnext_like"
+    args = ["candidates", "RegNetY-200MF", "RegNetX-400MF", factory, "--max-params", "5M"]
+    assert main([*args, "-r", "32", "--json"]) == 0
+    ranked = json.loads(capsys.readouterr().out)
+    assert [r["model"] for r in ranked] == ["RegNetY-200MF", factory, "RegNetX-400MF"]
+    assert [r["fits"] for r in ranked] == [True, True, False]
+    assert ranked[2]["miss"].startswith("params +")
+    assert ranked[1]["params"] == trace_model(factory, (3, 32, 32)).params
+    # a memory budget prices every candidate: the traced ConvNeXt-like has kinds never calibrated
+    assert main([*args, "--max-memory", "1GB", "--profile", path]) == 2
+    assert "layernorm" in capsys.readouterr().err
+    assert main(["candidates", "RegNetY-200MF", "--max-memory", "1GB", "--profile", path]) == 0

@@ -21,6 +21,7 @@ COMMANDS = {
     "export": "spaces_cmds:export_cmd",
     "scale": "planner_cmds:scale_cmd",
     "plan": "planner_cmds:plan_cmd",
+    "candidates": "planner_cmds:candidates_cmd",
     "profile": "profile_cmds:profile_group",
     "train": "train_cmds:train_cmd",
     "time": "train_cmds:time_cmd",

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import click
 
+from planner.candidates import candidate_ops, rank_candidates
 from planner.plan import plan
 from planner.records import scale_record, spec_label
 from planner.strategies import get_strategy, strategy_names
 from spaces.complexity import complexity
 from spaces.io import resolve_spec, save_specs
+from spaces.outside import parse_input_shape
 from spaces.safe_write import prepare_dir
 from spaces.units import format_bytes, format_quantity
 from trials.cli.common import QUANTITY, CliError, Finite, echo_json, fail, print_table
@@ -362,3 +364,55 @@ def _print_plans(df, records, spec, with_runtime: bool, show_fits: bool) -> None
     else:
         alpha = "" if rec["alpha"] is None else f" (α = {rec['alpha']:.3g})"
         click.echo(f"take: #{rec['rank']} {rec['label']}{alpha}: {rec['why']}.")
+
+
+@click.command("candidates")
+@click.argument("models", nargs=-1, required=True, metavar="MODEL...")
+@click.option("--max-acts", type=QUANTITY, help="Activation budget, e.g. 32M.")
+@click.option("--max-params", type=QUANTITY, help="Parameter budget, e.g. 100M.")
+@click.option(
+    "--max-runtime", type=Finite(0, min_open=True), help="Runtime budget in the profile's unit."
+)
+@click.option(
+    "--max-memory", help="Peak training memory per step at the profile's batch, e.g. 12GB."
+)
+@click.option("--profile", help="Runtime profile: shipped name or JSON file (prices every model).")
+@click.option("--resolution", "-r", type=click.IntRange(8, 4096), help="Input resolution.")
+@click.option("--input-shape", metavar="C,H,W", help="Input shape of traced models (no batch).")
+@click.option(
+    "--kwargs", "kwargs_json", metavar="JSON", help="Traced factories' keyword arguments."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a ranked JSON list.")
+def candidates_cmd(
+    models, max_acts, max_params, max_runtime, max_memory, profile, resolution, input_shape,
+    kwargs_json, as_json,
+):  # fmt: skip
+    """Filter and rank MODELs (registry names, spec files, traced PyTorch models: timm:NAME,
+    package.module:function, .pt/.pt2) by budgets: the ones that fit first, largest first."""
+    kwargs = None
+    if kwargs_json:
+        from spaces.trace import parse_kwargs
+
+        kwargs = parse_kwargs(kwargs_json)
+    shape = parse_input_shape(input_shape) if input_shape else None
+    found = candidate_ops(models, resolution, shape, kwargs)
+    records = rank_candidates(found, max_acts, max_params, max_runtime, max_memory, profile)
+    if as_json:
+        echo_json(records)
+        return
+    rows = [
+        {
+            "#": r["rank"],
+            "model": r["model"],
+            "input": r["input"],
+            "flops": _fq(r["flops"], "F"),
+            "params": _fq(r["params"]),
+            "acts": _fq(r["acts"]),
+            "runtime": r["runtime"],
+            "memory": None if r["memory_bytes"] is None else _fb(r["memory_bytes"]),
+            "fits": "yes" if r["fits"] else "no",
+            "miss": r["miss"] or None,
+        }
+        for r in records
+    ]
+    print_table(rows, title=f"{sum(r['fits'] for r in records)} of {len(records)} fit")
