@@ -116,8 +116,10 @@ def cases() -> list[Case]:
         _c("complexity", "tests.trace_models:branchy", note="data-dependent forward"),
         _c("complexity", "tests.trace_models:mobilenet_like", "--input-shape", "0,0"),
         _c("complexity", "tests.trace_models:mobilenet_like", "--input-shape", "1,32,32"),
-        _c("complexity", "tests.trace_models:mobilenet_like", "--kwargs", "{"),
-        _c("complexity", "tests.trace_models:mobilenet_like", "--kwargs", '{"width": -1}'),
+        _c(
+            "complexity", "tests.trace_models:mobilenet_like", "--kwargs", "{{"
+        ),  # braces doubled: argv is str.format-ted
+        _c("complexity", "tests.trace_models:mobilenet_like", "--kwargs", '{{"width": -1}}'),
         _c("complexity", "timm:" + "x" * 300, note="timm name, timm missing or unknown"),
         _c(
             "complexity",

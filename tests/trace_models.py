@@ -30,22 +30,23 @@ def convnext_like(width: int = 32, num_classes: int = 10) -> nn.Module:
     )  # fmt: skip
 
 
-def _inverted(cin, cout, stride, expand=4):
+def _inverted(cin, cout, stride, act, expand=4):
     hidden = cin * expand
     return nn.Sequential(
-        nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
+        nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), act(),
         nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
-        nn.BatchNorm2d(hidden), nn.ReLU6(),
+        nn.BatchNorm2d(hidden), act(),
         nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout),
     )  # fmt: skip
 
 
-def mobilenet_like(width: int = 16, num_classes: int = 10) -> nn.Module:
-    """MobileNetV2-like (Sandler et al. 2018): inverted residuals with ReLU6, no skips."""
-    w = width
+def mobilenet_like(width: int = 16, num_classes: int = 10, relu6: bool = True) -> nn.Module:
+    """MobileNetV2-like (Sandler et al. 2018): inverted residuals with ReLU6 (or ReLU), no
+    skips."""
+    w, act = width, nn.ReLU6 if relu6 else nn.ReLU
     return nn.Sequential(
         nn.Conv2d(3, w, 3, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
-        _inverted(w, w, 1), _inverted(w, 2 * w, 2), _inverted(2 * w, 4 * w, 2),
+        _inverted(w, w, 1, act), _inverted(w, 2 * w, 2, act), _inverted(2 * w, 4 * w, 2, act),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * w, num_classes),
     )  # fmt: skip
 
