@@ -6,7 +6,10 @@ FlopCounterMode and, where installed, fvcore, thop and ptflops; outside models g
 import contextlib
 import io
 import json
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -209,3 +212,14 @@ def test_candidates_filters_and_ranks_registered_and_traced_models(capsys, ops_p
     assert main([*args, "--max-memory", "1GB", "--profile", path]) == 2
     assert "layernorm" in capsys.readouterr().err
     assert main(["candidates", "RegNetY-200MF", "--max-memory", "1GB", "--profile", path]) == 0
+
+
+def test_complexity_of_a_registered_model_stays_free_of_torch():
+    code = (
+        "import sys\nfrom trials.cli import main\n"
+        "assert main(['complexity', 'RegNetY-4.0GF', '--json']) == 0\n"
+        "print('torch' in sys.modules, file=sys.stderr)"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stderr.strip().endswith("False"), out.stderr
