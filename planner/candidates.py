@@ -11,7 +11,8 @@ fast-scaling paper's premise), then name. A candidate that misses says by how mu
 
 from __future__ import annotations
 
-from planner.plan import PlanError, _budgets, _check_profile_serves
+from planner.budgets import PlanError, Relative, parse_budgets
+from planner.plan import _check_profile_serves
 from planner.profiles import load_profile
 from spaces.io import resolve_labeled
 from spaces.op_walk import op_counts
@@ -35,36 +36,47 @@ def candidate_ops(refs, resolution=None, input_shape=None, kwargs=None) -> list[
     return out
 
 
+_COLUMNS = {"max_acts": "acts", "max_params": "params", "max_runtime": "runtime",
+            "max_memory": "memory_bytes"}  # fmt: skip
+
+
+def _priced(label, size, ops, profile) -> dict:
+    rec = {"model": label, "input": size, "flops": int(ops.flops), "params": int(ops.params)}
+    rec.update(acts=int(ops.acts), runtime=None, memory_bytes=None)
+    if profile is not None:
+        priced = profile.price(ops)
+        rec["runtime"] = float(priced["runtime"])
+        memory = priced["memory_bytes"]
+        rec["memory_bytes"] = None if memory is None else int(round(float(memory)))
+    return rec
+
+
 def rank_candidates(
     candidates, max_acts=None, max_params=None, max_runtime=None, max_memory=None, profile=None
 ) -> list[dict]:
     """One record per candidate (label, input, flops, params, acts, runtime, memory_bytes,
-    fits, miss), ranked as the module docstring says."""
-    budgets = _budgets(max_acts, max_params, max_runtime, max_memory)
+    fits, miss), ranked as the module docstring says. A relative budget ('1.5x') is a multiple
+    of the smallest candidate's value."""
+    budgets = parse_budgets(
+        max_acts=max_acts, max_params=max_params, max_runtime=max_runtime, max_memory=max_memory
+    )
     profile = load_profile(profile) if profile is not None else None
     _check_profile_serves(budgets, profile)
     if not candidates:
         raise PlanError("no candidate models given")
-    records = []
-    for label, size, ops in candidates:
-        rec = {"model": label, "input": size, "flops": int(ops.flops), "params": int(ops.params)}
-        rec["acts"] = int(ops.acts)
-        rec["runtime"] = rec["memory_bytes"] = None
-        if profile is not None:
-            priced = profile.price(ops)
-            rec["runtime"] = float(priced["runtime"])
-            memory = priced["memory_bytes"]
-            rec["memory_bytes"] = None if memory is None else int(round(float(memory)))
-        values = {"max_acts": rec["acts"], "max_params": rec["params"],
-                  "max_runtime": rec["runtime"], "max_memory": rec["memory_bytes"]}  # fmt: skip
-        misses = {
-            k: values[k] / limit - 1
-            for k, limit in budgets.items()
-            if limit is not None and values[k] is not None and values[k] > limit
-        }
+    records = [_priced(label, size, ops, profile) for label, size, ops in candidates]
+    for rec in records:
+        misses = {}
+        for key, budget in budgets.items():
+            value = rec[_COLUMNS[key]]
+            if budget is None or value is None:
+                continue
+            if isinstance(budget, Relative):  # a multiple of the smallest candidate's value
+                budget = budget.factor * min(r[_COLUMNS[key]] for r in records)
+            if value > budget:
+                misses[key] = value / budget - 1
         rec["fits"] = not misses
         rec["miss"] = ", ".join(f"{k.removeprefix('max_')} +{v:.1%}" for k, v in misses.items())
-        records.append(rec)
     records.sort(key=lambda r: (not r["fits"], -r["flops"], r["model"]))
     for rank, rec in enumerate(records, 1):
         rec["rank"] = rank
