@@ -9,6 +9,7 @@ from planner.profiles import load_profile
 from spaces.registry import get_model
 from trials.cli import main
 from trials.timing.calibrate import CalibrationError, calibrate, parse_factors, parse_strategies
+from trials.timing.protocol import TimingProtocol
 
 
 def test_calibrate_writes_a_profile_the_planner_loads(tmp_path):
@@ -19,10 +20,8 @@ def test_calibrate_writes_a_profile_the_planner_loads(tmp_path):
         strategies=["w", "dWr"],
         factors=[2, 4],
         batch_size=4,
-        repeats=2,
-        warmup=1,
+        protocol=TimingProtocol(steps=2, rounds=1, min_warmup=1, max_warmup=1),
         threads=1,
-        rounds=1,
         diverse=False,
         out=out,
         progress=lines.append,
@@ -52,11 +51,9 @@ def test_calibrate_minutes_per_epoch_fastest_of_rounds(tmp_path):
         strategies=["w", "dwr"],
         factors=[2, 3],
         batch_size=2,
-        repeats=1,
-        warmup=0,
+        protocol=TimingProtocol(steps=1, rounds=2, min_warmup=0, max_warmup=0),
         threads=1,
         epoch_images=60000,
-        rounds=2,
         diverse=False,
         progress=lines.append,
     )
@@ -85,6 +82,8 @@ def test_calibrate_cli_json_and_bad_input(tmp_path, capsys):
             "--repeats",
             "1",
             "--warmup",
+            "0",
+            "--max-warmup",
             "0",
             "--rounds",
             "1",
