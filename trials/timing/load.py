@@ -82,9 +82,8 @@ def load_line(report: dict) -> str:
     )
     if share is not None:
         t = report["threads"]
-        line += f"; this process ran {share:.0%} of its {t} thread{'s' if t > 1 else ''}' time"
+        whose = f"its {t} threads'" if t > 1 else "its thread's"
+        line += f"; this process ran {share:.0%} of {whose} time"
     if report["busy"]:
-        line += (
-            " (timings are likely slow and noisy; prefer --clock cpu --threads 1 and more rounds)"
-        )
+        line += " (timings are likely slow and noisy: measure again when it is quiet)"
     return line
