@@ -6,8 +6,9 @@
    calibration (RegNetY-200MF scaled by w, dwr, dWr × 1, 2, 4, linear acts + flops fit) and
    the held-out models (other RegNet bases and sizes, models scaled from other bases with
    w / dwr / dWr / d, EfficientNets, RegNetZ, ResNets), with their peak step memory. Process
-   CPU clock, one thread. Every model is timed once per round (`--rounds`, default 3), each
-   round in its own shuffled order, and its time is the fastest round: on a shared host even
+   CPU clock, one thread, under the timing protocol of `fastscale time` and `calibrate`
+   (`trials.timing.protocol`: `--rounds` interleaved rounds, default 3, later rounds
+   shuffled, warm-up until steady), and its time is the fastest round: on a shared host even
    one process' CPU seconds vary by 5-8 % from one second to the next (a VM's neighbours
    share its caches and memory bandwidth) and other work only ever adds time. The spread
    of the rounds is printed: it is the measurement's own noise, a floor under any model's
@@ -71,46 +72,45 @@ def held_out_spec(model, strategy, factor, res):
     return spec if strategy is None else scale_spec(spec, strategy, factor)
 
 
-def _measure(spec, opts, memory=True) -> dict:
-    from trials.timing.step_time import time_model
-
-    return time_model(spec, warmup=1, memory=memory, **opts)
-
-
 def time_all(args) -> dict:
-    """Every model once per round, each round in its own seeded shuffled order."""
+    """Every model under the timing protocol of `time` and `calibrate`
+    (`trials.timing.protocol`): interleaved rounds, each in a seeded shuffled order."""
     from trials.timing.calibration_set import calibration_set, scaled_copies
+    from trials.timing.load import load_line
+    from trials.timing.protocol import DEFAULT, TimingProtocol
+    from trials.timing.step_time import time_models
 
-    opts = dict(batch_size=args.batch_size, threads=1, clock="cpu", repeats=args.repeats)
+    protocol = TimingProtocol(rounds=args.rounds, steps=args.steps or DEFAULT.steps)
+    opts = dict(batch_size=args.batch_size, threads=1, clock="cpu")
     jobs = [("calibration", m.name, m.family, m.spec) for m in calibration_set()]
     old_base = get_model("RegNetY-200MF").with_resolution(RES)
     for m in scaled_copies(old_base, ["w", "dwr", "dWr"], [1, 2, 4], "RegNetY-200MF"):
         jobs.append(("old_calibration", m.name, "regnety", m.spec))
     jobs += [("held_out", name, fam, held_out_spec(*a)) for fam, name, a in HELD_OUT]
-    out = {"batch": args.batch_size, "rounds": args.rounds,
+    out = {"batch": args.batch_size, "rounds": args.rounds, "protocol": protocol.to_dict(),
            "calibration": [], "old_calibration": [], "held_out": []}  # fmt: skip
-    runs = [[] for _ in jobs]
     tic = time.perf_counter()
-    for rnd in range(args.rounds):  # every model once per round, each round reshuffled
-        for n, i in enumerate(np.random.default_rng(rnd).permutation(len(jobs))):
-            group, name, family, spec = jobs[i]
-            runs[i].append(_measure(spec, opts, memory=rnd == 0))
-            print(
-                f"[round {rnd + 1}/{args.rounds}, {n + 1}/{len(jobs)}] {group} {name}"
-                f"@{spec.resolution}: {runs[i][-1]['seconds_per_batch'] * 1e3:.1f} ms/step, "
-                f"{time.perf_counter() - tic:.0f} s",
-                flush=True,
-            )
-    for (group, name, family, spec), timed in zip(jobs, runs, strict=True):
-        first = timed[0]
+
+    def say(i, rnd, r):
+        group, name, _, spec = jobs[i]
+        print(
+            f"[round {rnd + 1}/{args.rounds}] {group} {name}@{spec.resolution}: "
+            f"{r['seconds_per_batch'] * 1e3:.1f} ms/step, {time.perf_counter() - tic:.0f} s",
+            flush=True,
+        )
+
+    timed, load = time_models([j[3] for j in jobs], protocol, memory=True, progress=say, **opts)
+    print(load_line(load))
+    out["load"] = load
+    for (group, name, family, spec), t in zip(jobs, timed, strict=True):
         out[group].append(
             {
                 "name": name,
                 "family": family,
                 "resolution": spec.resolution,
                 "spec": spec.to_dict(),
-                **{k: first[k] for k in ("flops", "params", "acts", "memory_bytes", "spread")},
-                "rounds_seconds": [t["seconds_per_batch"] for t in timed],
+                **{k: t[k] for k in ("flops", "params", "acts", "memory_bytes", "spread")},
+                "rounds_seconds": t["rounds"],
             }
         )
     return out
@@ -233,8 +233,8 @@ def price_speed(profile) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=3, help="Times each model is timed.")
+    parser.add_argument("--steps", type=int, help="Timed steps per round [protocol default].")
+    parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds per model.")
     parser.add_argument("--save", help="Write every timing to this JSON file.")
     parser.add_argument("--load", help="Re-fit and report from a --save file (no timing).")
     args = parser.parse_args()

@@ -12,8 +12,8 @@ times slower than one thread. `OMP_WAIT_POLICY=PASSIVE` makes idle threads sleep
 
 Each configuration runs in a fresh Python process (libgomp reads the policy once, when it is
 loaded): the plain training step of `trials.timing.step_time.time_model` (forward, cross-entropy,
-backward, SGD) on random batches, repeated until `--budget` seconds have passed after two
-warm-up steps. Reported per configuration: images/s of wall time and images per CPU-second
+backward, SGD) on random batches, repeated until `--budget` seconds have passed after the
+timing protocol's warm-up until steady (`trials.timing.protocol`). Reported per configuration: images/s of wall time and images per CPU-second
 of the process (the median over rounds; rounds alternate the configurations so drifting
 load hits each alike), with the 1-minute load average seen at the start of each run. The
 machine's state is whatever it is while this runs (note it), plus `--busy N` processes
@@ -47,8 +47,12 @@ def step():
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-for _ in range(2):
+from trials.timing.protocol import DEFAULT, steady
+warm = []  # the timing protocol's warm-up rule (trials.timing.protocol)
+while not steady(warm, DEFAULT):
+    t = time.perf_counter()
     step()
+    warm.append(time.perf_counter() - t)
 steps, tic, cpu = 0, time.perf_counter(), time.process_time()
 while steps < 2 or time.perf_counter() - tic < float(budget):
     step()

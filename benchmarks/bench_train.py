@@ -96,6 +96,7 @@ def throughput(args) -> None:
 
 def calibration(args) -> None:
     from trials.timing.calibrate import calibrate
+    from trials.timing.protocol import TimingProtocol
 
     spec = get_model("RegNetY-200MF").with_resolution(args.cal_resolution)
     tic = time.perf_counter()
@@ -104,10 +105,8 @@ def calibration(args) -> None:
         strategies=["w", "dwr", "dWr"],
         factors=[1, 2, 4, 8],
         batch_size=args.cal_batch,
-        repeats=5,
-        warmup=2,
         threads=args.cal_threads or args.threads,
-        rounds=args.cal_rounds,
+        protocol=TimingProtocol(rounds=args.cal_rounds),  # the one protocol's rule
         diverse=False,  # the single-base calibration this benchmark has always measured
         progress=lambda line: print("  " + line, flush=True),
     )
@@ -134,7 +133,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--cal-resolution", type=int, default=64)
     p.add_argument("--cal-batch", type=int, default=32)
-    p.add_argument("--cal-rounds", type=int, default=1)
+    p.add_argument("--cal-rounds", type=int, default=3)
     p.add_argument("--cal-threads", type=int, default=None)
     args = p.parse_args(argv)
     if args.threads is None:

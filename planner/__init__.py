@@ -1,7 +1,8 @@
 """Scaling: strategies, rounding, target solving, runtime profiles and ranked plans.
 
 Submodules: `planner.strategies`, `planner.scale`, `planner.solve` (`solve`, `solve_many`),
-`planner.plan` (`plan`, which returns a pandas DataFrame and imports pandas on first use),
+`planner.plan` (`plan_table`, plain rows; `plan`, the same as a pandas DataFrame, importing
+pandas on first use),
 `planner.profiles`. The package names `solve` and `plan` stay the submodules (import the
 functions from them), so `import planner.solve` always means the module. Pure numpy.
 """

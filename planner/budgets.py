@@ -81,34 +81,43 @@ def parse_budgets(**given) -> dict:
     return {key: parse_budget(given.get(key), key) for key in BUDGET_COLUMNS}
 
 
-def resolve_relative(df, budgets: dict) -> tuple[dict, dict]:
+def smallest(rows: list[dict], column: str) -> dict | None:
+    """The first row with the smallest value of `column` (NaN skipped), or None."""
+    best = None
+    for r in rows:
+        v = float(r[column])
+        if v == v and (best is None or v < float(best[column])):
+            best = r
+    return best
+
+
+def resolve_relative(rows: list[dict], budgets: dict) -> tuple[dict, dict]:
     """Absolute limits for every budget, and for each relative one what it was resolved
     against: {key: {"factor", "reference", "of"}} (the smallest on-target value and the plan
     that has it). With no on-target plan a relative budget cannot be resolved (inf)."""
     limits, relative = {}, {}
-    on = df[df["on_target"]]
+    on = [r for r in rows if r["on_target"]]
     for key, budget in budgets.items():
         if not isinstance(budget, Relative):
             limits[key] = budget
             continue
-        column = on[BUDGET_COLUMNS[key]].astype(float)
-        if column.dropna().empty:
+        best = smallest(on, BUDGET_COLUMNS[key])
+        if best is None:
             limits[key] = np.inf
             continue
-        best = on.loc[column.idxmin()]
         reference = float(best[BUDGET_COLUMNS[key]])
         limits[key] = budget.factor * reference
         relative[key] = {"factor": budget.factor, "reference": reference, "of": plan_label(best)}
     return limits, relative
 
 
-def fits(df, limits: dict) -> np.ndarray:
-    """Boolean per row: within every given limit."""
-    ok = np.ones(len(df), bool)
-    for key, column in BUDGET_COLUMNS.items():
-        if limits.get(key) is not None:
-            ok &= df[column].to_numpy(dtype=float) <= limits[key]
-    return ok
+def fits(row: dict, limits: dict) -> bool:
+    """Whether a plan is within every given limit (an unknown value, NaN, is not)."""
+    return all(
+        float(row[column]) <= limits[key]
+        for key, column in BUDGET_COLUMNS.items()
+        if limits.get(key) is not None
+    )
 
 
 def budget_name(key: str) -> str:
@@ -144,13 +153,12 @@ def describe_limit(
     return text + format_budget(key, limit, unit)
 
 
-def nothing_fits(df, limits: dict, relative: dict, tolerance: float) -> str:
+def nothing_fits(rows: list[dict], attrs: dict, limits: dict, relative: dict, tolerance) -> str:
     """Why no plan qualifies: no strategy on target, or which budget binds and by how much."""
-    attrs = df.attrs
     unit = attrs.get("unit")
-    on = df[df["on_target"]]
-    if on.empty:
-        best = df.loc[df["miss"].abs().idxmin()]
+    on = [r for r in rows if r["on_target"]]
+    if not on:
+        best = min(rows, key=lambda r: abs(r["miss"]))
         return (
             f"no strategy lands within ±{tolerance:.2%} of "
             f"{format_quantity(attrs['target'], 'F')}; the nearest is {best['strategy']} at "
@@ -164,9 +172,8 @@ def nothing_fits(df, limits: dict, relative: dict, tolerance: float) -> str:
     for key, limit in limits.items():
         if limit is None:
             continue
-        column = on[BUDGET_COLUMNS[key]].astype(float)
-        nearest = on.loc[column.idxmin()]
-        need = float(nearest[BUDGET_COLUMNS[key]])
+        nearest = smallest(on, BUDGET_COLUMNS[key])
+        need = np.nan if nearest is None else float(nearest[BUDGET_COLUMNS[key]])
         if need > limit:
             binding.append(
                 f"{describe_limit(key, limit, relative, unit, True)}: the smallest on-target plan, "

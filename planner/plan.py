@@ -22,6 +22,8 @@ stays. Guidance, not a law: the finding is for ResNets on ImageNet under its rec
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from planner.budgets import PlanError, fits, nothing_fits, parse_budgets, resolve_relative
@@ -48,7 +50,10 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-__all__ = ["COLUMNS", "PlanError", "accuracy_tier", "candidate_strategies", "plan"]
+__all__ = [
+    "COLUMNS", "PlanError", "PlanTable", "accuracy_tier", "candidate_strategies", "plan",
+    "plan_table",
+]  # fmt: skip
 
 
 def accuracy_tier(strategy: Strategy) -> int:
@@ -145,7 +150,28 @@ def _row(sol: Solution, runtime: float, memory: float) -> dict:
     }
 
 
-def plan(
+@dataclass(frozen=True)
+class PlanTable:
+    """Ranked plans as plain rows (dicts in the COLUMNS order, best first) and `attrs`, what
+    they answer (see `plan`). `plan()` wraps it in a DataFrame; the CLI reads it directly, so
+    `fastscale plan` never imports pandas."""
+
+    rows: list
+    attrs: dict
+
+
+def plan(spec, target_flops, *args, **kwargs):
+    """`plan_table`'s ranked plans as a pandas DataFrame, `df.attrs` its attrs (same
+    arguments, same errors)."""
+    import pandas as pd
+
+    table = plan_table(spec, target_flops, *args, **kwargs)
+    df = pd.DataFrame(table.rows, columns=COLUMNS)
+    df.attrs.update(table.attrs)
+    return df
+
+
+def plan_table(
     spec,
     target_flops,
     alphas=None,
@@ -161,8 +187,9 @@ def plan(
     batch: int | None = None,
     resolution: int | None = None,
     spec_ref: str | None = None,
-):
-    """Ranked plans (a pandas DataFrame) for reaching `target_flops` from `spec`.
+) -> PlanTable:
+    """Ranked plans (a `PlanTable`; `plan()`: a DataFrame) for reaching `target_flops` from
+    `spec`.
 
     `strategies` None = `default_strategies(spec)`; `epochs` (training length) switches the
     ranking to the ResNet-RS schedule guidance (module docstring). `resolution` trains the
@@ -174,13 +201,11 @@ def plan(
 
     By default only on-target plans that fit every budget; `include_all` keeps every
     candidate with its `miss` and `fits`. Raises PlanError naming the binding budget when
-    nothing qualifies (unless `include_all`). `df.attrs` carries the request, the batch and
+    nothing qualifies (unless `include_all`). `attrs` carries the request, the batch and
     base resolution the figures hold at, `recommendation` (`planner.recommend`) and
     `warnings` (predictions outside the profile's calibrated range; `spec_ref`, the name the
     user gave `spec`, goes into the `fastscale calibrate` command a warning suggests).
     """
-    import pandas as pd
-
     if isinstance(target_flops, str):
         target_flops = parse_quantity(target_flops, what="target")
     budgets = parse_budgets(
@@ -202,20 +227,19 @@ def plan(
     sols, degenerate = _drop_degenerate(sols)
     asked_batch, batch = batch, _pricing_batch(profile, batch)
     runtime, memory = predictions(sols, profile, batch)
-    df = pd.DataFrame([_row(s, t, m) for s, t, m in zip(sols, runtime, memory, strict=True)])
-    limits, relative = resolve_relative(df, budgets)
-    df = _ranked(df, limits, lean)
-    df.attrs.update(_plan_attrs(sols[0], tolerance, budgets, limits, relative, profile, lean))
-    df.attrs.update(batch=batch, asked_batch=asked_batch, epochs=epochs, degenerate=degenerate)
-    df.attrs["recommendation"] = recommend(df, limits, relative, lean)
-    df.attrs["warnings"] = _warnings(df, profile, batch, spec_ref)
+    rows = [_row(s, t, m) for s, t, m in zip(sols, runtime, memory, strict=True)]
+    limits, relative = resolve_relative(rows, budgets)
+    rows = _ranked(rows, limits, lean)
+    attrs = _plan_attrs(sols[0], tolerance, budgets, limits, relative, profile, lean)
+    attrs.update(batch=batch, asked_batch=asked_batch, epochs=epochs, degenerate=degenerate)
+    attrs["recommendation"] = recommend(rows, attrs, limits, relative, lean)
+    attrs["warnings"] = _warnings(rows, attrs, profile, batch, spec_ref)
     if include_all:
-        return df
-    keep = df[df["fits"] & df["on_target"]].reset_index(drop=True)
-    if keep.empty:
-        raise PlanError(nothing_fits(df, limits, relative, tolerance))
-    keep.attrs.update(df.attrs)  # fits & on_target sort first: the ranks stay as they were
-    return keep
+        return PlanTable(rows, attrs)
+    keep = [r for r in rows if r["fits"] and r["on_target"]]
+    if not keep:
+        raise PlanError(nothing_fits(rows, attrs, limits, relative, tolerance))
+    return PlanTable(keep, attrs)  # fits & on_target sort first: the ranks stay as they were
 
 
 def _drop_degenerate(sols: list[Solution]) -> tuple[list[Solution], list[str]]:
@@ -240,23 +264,23 @@ def _pricing_batch(profile: RuntimeProfile | None, batch) -> int | None:
     return profile.batch
 
 
-def _warnings(df, profile: RuntimeProfile | None, batch, spec_ref) -> list[str]:
+def _warnings(rows, attrs, profile: RuntimeProfile | None, batch, spec_ref) -> list[str]:
     """One-line warnings about the figures: outside the profile's calibrated range, or a
     batch a linear profile cannot price."""
-    if profile is None or df.empty:
+    if profile is None or not rows:
         return []
     out = []
-    asked = df.attrs.get("asked_batch")
+    asked = attrs.get("asked_batch")
     if profile.kind == "linear" and asked is not None and asked != profile.batch:
         out.append(
             f"profile {profile.name!r} is linear: its runtime holds at its own batch "
             f"({profile.batch or 'not recorded'}), not {asked}; `fastscale calibrate "
             f"--batch-size {asked}` makes one that prices any batch"
         )
-    widths = [w for ws in df["widths"] for w in ws]
+    widths = [w for r in rows for w in r["widths"]]
     warning = coverage_warning(
-        profile, batch=batch, resolutions=list(df["resolution"]), widths=widths,
-        flops=list(df["flops"]), acts=list(df["acts"]), spec_ref=spec_ref,
+        profile, batch=batch, resolutions=[r["resolution"] for r in rows], widths=widths,
+        flops=[r["flops"] for r in rows], acts=[r["acts"] for r in rows], spec_ref=spec_ref,
     )  # fmt: skip
     return out + ([warning] if warning else [])
 
@@ -296,19 +320,30 @@ def _check_profile_serves(budgets: dict, profile: RuntimeProfile | None) -> None
         )
 
 
-def _ranked(df, limits: dict, lean: str):
-    """The candidates with `fits`, sorted by the ranking of the module docstring and
+def _ranked(rows: list[dict], limits: dict, lean: str) -> list[dict]:
+    """The candidates with `fits`, sorted (stably) by the ranking of the module docstring and
     numbered, in the COLUMNS order."""
-    df["fits"] = fits(df, limits)
-    df["abs_miss"] = df["miss"].abs()
-    keys = ["fits", "on_target", "tier", "width_share", "abs_miss", "acts", "strategy"]
-    ascending = [False, False, True, True, True, True, True]
-    if lean != "paper":  # the schedule decides the lean; the plateau tiers do not apply
-        df["lean"] = -df["width_share"] if lean == "width" else -df["depth_share"]
-        keys[2:4], ascending[2:4] = ["lean"], [True]
-    df = df.sort_values(keys, ascending=ascending, kind="mergesort").reset_index(drop=True)
-    df.insert(0, "rank", np.arange(1, len(df) + 1))
-    return df[COLUMNS]
+    for r in rows:
+        r["fits"] = fits(r, limits)
+
+    def key(r):
+        if lean == "paper":
+            leaning = (r["tier"], r["width_share"])
+        else:  # the schedule decides the lean; the plateau tiers do not apply
+            leaning = (-(r["width_share"] if lean == "width" else r["depth_share"]),)
+        return (
+            not r["fits"],
+            not r["on_target"],
+            *leaning,
+            abs(r["miss"]),
+            r["acts"],
+            r["strategy"],
+        )
+
+    ranked = sorted(rows, key=key)
+    return [
+        {c: (i if c == "rank" else r[c]) for c in COLUMNS} for i, r in enumerate(ranked, start=1)
+    ]
 
 
 def _alpha(a) -> float:

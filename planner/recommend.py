@@ -17,27 +17,26 @@ import math
 
 import numpy as np
 
-from planner.budgets import BUDGET_COLUMNS, describe_limit, format_budget, plan_label
+from planner.budgets import BUDGET_COLUMNS, describe_limit, format_budget, plan_label, smallest
 
 SAFE_RANGE = "compound scaling with α ≤ 0.8: the α family up to 0.8, dr, dwr, dWr, effnet"
 
 
-def _speed_column(df) -> tuple[str, str]:
+def _speed_column(rows: list[dict]) -> tuple[str, str]:
     """The column the rule minimises and how the sentence names it."""
-    runtime = df["predicted_runtime"].astype(float)
-    if runtime.notna().any():
+    if any(float(r["predicted_runtime"]) == float(r["predicted_runtime"]) for r in rows):
         return "predicted_runtime", "fastest predicted runtime"
     return "acts", "fewest activations"
 
 
-def _budget_note(df, limits: dict, relative: dict) -> str:
+def _budget_note(rows: list[dict], unit, limits: dict, relative: dict) -> str:
     """Whether the budgets excluded any on-target plan (said either way)."""
     given = {k: v for k, v in limits.items() if v is not None}
-    on = int(df["on_target"].sum())
+    on = sum(bool(r["on_target"]) for r in rows)
     if not given:
         return "no budget given"
-    kept = int((df["on_target"] & df["fits"]).sum())
-    text = ", ".join(describe_limit(k, v, relative, df.attrs.get("unit")) for k, v in given.items())
+    kept = sum(bool(r["on_target"] and r["fits"]) for r in rows)
+    text = ", ".join(describe_limit(k, v, relative, unit) for k, v in given.items())
     if kept == on:
         return f"the budgets ({text}) exclude none of the {on} on-target plans"
     return f"the budgets ({text}) keep {kept} of {on} on-target plans"
@@ -50,17 +49,17 @@ def _value_text(row, column: str, unit: str | None) -> str:
     return f"{value:.3g} {unit or ''}".rstrip()
 
 
-def _nearest_safe(df, limits: dict, unit: str | None) -> str:
+def _nearest_safe(rows: list[dict], limits: dict, unit: str | None) -> str:
     """', the nearest, dWr at s=4.49, needs 12.6GB (--max-memory 12.0GB)': the on-target safe
     plan that misses the budgets by the least (largest overshoot ratio), or ''."""
-    safe = df[df["on_target"] & (df["tier"] == 0)]
+    safe = [r for r in rows if r["on_target"] and r["tier"] == 0]
     given = {k: v for k, v in limits.items() if v is not None and v > 0}
-    if safe.empty or not given:
+    if not safe or not given:
         return ""
     ratios = np.max(
-        [safe[BUDGET_COLUMNS[k]].to_numpy(dtype=float) / v for k, v in given.items()], axis=0
+        [[float(r[BUDGET_COLUMNS[k]]) / v for r in safe] for k, v in given.items()], axis=0
     )
-    row = safe.iloc[int(np.nanargmin(ratios))]
+    row = safe[int(np.nanargmin(ratios))]
     misses = [
         f"{format_budget(k, float(row[BUDGET_COLUMNS[k]]), unit)} for --{k.replace('_', '-')} "
         f"{format_budget(k, v, unit)}"
@@ -70,20 +69,21 @@ def _nearest_safe(df, limits: dict, unit: str | None) -> str:
     return f"; the nearest, {plan_label(row)}, needs {' and '.join(misses)}" if misses else ""
 
 
-def recommend(df, limits: dict, relative: dict, lean: str) -> dict | None:
+def recommend(rows: list[dict], attrs: dict, limits: dict, relative: dict, lean: str):
     """{"rank", "strategy", "alpha", "s", "why"} of the plan to take in a ranked table (the
-    full one, with `fits`, `on_target`, `tier`), or None when no plan qualifies."""
-    ok = df[df["fits"] & df["on_target"]]
-    note = _budget_note(df, limits, relative)
-    if ok.empty:
+    full one, rows with `fits`, `on_target`, `tier`; `attrs` its unit, batch and epochs), or
+    None when no plan qualifies."""
+    ok = [r for r in rows if r["fits"] and r["on_target"]]
+    unit = attrs.get("unit")
+    note = _budget_note(rows, unit, limits, relative)
+    if not ok:
         return None
-    unit = df.attrs.get("unit")
-    batch = df.attrs.get("batch")
+    batch = attrs.get("batch")
     at_batch = f" at batch {batch}" if batch else ""
     if lean in ("width", "depth"):
-        row = ok.iloc[0]
+        row = ok[0]
         why = (
-            f"the ResNet-RS schedule rule for {df.attrs.get('epochs'):g} epochs: the most "
+            f"the ResNet-RS schedule rule for {attrs.get('epochs'):g} epochs: the most "
             f"{lean}-leaning plan that reaches the target"
             + (" and fits the budgets" if note != "no budget given" else "")
             + f" ({lean} scaling won on {'short' if lean == 'width' else 'long'} schedules for "
@@ -91,16 +91,16 @@ def recommend(df, limits: dict, relative: dict, lean: str) -> dict | None:
         )
     else:
         column, speed = _speed_column(ok)
-        safe = ok[ok["tier"] == 0]
-        if safe.empty:
-            row = ok.iloc[0]
+        safe = [r for r in ok if r["tier"] == 0]
+        if not safe:
+            row = ok[0]
             why = (
                 "no plan in the accuracy-safe range fits the budgets (that range: "
-                f"{SAFE_RANGE}){_nearest_safe(df, limits, unit)}; this is the most "
+                f"{SAFE_RANGE}){_nearest_safe(rows, limits, unit)}; this is the most "
                 "accuracy-leaning plan that does"
             )
         else:
-            row = safe.loc[safe[column].astype(float).idxmin()]
+            row = smallest(safe, column)
             among = "the only plan" if len(safe) == 1 else f"{speed} among the {len(safe)} plans"
             proxy = " (activations: the paper's runtime proxy)" if column == "acts" else ""
             why = (

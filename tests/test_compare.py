@@ -7,17 +7,20 @@ import pytest
 import yaml
 
 from spaces.complexity import complexity
+from spaces.registry import get_model
 from trials.cli import main
 from trials.compare.candidates import (
     CompareError,
     dataset_shape,
     finalists,
+    longest_first,
     model_id,
     round_a,
     round_b,
 )
 from trials.compare.preset import PresetError, list_presets, load_preset, parse_preset
 from trials.data.catalogue import DatasetMissing
+from trials.study import Candidate
 
 FMNIST = (1, 10)  # (in_channels, num_classes)
 
@@ -247,3 +250,15 @@ def test_compare_json_is_read_through_its_schema(tmp_path, capsys):
         assert main(["report", str(tmp_path)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and says in err, err
+
+
+def test_round_trainings_start_longest_first_ties_in_order():
+    """Rounds start their trainings by descending flops (fewer idle workers at a round's
+    end); equal flops keep the candidates' order."""
+    names = ["RegNetX-200MF", "RegNetY-1.6GF", "RegNetX-400MF", "RegNetY-1.6GF", "RegNetY-800MF"]
+    cands = [Candidate(get_model(n), {"model": f"{n}#{i}"}) for i, n in enumerate(names)]
+    order = [c.tags["model"] for c in longest_first(cands)]
+    assert order == ["RegNetY-1.6GF#1", "RegNetY-1.6GF#3", "RegNetY-800MF#4",
+                     "RegNetX-400MF#2", "RegNetX-200MF#0"]  # fmt: skip
+    flops = [complexity(c.spec).flops for c in longest_first(cands)]
+    assert flops == sorted(flops, reverse=True)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from spaces.build import build_model
 from spaces.registry import get_model
 from trials.timing.memory import _live_before, measure_step_memory
+from trials.timing.protocol import TimingProtocol
 from trials.timing.step_time import time_model
 
 
@@ -54,7 +55,14 @@ def test_time_model_reports_memory_and_keeps_the_model_state():
     torch.manual_seed(0)
     model = build_model(spec)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    r = time_model(spec, batch_size=2, repeats=1, warmup=0, threads=1, model=model, memory=True)
+    r = time_model(
+        spec,
+        batch_size=2,
+        protocol=TimingProtocol(steps=1, rounds=1, min_warmup=0, max_warmup=0),
+        threads=1,
+        model=model,
+        memory=True,
+    )
     assert r["memory_bytes"] > sum(p.numel() * 4 for p in model.parameters())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters())

@@ -140,7 +140,7 @@ def test_coverage_warning_names_what_is_outside_and_the_command(ops_profile):
     noisy = dataclasses.replace(prof, calibrated_range={**rng, "held_out": {
         "time_mean_rel_error": 0.14}})  # fmt: skip
     line = coverage_warning(noisy, batch=BATCH, resolutions=[48])
-    assert "held-out error 14% (time) above 10%" in line and "--rounds 3" in line
+    assert "held-out error 14% (time) above 10%" in line and "--rounds 5" in line
 
 
 def test_old_profiles_without_the_record_still_load_and_warn_from_rows(ops_profile, tmp_path):

@@ -166,12 +166,23 @@ def test_malformed_profile_file_exit_2(tmp_path):
     assert "missing field" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_plan_imports_neither_torch_nor_ray():
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["plan", "RegNetY-4.0GF", "--target", "16GF", "--json"],
+        ["plan", "RegNetY-4.0GF", "--target", "16GF", "--max-acts", "32M"],
+        ["plan", "RegNetY-4.0GF", "--target", "16GF", "--profile", "v100x8-paper"],
+        ["scale", "RegNetY-4.0GF", "--strategy", "dWr", "--target", "16GF"],
+        ["--help"],
+    ],
+)
+def test_planner_path_imports_no_pandas_torch_or_ray(argv):
+    """The planner answers at once: nothing on its path imports the heavy packages."""
     code = (
         "import sys\n"
         "from trials.cli import main\n"
-        "rc = main(['plan', 'RegNetY-4.0GF', '--target', '16GF', '--json'])\n"
-        "heavy = [m for m in ('torch', 'ray', 'optuna') if m in sys.modules]\n"
+        f"rc = main({argv!r})\n"
+        "heavy = [m for m in ('torch', 'ray', 'optuna', 'pandas', 'scipy') if m in sys.modules]\n"
         "print('HEAVY', heavy, rc, file=sys.stderr)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

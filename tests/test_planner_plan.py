@@ -125,3 +125,17 @@ def test_bad_requests():
         plan(BASE, "16GF", alphas=[0.5, 1.5])
     with pytest.raises(PlanError, match="positive"):
         plan(BASE, "16GF", max_acts=-3)
+
+
+def test_plan_table_is_the_dataframe_without_pandas():
+    """`plan_table` (what the CLI reads) and `plan` (its DataFrame) hold the same plans."""
+    from planner.plan import COLUMNS, plan_table
+
+    table = plan_table(BASE, "16GF", max_acts="28M", include_all=True, profile="v100x8-paper")
+    df = plan(BASE, "16GF", max_acts="28M", include_all=True, profile="v100x8-paper")
+    assert [list(r) for r in table.rows] == [COLUMNS] * len(df) and table.attrs == df.attrs
+    assert [r["strategy"] for r in table.rows] == list(df["strategy"])
+    assert [r["rank"] for r in table.rows] == list(range(1, len(df) + 1))
+    fits = [r["fits"] for r in table.rows]
+    assert fits == sorted(fits, reverse=True) and True in fits and False in fits
+    assert table.attrs["recommendation"]["rank"] in [r["rank"] for r in table.rows if r["fits"]]

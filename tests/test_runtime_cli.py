@@ -18,7 +18,7 @@ def _run(capsys, argv):
 def ops_profile(tmp_path_factory):
     """A tiny real calibration of the diverse set: 16 px, batch 2, one timed step each."""
     out = tmp_path_factory.mktemp("profile") / "tiny.json"
-    argv = ["calibrate", "-r", "16", "--batch-size", "2", "--repeats", "1", "--warmup", "0",
+    argv = ["calibrate", "-r", "16", "--batch-size", "2", "--repeats", "1", "--warmup", "0", "--max-warmup", "0",
             "--rounds", "1", "--threads", "1", "--clock", "cpu", "--out", str(out),
             "--json"]  # fmt: skip
     assert main(argv) == 0

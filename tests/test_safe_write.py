@@ -16,7 +16,8 @@ SAMPLE = ["sample", "--space", "regnetx", "--regime", "200MF", "-n", "2"]
 SCALE = ["scale", "RegNetX-200MF", "--factor", "2", "--strategy", "dWr"]
 PLAN = ["plan", "RegNetY-800MF", "--target", "3.2GF", "--alphas", "0.8", "--strategies", ""]
 EXPORT = ["export", "RegNetX-200MF", "--format", "json"]
-CALIBRATE = ["calibrate", "RegNetX-200MF", "-r", "16", "--factors", "1,2", "--repeats", "1"]
+CALIBRATE = ["calibrate", "RegNetX-200MF", "-r", "16", "--factors", "1,2", "--repeats", "1",
+             "--rounds", "1", "--max-warmup", "0"]  # fmt: skip
 PROFILE_CSV = "model,time\nRegNetY-400MF,1.0\nRegNetY-800MF,1.7\nRegNetY-1.6GF,3.1\n"
 
 

@@ -6,22 +6,29 @@ import torch
 from spaces.build import build_model
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
+from trials.timing.protocol import TimingProtocol
 from trials.timing.step_time import time_model
 
 
+def proto(steps, warmup):
+    """A fixed warm-up of `warmup` steps (min = max), then `steps` timed steps."""
+    return TimingProtocol(steps=steps, rounds=1, min_warmup=warmup, max_warmup=warmup)
+
+
 def test_train_and_infer_times_are_positive_and_consistent(tiny_spec):
-    tr = time_model(tiny_spec, batch_size=8, repeats=3, warmup=1, threads=1)
-    inf = time_model(tiny_spec, batch_size=8, repeats=3, warmup=1, threads=1, mode="infer")
+    tr = time_model(tiny_spec, batch_size=8, protocol=proto(3, 1), threads=1)
+    inf = time_model(tiny_spec, batch_size=8, protocol=proto(3, 1), threads=1, mode="infer")
     for r in (tr, inf):
         assert r["seconds_per_batch"] > 0 and r["spread"] >= 0 and len(r["times"]) == 3
         assert r["seconds_per_image"] == pytest.approx(r["seconds_per_batch"] / 8)
         assert r["seconds_per_batch"] == sorted(r["times"])[1]  # the median of three
+        assert len(r["warmup_times"]) == 1 and 0 < r["cpu_share"]
         assert (r["flops"], r["params"], r["acts"]) == tuple(complexity(tiny_spec))
     assert (tr["mode"], inf["mode"], tr["threads"]) == ("train", "infer", 1)
 
 
 def test_resolution_override_changes_the_counted_model(tiny_spec):
-    r = time_model(tiny_spec, batch_size=2, resolution=32, repeats=1, warmup=0, threads=1)
+    r = time_model(tiny_spec, batch_size=2, resolution=32, protocol=proto(1, 0), threads=1)
     assert r["resolution"] == 32
     assert r["flops"] == complexity(tiny_spec.with_resolution(32)).flops
 
@@ -30,7 +37,7 @@ def test_timing_restores_weights_and_batchnorm_statistics(tiny_spec):
     model = build_model(tiny_spec)
     model.eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    time_model(tiny_spec, batch_size=4, repeats=2, warmup=1, threads=1, model=model)
+    time_model(tiny_spec, batch_size=4, protocol=proto(2, 1), threads=1, model=model)
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert not model.training  # mode restored too
@@ -38,7 +45,7 @@ def test_timing_restores_weights_and_batchnorm_statistics(tiny_spec):
 
 
 def test_cpu_clock_counts_process_cpu_seconds(tiny_spec):
-    r = time_model(tiny_spec, batch_size=4, repeats=3, warmup=1, threads=1, clock="cpu")
+    r = time_model(tiny_spec, batch_size=4, protocol=proto(3, 1), threads=1, clock="cpu")
     assert r["clock"] == "cpu" and r["seconds_per_batch"] > 0
 
 

@@ -9,6 +9,7 @@ from planner.profiles import load_profile
 from spaces.registry import get_model
 from trials.cli import main
 from trials.timing.calibrate import CalibrationError, calibrate, parse_factors, parse_strategies
+from trials.timing.protocol import TimingProtocol
 
 
 def test_calibrate_writes_a_profile_the_planner_loads(tmp_path):
@@ -19,17 +20,17 @@ def test_calibrate_writes_a_profile_the_planner_loads(tmp_path):
         strategies=["w", "dWr"],
         factors=[2, 4],
         batch_size=4,
-        repeats=2,
-        warmup=1,
+        protocol=TimingProtocol(steps=2, rounds=1, min_warmup=1, max_warmup=1),
         threads=1,
-        rounds=1,
         diverse=False,
         out=out,
         progress=lines.append,
     )
-    assert len(result.rows) == 4 and len(lines) == 4 and lines[0].startswith("[1/4] regnet w x2")
+    # the base itself first (its own shapes are always calibrated), then its scaled copies
+    assert len(result.rows) == 5 and len(lines) == 5 and lines[0].startswith("[1/5] regnet x1")
+    assert lines[1].startswith("[2/5] regnet w x2")
     profile = load_profile(out)
-    assert profile.n == 4 and profile.unit == "s/img" and profile.mode == "train"
+    assert profile.n == 5 and profile.unit == "s/img" and profile.mode == "train"
     assert profile.batch == 4 and profile.kind == "ops" and profile.clock == "wall"
     assert all(r["memory_bytes"] > 0 for r in result.rows)
     # the profile prices the models it was fitted on within a sane factor
@@ -40,7 +41,7 @@ def test_calibrate_writes_a_profile_the_planner_loads(tmp_path):
     assert result.rows[1]["flops"] > result.rows[0]["flops"]
     pred = profile.predict(result.rows[1]["acts"], result.rows[1]["flops"])
     assert 0.2 < pred / result.rows[1]["time"] < 5
-    assert len(result.loo_errors) == 4 and all(e >= 0 for e in result.loo_errors)
+    assert len(result.loo_errors) == 5 and all(e >= 0 for e in result.loo_errors)
     d = result.to_dict()
     assert set(d["pearson"]) == {"acts", "flops", "params"} and d["profile"] == str(out)
 
@@ -52,16 +53,14 @@ def test_calibrate_minutes_per_epoch_fastest_of_rounds(tmp_path):
         strategies=["w", "dwr"],
         factors=[2, 3],
         batch_size=2,
-        repeats=1,
-        warmup=0,
+        protocol=TimingProtocol(steps=1, rounds=2, min_warmup=0, max_warmup=0),
         threads=1,
         epoch_images=60000,
-        rounds=2,
         diverse=False,
         progress=lines.append,
     )
     assert result.profile.unit == "min/epoch" and result.path is None
-    assert len(lines) == 8 and "round 2/2" in lines[-1]  # 4 models, each timed per round
+    assert len(lines) == 10 and "round 2/2" in lines[-1]  # 5 models, each timed per round
     row = result.rows[0]
     assert row["time"] == pytest.approx(row["seconds_per_batch"] / 2 * 60000 / 60)
     assert len(row["rounds"]) == 2 and row["seconds_per_batch"] == min(row["rounds"])
@@ -86,6 +85,8 @@ def test_calibrate_cli_json_and_bad_input(tmp_path, capsys):
             "1",
             "--warmup",
             "0",
+            "--max-warmup",
+            "0",
             "--rounds",
             "1",
             "--threads",
@@ -98,8 +99,11 @@ def test_calibrate_cli_json_and_bad_input(tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     data = json.loads(captured.out)
-    assert data["n"] == 4 and json.loads(out.read_text())["n"] == 4
-    assert captured.err.count("\n") == 4  # one progress line per model
+    assert data["n"] == 5 and json.loads(out.read_text())["n"] == 5  # the base and 4 copies
+    assert captured.err.count("\n") == 5  # one progress line per model
+    base = get_model("RegNetX-200MF").with_resolution(16).stages()
+    assert data["rows"][0]["spec"] == base.to_dict()
+    assert set(data["load"]) >= {"load_before", "load_after", "cpus", "cpu_share", "busy"}
     # the planner takes the calibrated profile as is
     code = main(["plan", "RegNetX-200MF", "--target", "400MF", "--profile", str(out), "--json"])
     plans = json.loads(capsys.readouterr().out)["plans"]

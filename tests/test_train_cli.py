@@ -73,6 +73,10 @@ def test_time_json_one_object_per_spec(capsys):
         "2",
         "--warmup",
         "0",
+        "--max-warmup",
+        "0",
+        "--rounds",
+        "1",
         "--threads",
         "1",
         "--clock",
@@ -97,6 +101,10 @@ def test_time_json_one_object_per_spec(capsys):
         "1",
         "--warmup",
         "0",
+        "--max-warmup",
+        "0",
+        "--rounds",
+        "1",
         "--mode",
         "infer",
         "--json",
@@ -116,6 +124,10 @@ def test_time_json_one_object_per_spec(capsys):
         "1",
         "--warmup",
         "0",
+        "--max-warmup",
+        "0",
+        "--rounds",
+        "1",
     )
     assert code == 0 and "ms/batch" in out
 

@@ -131,6 +131,8 @@ def calibrate_command(profile, rng, batch, resolutions, widths, spec_ref, noisy:
     if top:
         parts.append(f"--resolution {int(top)}")
     if noisy:
-        parts.append("--rounds 3")  # more rounds tame a noisy machine's readings
+        # more rounds than the timing protocol's 3 (trials.timing.protocol) tame a noisy
+        # machine's readings
+        parts.append("--rounds 5")
     parts.append("--out PROFILE")
     return "`" + " ".join(parts) + "`"

@@ -1,6 +1,6 @@
 """`fastscale scale | plan`: scale a model, plan α/s under budgets (profiles: profile_cmds).
 
-Pure numpy/pandas underneath (no torch, no ray): `fastscale plan` answers in about a second.
+Pure numpy underneath (no pandas, torch or ray on the path): `fastscale plan` answers at once.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from planner.candidates import candidate_ops, rank_candidates
-from planner.plan import plan
+from planner.plan import plan_table
 from planner.records import scale_record, spec_label
 from planner.strategies import get_strategy, strategy_names
 from spaces.complexity import complexity
@@ -251,21 +251,21 @@ def plan_cmd(
     if out_dir:  # refuse an unusable directory before any work
         prepare_dir(out_dir)
     names = None if strategies is None else [s.strip() for s in strategies.split(",") if s.strip()]
-    df = plan(
+    table = plan_table(
         base, target, alphas=_parse_alphas(alphas), strategies=names, max_acts=max_acts,
         max_params=max_params, max_runtime=max_runtime, profile=profile, tolerance=tolerance,
         include_all=include_all, epochs=epochs, max_memory=max_memory, batch=batch_size,
         resolution=resolution, spec_ref=spec,
     )  # fmt: skip
-    records = [_plan_record(r) for r in df.to_dict("records")]
-    for line in df.attrs["warnings"]:
+    records = [_plan_record(r) for r in table.rows]
+    for line in table.attrs["warnings"]:
         click.echo(f"fastscale: warning: {line}", err=True)
     if out_dir:
         _save_plans(out_dir, spec_label(spec), target, records)
     if as_json:
-        echo_json(_plan_json(df.attrs, records))
+        echo_json(_plan_json(table.attrs, records))
         return
-    _print_plans(df, records, spec, profile is not None, include_all)
+    _print_plans(table, records, spec, profile is not None, include_all)
     if out_dir:
         click.echo(f"wrote {len(records)} spec files to {out_dir}", err=True)
 
@@ -307,8 +307,8 @@ def _save_plans(out_dir, label, target, records) -> None:
         save_specs(Path(out_dir) / f"{r['rank']:02d}-{strat}.json", {**r["spec"], **info})
 
 
-def _print_plans(df, records, spec, with_runtime: bool, show_fits: bool) -> None:
-    attrs = df.attrs
+def _print_plans(table, records, spec, with_runtime: bool, show_fits: bool) -> None:
+    attrs = table.attrs
     batch = attrs.get("batch") or "-"
     rows = []
     for r in records:

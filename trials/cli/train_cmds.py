@@ -7,6 +7,7 @@ import click
 from spaces.io import resolve_labeled, resolve_spec
 from trials.cli.common import SEED, Finite, command_line, echo_json, fail, print_table
 from trials.progress import Progress
+from trials.timing.protocol import DEFAULT, TimingProtocol
 from trials.training.parallel import MAX_DATA_WORKERS, ParallelConfig
 from trials.training.recipe import (
     CLOCKS,
@@ -34,7 +35,47 @@ clock_option = click.option(
 RESOLUTION = click.IntRange(8, MAX_RESOLUTION)
 THREADS = click.IntRange(1, MAX_THREADS)
 BATCH = click.IntRange(1, MAX_BATCH)
-REPEATS = click.IntRange(1, 10_000)
+COUNT = click.IntRange(1, 10_000)
+
+
+def protocol_options(fn):
+    """`time` and `calibrate` measure under one protocol (trials.timing.protocol), so they
+    offer the same options with the same defaults."""
+    options = [
+        click.option(
+            "--steps", "--repeats", "steps", type=COUNT, default=DEFAULT.steps,
+            show_default=True, help="Timed steps per round (their median is the round's value).",
+        ),
+        click.option(
+            "--rounds", type=click.IntRange(1, 1000), default=DEFAULT.rounds, show_default=True,
+            help="Interleaved rounds over all models; a model's time is its fastest round "
+            "(other work on the machine only ever adds time).",
+        ),
+        click.option(
+            "--warmup", type=click.IntRange(0, 10_000), default=DEFAULT.min_warmup,
+            show_default=True, help="Untimed steps always run before the steady check.",
+        ),
+        click.option(
+            "--max-warmup", type=click.IntRange(0, 10_000), default=DEFAULT.max_warmup,
+            show_default=True,
+            help=f"Warm up until {DEFAULT.window} steps in a row agree within "
+            f"{DEFAULT.tolerance:.0%}, at most this many steps.",
+        ),
+    ]  # fmt: skip
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def protocol_from(options: dict):
+    """The TimingProtocol the protocol options ask for (removed from `options`)."""
+    warmup = options.pop("warmup")
+    return TimingProtocol(
+        steps=options.pop("steps"),
+        rounds=options.pop("rounds"),
+        min_warmup=warmup,
+        max_warmup=max(warmup, options.pop("max_warmup")),
+    )
 
 
 def _progress(line: str) -> None:
@@ -165,27 +206,39 @@ def _kept(out, epochs_done: int, epochs: int) -> str:
 @click.option("--batch-size", type=BATCH, default=32, show_default=True)
 @click.option("--mode", type=MODE, default="train", show_default=True)
 @click.option("--resolution", "-r", type=RESOLUTION, help="Input resolution [default: the spec's].")
-@click.option("--repeats", type=REPEATS, default=10, show_default=True)
-@click.option("--warmup", type=click.IntRange(0, 10_000), default=3, show_default=True)
+@protocol_options
 @click.option("--threads", type=THREADS, help="CPU threads [default: all].")
 @clock_option
 @click.option("--json", "as_json", is_flag=True, help="One object per spec (a list if several).")
 def time_cmd(specs, as_json, resolution, **options):
-    """Seconds per training step (or inference batch) of each SPEC: median and spread."""
-    from trials.timing.step_time import time_model
+    """Seconds per training step (or inference batch) of each SPEC under the timing protocol
+    (docs/planner.md, "Timing protocol"): interleaved rounds over the SPECs, each a warm-up
+    until steady and the median of --steps steps; a SPEC's time is its fastest round.
+    Says whether the machine was busy while measuring."""
+    from trials.timing.load import load_line
+    from trials.timing.step_time import time_models
 
+    protocol = protocol_from(options)
     items, as_list = resolve_labeled(specs)
-    results = []
     bar = Progress("steps")
-    for label, spec in items:
-        bar.restart()
-        step = lambda done, total, label=label: bar.update(done, total, f"timing {label}")  # noqa: E731
-        r = time_model(spec, resolution=resolution, on_step=step, **options)
+    labels = [label for label, _ in items]
+
+    def on_step(i, done, total):
+        bar.update(done, total, f"timing {labels[i]}")
+
+    def progress(i, rnd, r):
         bar.clear()
-        r = {"name": label, **r}
-        results.append(r)
-        if len(items) > 1:
-            _progress(f"timed {label}: {r['seconds_per_batch'] * 1e3:.1f} ms/batch")
+        if len(items) > 1 or protocol.rounds > 1:
+            where = f" round {rnd + 1}/{protocol.rounds}" if protocol.rounds > 1 else ""
+            _progress(f"timed {labels[i]}{where}: {r['seconds_per_batch'] * 1e3:.1f} ms/batch")
+        bar.restart()
+
+    timed, load = time_models(
+        [spec for _, spec in items], protocol, resolution=resolution, progress=progress,
+        on_step=on_step, **options,
+    )  # fmt: skip
+    bar.clear()
+    results = [{"name": label, **r, "load": load} for label, r in zip(labels, timed, strict=True)]
     if as_json:
         echo_json(results if as_list else results[0])
         return
@@ -205,6 +258,7 @@ def time_cmd(specs, as_json, resolution, **options):
         ],
         title=f"{options['mode']} step, batch {options['batch_size']}, {options['device']}",
     )
+    click.echo(load_line(load))
 
 
 @click.command("calibrate")
@@ -226,17 +280,8 @@ def time_cmd(specs, as_json, resolution, **options):
 )
 @click.option("--batch-size", type=BATCH, default=16, show_default=True)
 @click.option("--mode", type=MODE, default="train", show_default=True)
-@click.option("--repeats", type=REPEATS, default=1, show_default=True)
-@click.option("--warmup", type=click.IntRange(0, 10_000), default=1, show_default=True)
+@protocol_options
 @click.option("--threads", type=THREADS, help="CPU threads [default: all].")
-@click.option(
-    "--rounds",
-    type=click.IntRange(1, 1000),
-    default=2,
-    show_default=True,
-    help="Time every model once per round; keep each model's fastest round (other work, and a "
-    "shared host's neighbours, only ever add time).",
-)
 @clock_option
 @click.option(
     "--epoch-images",
@@ -273,6 +318,7 @@ def calibrate_cmd(spec, strategies, factors, spec_only, resolution, out, as_json
         resolution=resolution,
         out=out,
         progress=_progress,
+        protocol=protocol_from(options),
         **options,
     )
     if as_json:

@@ -20,6 +20,7 @@ import json
 import numpy as np
 
 from planner.solve import solve
+from spaces.complexity import complexity
 from spaces.errors import FastscaleError
 from spaces.registry import get_model
 from spaces.sampler import DesignSpace, sample
@@ -192,6 +193,14 @@ def dedupe(candidates: list) -> list:
             seen.add(c.tags["model"])
             out.append(c)
     return out
+
+
+def longest_first(candidates: list) -> list:
+    """The candidates in the order their trainings should start: most flops first (ties keep
+    their order). With a round's trainings spread over a few workers, starting the longest
+    first leaves the short ones to fill the end of the round (the longest-processing-time
+    rule), instead of one long training running alone while the other workers idle."""
+    return sorted(candidates, key=lambda c: -complexity(c.spec).flops)
 
 
 def planned_work(preset: Preset, round_a_count: int, config) -> dict:

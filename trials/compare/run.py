@@ -20,6 +20,7 @@ from trials.compare.candidates import (
     dataset_shape,
     dedupe,
     finalists,
+    longest_first,
     planned_work,
     round_a,
     round_b,
@@ -133,7 +134,13 @@ class Rounds:
         cands = [Candidate(c.spec, {**c.tags, "schedule": str(cfg.epochs)}) for c in cands]
         # a round too short to judge anyone (grace >= its epochs) trains without a scheduler
         stop = self.stop if self.stop.active and self.stop.grace < cfg.epochs else None
-        rows = run_study(self.out_dir, dedupe(cands), cfg, early_stop=stop, **self.resources)
+        cands = dedupe(cands)
+        # longest trainings first (fewer idle workers at the round's end); the rows go back
+        # to the candidates' order, which later rounds' tie-breaks read
+        rows = run_study(self.out_dir, longest_first(cands), cfg, early_stop=stop, **self.resources)
+        order = {c.tags["model"]: i for i, c in enumerate(cands)}
+        rows = rows.sort_values("model", key=lambda m: m.map(order), kind="stable")
+        rows = rows.reset_index(drop=True)
         open_ = rows[rows["status"].isin(["pending", "running"])]
         if len(open_):  # interrupted (Tune stops on Ctrl-C and returns): later rounds need it
             raise CompareError(

@@ -23,7 +23,9 @@ from planner.strategies import get_strategy
 from spaces.errors import FastscaleError
 from spaces.safe_write import check_output_file
 from trials.timing.calibration_set import calibration_set, scaled_copies
-from trials.timing.step_time import time_model
+from trials.timing.load import load_line
+from trials.timing.protocol import DEFAULT, TimingProtocol
+from trials.timing.step_time import time_models
 from trials.training.recipe import check_memory
 
 
@@ -74,6 +76,7 @@ class Calibration:
     rows: list[dict]
     profile: object  # planner.profiles.RuntimeProfile of kind "ops"
     path: str | None = None
+    load: dict | None = None  # trials.timing.load.load_report of the measurement
 
     @property
     def loo_errors(self) -> list[float]:
@@ -104,6 +107,7 @@ class Calibration:
             "loo_max_rel_error": p.loo_max_rel_error,
             "loo_within_10pct": self.within(0.10),
             "n": len(self.rows),
+            "load": self.load,
         }
 
     def table(self) -> list[dict]:
@@ -147,28 +151,32 @@ class Calibration:
                 f"{fmt(mem['loo_max_rel_error'], True)}; "
                 f"{sum(e <= 0.10 for e in mem['loo_rel_errors'])}/{n} within ±10%"
             )
+        if self.load:
+            lines.append(load_line(self.load))
         lines.append(f"profile written to {self.path}" if self.path else "profile not saved")
         return lines
 
 
-def _time_rounds(models, rounds, progress, **timing) -> list[list[dict]]:
-    """Every model timed once per round (models one at a time, rounds in turn)."""
-    timed = [[] for _ in models]
-    for rnd in range(rounds):
-        for i, m in enumerate(models):
-            t = time_model(m.spec, memory=timing["mode"] == "train" and rnd == 0, **timing)
-            timed[i].append(t)
-            if progress:
-                where = f"{i + 1}/{len(models)}" + (
-                    f" round {rnd + 1}/{rounds}" if rounds > 1 else ""
-                )
-                mem = t.get("memory_bytes")
-                progress(
-                    f"[{where}] {m.name}: {t['flops'] / 1e6:.0f} MF, {t['acts'] / 1e6:.2f} M acts, "
-                    f"{t['seconds_per_batch'] * 1e3:.1f} ms/batch (spread {t['spread']:.1%})"
-                    + (f", {mem / 2**20:.0f} MiB" if mem else "")
-                )
-    return timed
+def _time_all(models, protocol, progress, **timing) -> tuple[list[dict], dict]:
+    """Every model under the timing protocol (interleaved rounds), memory in the first round."""
+
+    def report(i, rnd, t):
+        if not progress:
+            return
+        m = models[i]
+        where = f"{i + 1}/{len(models)}" + (
+            f" round {rnd + 1}/{protocol.rounds}" if protocol.rounds > 1 else ""
+        )
+        mem = t.get("memory_bytes")
+        progress(
+            f"[{where}] {m.name}: {t['flops'] / 1e6:.0f} MF, {t['acts'] / 1e6:.2f} M acts, "
+            f"{t['seconds_per_batch'] * 1e3:.1f} ms/batch (spread {t['spread']:.1%}, "
+            f"{len(t['warmup_times'])} warm-up)" + (f", {mem / 2**20:.0f} MiB" if mem else "")
+        )
+
+    specs = [m.spec for m in models]
+    memory = timing["mode"] == "train"
+    return time_models(specs, protocol, memory=memory, progress=report, **timing)
 
 
 def _models(base, strategies, factors, diverse: bool, resolution, seed: int) -> list:
@@ -186,18 +194,18 @@ def _models(base, strategies, factors, diverse: bool, resolution, seed: int) -> 
     return models
 
 
-def _row(model, runs: list[dict]) -> dict:
-    """A calibration row from a model's rounds: other processes only ever add time, so the
-    least disturbed (fastest) round is kept; memory was measured in the first."""
-    t = min(runs, key=lambda r: r["seconds_per_batch"])
+def _row(model, t: dict) -> dict:
+    """A calibration row from a model's protocol record (`time_models`): by default its
+    fastest round (other processes only ever add time); memory measured in the first."""
     return {
         "name": model.name,
         "family": model.family,
         "resolution": model.spec.resolution,
         **{k: t[k] for k in ("flops", "params", "acts", "seconds_per_batch", "spread")},
         "seconds_per_step": t["seconds_per_batch"],
-        "memory_bytes": runs[0].get("memory_bytes"),
-        "rounds": [r["seconds_per_batch"] for r in runs],
+        "memory_bytes": t.get("memory_bytes"),
+        "rounds": t["rounds"],
+        "cpu_share": t.get("cpu_share"),
         "spec": model.spec.to_dict(),
     }
 
@@ -212,9 +220,10 @@ def _describe(base, strategies, factors, diverse: bool) -> str:
     return what
 
 
-def _meta(name, device, mode, batch_size, epoch_images, clock, rounds, timed, what) -> dict:
+def _meta(name, device, mode, batch_size, epoch_images, clock, protocol, timed, what) -> dict:
     """The profile's description of its own calibration."""
-    threads = timed[0][0]["threads"]
+    threads = timed[0]["threads"]
+    rounds = protocol.rounds
     return {
         "name": name or f"{device}-{mode}-b{batch_size}",
         "unit": "min/epoch" if epoch_images else "s/img",
@@ -237,10 +246,8 @@ def calibrate(
     device: str = "cpu",
     batch_size: int = 32,
     mode: str = "train",
-    repeats: int = 1,
-    warmup: int = 1,
     threads: int | None = None,
-    rounds: int = 2,
+    protocol: TimingProtocol = DEFAULT,
     clock: str = "wall",
     epoch_images: int | None = None,
     resolution: int | None = None,
@@ -253,34 +260,33 @@ def calibrate(
     """Time the diverse calibration set (up to `resolution`, default 64 px) and, when `base`
     is given, `base` scaled by every strategy × factor; fit an `ops` profile (module doc).
 
-    `diverse=False` times only `base`'s scaled copies. Every model is timed once per round
-    (`rounds`, default 2) and the fastest round is kept: load from other processes only adds
-    time, and on a shared host one process' CPU seconds drift by 10-15 % over minutes (the
-    benchmark's figures in docs/planner.md), so rounds spread apart keep one slow spell off
-    one model. The fit then sets aside readings still far slower than the others predict
-    (`planner.profiles.opmodel.robust_nnls_fit`).
+    `diverse=False` times only `base`'s scaled copies. Every model is timed under `protocol`
+    (`trials.timing.protocol`, the one `fastscale time` uses): interleaved rounds, warm-up
+    until steady, the fastest round kept — load from other processes only adds time, and on
+    a shared host one process' CPU seconds drift by 10-15 % over minutes (docs/planner.md),
+    so rounds spread apart keep one slow spell off one model. The fit then sets aside
+    readings still far slower than the others predict
+    (`planner.profiles.opmodel.robust_nnls_fit`). `result.load` says how busy the machine
+    was meanwhile (`trials.timing.load`).
     """
     from trials.training.device import check_device, check_threads
 
     check_device(device)
     if threads is not None:
         check_threads(threads)
-    if rounds < 1:
-        raise CalibrationError(f"rounds must be >= 1, got {rounds}")
     path = check_output_file(out) if out is not None else None  # before the (long) timing
     models = _models(base, strategies, factors, diverse, resolution, seed)
     for m in models:  # a model too large for this machine fails fast, before any timing
         check_memory(m.spec, batch_size, train=mode == "train", device=device)
-    timing = dict(batch_size=batch_size, device=device, mode=mode, repeats=repeats)
-    timing.update(warmup=warmup, threads=threads, clock=clock)
-    timed = _time_rounds(models, rounds, progress, **timing)
-    rows = [_row(m, runs) for m, runs in zip(models, timed, strict=True)]
+    timing = dict(batch_size=batch_size, device=device, mode=mode, threads=threads, clock=clock)
+    timed, load = _time_all(models, protocol, progress, **timing)
+    rows = [_row(m, t) for m, t in zip(models, timed, strict=True)]
     what = _describe(base, strategies, factors, diverse)
-    meta = _meta(name, device, mode, batch_size, epoch_images, clock, rounds, timed, what)
+    meta = _meta(name, device, mode, batch_size, epoch_images, clock, protocol, timed, what)
     profile = fit_ops_profile(rows, batch=batch_size, **meta)
     # the range it was measured on, so predictions outside it can say so
     profile = dataclasses.replace(profile, calibrated_range=calibrated_range(profile))
-    result = Calibration(list(profile.rows), profile)
+    result = Calibration(list(profile.rows), profile, load=load)
     if path is not None:
         profile.save(path)
         result.path = str(path)

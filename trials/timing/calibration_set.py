@@ -80,9 +80,12 @@ def calibration_set(resolution: int | None = None, seed: int = 0) -> list[Calibr
 
 
 def scaled_copies(base, strategies, factors, label: str = "spec") -> list[CalibrationModel]:
-    """`base` scaled by every strategy × factor; identical networks appear once."""
+    """`base` itself, then `base` scaled by every strategy × factor; identical networks appear
+    once. The base is always timed (whatever the factors): a profile is asked about the
+    user's own model first, so its exact shapes must be among the rows it is fitted on."""
 
     seen, out = set(), []
+    factors = [1.0, *(f for f in factors if f != 1)]
     for name in strategies:
         for s in factors:
             spec = base.stages() if s == 1 else scale_spec(base, name, s)
@@ -90,5 +93,6 @@ def scaled_copies(base, strategies, factors, label: str = "spec") -> list[Calibr
             if key in seen:
                 continue
             seen.add(key)
-            out.append(CalibrationModel(f"{label} {name} x{s:g}", "spec", spec))
+            what = f"{label} x1" if s == 1 else f"{label} {name} x{s:g}"
+            out.append(CalibrationModel(what, "spec", spec))
     return out

@@ -1,9 +1,12 @@
-"""Careful step timing of one model: warm-up, device sync, fixed threads and memory format.
+"""Careful step timing: warm-up until steady, device sync, fixed threads and memory format.
 
-`time_model` measures a training step (forward + backward + SGD step, the unit of the
-paper's epoch time) or an inference batch (eval mode, no grad), repeats it, and reports
+`time_model` measures one round of the timing protocol (`trials.timing.protocol`) on one
+model: a training step (forward + backward + SGD step, the unit of the paper's epoch time)
+or an inference batch (eval mode, no grad), warmed up until steady, then timed; it reports
 the median and the spread (interquartile range / median). The module's parameters and
 BatchNorm statistics are restored afterwards, so timing a model mid-training is harmless.
+`time_models` runs the whole protocol on several models: interleaved rounds, each model's
+value the protocol's statistic of its rounds, and how busy the machine was meanwhile.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import torch.nn.functional as F
 
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
+from trials.timing.load import LoadSample, cpu_share, load_report
+from trials.timing.protocol import DEFAULT, TimingProtocol, combine, interleave, time_round
 from trials.training.device import check_device, torch_threads
 from trials.training.recipe import CLOCKS, MODES, available_cpus, check_memory
 
@@ -35,21 +40,22 @@ def time_model(
     device: str = "cpu",
     mode: str = "train",
     resolution: int | None = None,
-    repeats: int = 10,
-    warmup: int = 3,
     threads: int | None = None,
     *,
+    protocol: TimingProtocol = DEFAULT,
     model: torch.nn.Module | None = None,
     clock: str = "wall",
     on_step=None,
     memory: bool = False,
 ) -> dict:
-    """Seconds per batch (median over `repeats`, after `warmup` untimed steps) of `spec`.
+    """Seconds per batch of `spec`: one round of `protocol` (warm-up until steady, then the
+    median of `protocol.steps` timed steps); `time_models` runs the rounds.
 
     Random inputs at the resolution (default: the spec's), `spec.in_channels` channels and
     `spec.num_classes` random labels. `model` times an existing module built from `spec`
     instead of building one; its state is restored afterwards. Returns seconds_per_batch,
-    seconds_per_image, spread (IQR / median), times (every repeat), flops, params, acts.
+    seconds_per_image, spread (IQR / median), times (every timed step), warmup_times, cpu_share (process CPU
+    seconds / wall seconds / threads while timing), flops, params, acts.
 
     `clock="cpu"` measures this process' CPU seconds instead of wall seconds (CPU only): on
     a machine shared with other work, time spent descheduled is not counted, so with one
@@ -59,7 +65,7 @@ def time_model(
     `memory=True` (train mode) also measures the peak bytes of one training step
     (`trials.timing.memory.measure_step_memory`) and reports it as `memory_bytes`.
     """
-    _check_request(clock, device, mode, memory, batch_size, repeats, warmup)
+    _check_request(clock, device, mode, memory, batch_size)
     dev = check_device(device)
     resolution = int(resolution or spec.resolution)
     if resolution < 8:
@@ -74,12 +80,68 @@ def time_model(
             torch.manual_seed(0)
             model = build_model(spec)
         clock_fn = time.process_time if clock == "cpu" else time.perf_counter
-        times, peak = _measure(
-            model, spec, batch_size, dev, mode, repeats, warmup, clock_fn, on_step, memory
+        before = LoadSample.now()
+        timed, peak = _measure(
+            model, spec, batch_size, dev, mode, protocol, clock_fn, on_step, memory
         )
+        share = cpu_share(before, LoadSample.now(), threads)
     setting = {"resolution": resolution, "batch_size": batch_size, "mode": mode}
     setting.update(device=device, threads=threads)
-    return _record(spec, setting, times, clock, {"memory_bytes": peak} if memory else {})
+    measured = {"warmup_times": timed.warmup, "cpu_share": share}
+    return _record(
+        spec, setting, timed.steps, clock, measured | ({"memory_bytes": peak} if memory else {})
+    )
+
+
+def time_models(
+    specs: list,
+    protocol: TimingProtocol = DEFAULT,
+    *,
+    memory: bool = False,
+    progress=None,
+    on_step=None,
+    **settings,
+) -> tuple[list[dict], dict]:
+    """The whole protocol on `specs`: `protocol.rounds` interleaved rounds of `time_model`
+    (`settings`: batch_size, device, mode, resolution, threads, clock). Returns one record
+    per spec — `time_model`'s fields from its fastest round (or the round nearest the median),
+    with `seconds_per_batch` / `seconds_per_image` the protocol's statistic of the rounds and
+    `rounds` every round's seconds per batch — and the load report of the whole measurement
+    (`trials.timing.load.load_report`). `memory=True` measures peak step memory in the first
+    round. `progress(i, round, record)` after every model round; `on_step(i, done, at_most)`
+    after every step."""
+    before = LoadSample.now()
+
+    def measure(i: int, rnd: int) -> dict:
+        step = None if on_step is None else (lambda done, total: on_step(i, done, total))
+        r = time_model(
+            specs[i], protocol=protocol, memory=memory and rnd == 0, on_step=step, **settings
+        )
+        if progress is not None:
+            progress(i, rnd, r)
+        return r
+
+    runs = interleave(len(specs), protocol, measure)
+    threads = runs[0][0]["threads"] if runs else 1
+    load = load_report(before, LoadSample.now(), threads)
+    return [_combined(r, protocol) for r in runs], load
+
+
+def _combined(runs: list[dict], protocol: TimingProtocol) -> dict:
+    """One model's record from its rounds (see `time_models`)."""
+    per_batch = [r["seconds_per_batch"] for r in runs]
+    value = combine(per_batch, protocol)
+    nearest = min(runs, key=lambda r: abs(r["seconds_per_batch"] - value))
+    shares = [r["cpu_share"] for r in runs if r.get("cpu_share") is not None]
+    return {
+        **nearest,
+        "seconds_per_batch": value,
+        "seconds_per_image": value / nearest["batch_size"],
+        "rounds": per_batch,
+        "cpu_share": min(shares) if shares else None,
+        "memory_bytes": runs[0].get("memory_bytes"),
+        "protocol": protocol.to_dict(),
+    }
 
 
 def _record(spec, setting: dict, times: list[float], clock: str, measured: dict) -> dict:
@@ -98,7 +160,7 @@ def _record(spec, setting: dict, times: list[float], clock: str, measured: dict)
     }
 
 
-def _check_request(clock, device, mode, memory, batch_size, repeats, warmup) -> None:
+def _check_request(clock, device, mode, memory, batch_size) -> None:
     if clock not in CLOCKS:
         raise FastscaleError(f"clock must be wall or cpu, got {clock!r}")
     if clock == "cpu" and device != "cpu":
@@ -107,8 +169,8 @@ def _check_request(clock, device, mode, memory, batch_size, repeats, warmup) -> 
         raise FastscaleError(f"mode must be train or infer, got {mode!r}")
     if memory and mode != "train":
         raise FastscaleError("memory is measured for training steps (mode 'train')")
-    if batch_size < 1 or repeats < 1 or warmup < 0:
-        raise FastscaleError("batch_size and repeats must be >= 1, warmup >= 0")
+    if batch_size < 1:
+        raise FastscaleError(f"batch_size must be >= 1, got {batch_size}")
 
 
 @contextlib.contextmanager
@@ -160,10 +222,8 @@ def _step_fn(model, x, y, dev: torch.device, mode: str, amp):
     return infer_step
 
 
-def _measure(
-    model, spec, batch_size, dev, mode, repeats, warmup, clock_fn, on_step=None, memory=False
-):
-    """(seconds of each repeat, peak step bytes or None), the module restored afterwards."""
+def _measure(model, spec, batch_size, dev, mode, protocol, clock_fn, on_step=None, memory=False):
+    """(the round's `RoundTiming`, peak step bytes or None), the module restored afterwards."""
     cuda = dev.type == "cuda"
     memory_format = torch.channels_last if cuda else torch.contiguous_format
     with _restored(model):
@@ -179,21 +239,11 @@ def _measure(
         y = y.to(dev)
         amp = _autocast_dtype(dev)
         step = _step_fn(model, x, y, dev, mode, amp)
-        times = []
-        for i in range(warmup + repeats):
-            if cuda:
-                torch.cuda.synchronize(dev)
-            tic = clock_fn()
-            step()
-            if cuda:
-                torch.cuda.synchronize(dev)
-            if i >= warmup:
-                times.append(clock_fn() - tic)
-            if on_step is not None:
-                on_step(i + 1, warmup + repeats)
+        sync = (lambda: torch.cuda.synchronize(dev)) if cuda else None
+        timed = time_round(step, clock_fn, protocol, sync=sync, on_step=on_step)
         peak = None
         if memory:
             from trials.timing.memory import measure_step_memory
 
             peak = measure_step_memory(model, x, y, dev, amp)
-    return times, peak
+    return timed, peak
