@@ -24,6 +24,8 @@ import contextlib
 import importlib
 import json
 import math
+import os
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -278,10 +280,18 @@ def _library_module(name: str, kwargs: dict) -> nn.Module:
 
 def _factory_module(name: str, kwargs: dict) -> nn.Module:
     module_name, _, func_name = name.partition(":")
+    # the user's own package, run from its directory: the current directory comes first on
+    # the path (as uvicorn and gunicorn import an app), since a console script lacks it
+    added = os.getcwd() not in sys.path
+    if added:
+        sys.path.insert(0, os.getcwd())
     try:
         func = getattr(importlib.import_module(module_name), func_name)
     except (ImportError, AttributeError) as exc:
         raise TraceError(f"{name}: cannot import the factory: {_first_line(exc)}") from None
+    finally:
+        if added:
+            sys.path.remove(os.getcwd())
     return func(**kwargs)
 
 

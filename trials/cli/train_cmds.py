@@ -7,6 +7,7 @@ import click
 from spaces.io import resolve_labeled, resolve_spec
 from trials.cli.common import SEED, Finite, command_line, echo_json, fail, print_table
 from trials.progress import Progress
+from trials.timing.load import load_line
 from trials.timing.protocol import DEFAULT, TimingProtocol
 from trials.training.parallel import MAX_DATA_WORKERS, ParallelConfig
 from trials.training.recipe import (
@@ -215,7 +216,6 @@ def time_cmd(specs, as_json, resolution, **options):
     (docs/planner.md, "Timing protocol"): interleaved rounds over the SPECs, each a warm-up
     until steady and the median of --steps steps; a SPEC's time is its fastest round.
     Says whether the machine was busy while measuring."""
-    from trials.timing.load import load_line
     from trials.timing.step_time import time_models
 
     protocol = protocol_from(options)
