@@ -42,7 +42,7 @@ want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 # not imported: importing torch and ray alone takes seconds on a busy machine).
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && .venv/bin/python -c "
 import importlib.util as u, sys
-sys.exit(any(u.find_spec(m) is None for m in ('spaces', 'planner', 'trials', 'torch', 'ray', 'optuna')))
+sys.exit(any(u.find_spec(m) is None for m in ('spaces', 'planner', 'trials', 'torch', 'ray', 'optuna', 'onnx', 'onnxruntime', 'mlflow')))
 " 2>/dev/null; then
   say "ready: .venv is complete, nothing to install"
   exit 0
@@ -83,8 +83,9 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 
 say "installing fastscale and its dependencies into .venv (pip log: $LOG)"
-"${PIP[@]}" install -q -e ".[dev]" >>"$LOG" 2>&1 || die "pip install -e '.[dev]' failed"
-.venv/bin/python -c "import spaces, planner, trials, torch, ray, optuna" >>"$LOG" 2>&1 \
+"${PIP[@]}" install -q -e ".[test]" >>"$LOG" 2>&1 || die "pip install -e '.[test]' failed"
+.venv/bin/python -c "import spaces, planner, trials, torch, ray, optuna, onnx, onnxruntime, mlflow" \
+  >>"$LOG" 2>&1 \
   || die "the environment is incomplete"
 echo "$want" >"$STAMP"
 torch_version=$(.venv/bin/python -c "import torch; print(torch.__version__)")

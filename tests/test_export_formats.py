@@ -1,17 +1,19 @@
 """`fastscale export --format torchscript|onnx`: the written file loads back (TorchScript with
-torch.jit, ONNX with onnx's checker) and computes what the built module computes."""
+torch.jit, ONNX with onnx's checker and onnxruntime) and computes what the built module
+computes."""
 
 from __future__ import annotations
 
 import json
+import sys
 
-import pytest
 import torch
 
 from spaces.build import build_model
 from spaces.registry import get_model
 from trials.cli import main
-from trials.training.weights_export import onnx_available
+
+from .extras import needs
 
 SMALL = ["RegNetX-200MF", "-r", "32", "--num-classes", "10", "--in-channels", "1"]
 
@@ -66,9 +68,17 @@ def test_text_formats_report_what_they_wrote(tmp_path, capsys):
                       "bytes": out.stat().st_size}  # fmt: skip
 
 
-@pytest.mark.skipif(not onnx_available(), reason="onnx/onnxscript not installed")
-def test_onnx_is_a_valid_model(tmp_path):
+# float32 kernels of onnxruntime and of torch sum in different orders, so the logits differ
+# in their last bits; 1e-4 absolute leaves room for that and still catches a wrong weight,
+# layer or input layout
+ONNX_ATOL = 1e-4
+
+
+@needs("onnx", "onnxscript", "onnxruntime")
+def test_onnx_runs_in_onnxruntime_and_matches_the_module(tmp_path):
+    import numpy as np
     import onnx
+    import onnxruntime
 
     out = tmp_path / "net.onnx"
     assert main(["export", *SMALL, "--format", "onnx", "--out", str(out)]) == 0
@@ -77,9 +87,23 @@ def test_onnx_is_a_valid_model(tmp_path):
     dims = model.graph.input[0].type.tensor_type.shape.dim
     assert [d.dim_param or d.dim_value for d in dims] == ["batch", 1, 32, 32]
 
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    torch.manual_seed(0)
+    ref = build_model(_spec()).eval()  # export builds with seed 0 as well
+    x = torch.randn(3, 1, 32, 32, generator=torch.Generator().manual_seed(5))  # batch 3, not 1
+    with torch.no_grad():
+        expected = ref(x).numpy()
+    (got,) = session.run(["logits"], {"image": x.numpy()})
+    assert got.shape == (3, 10)
+    assert np.abs(got - expected).max() <= ONNX_ATOL
+    assert np.abs(expected).max() > 100 * ONNX_ATOL  # the logits are not all near zero
 
-@pytest.mark.skipif(onnx_available(), reason="onnx is installed here")
-def test_onnx_without_its_package_says_how_to_get_it(tmp_path, capsys):
+
+def test_onnx_without_its_package_says_how_to_get_it(tmp_path, capsys, monkeypatch):
+    # an entry None in sys.modules is how Python itself marks a module as unimportable:
+    # find_spec and import both report it missing, whatever is installed
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
     assert main(["export", *SMALL, "--format", "onnx", "--out", str(tmp_path / "n.onnx")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install onnx onnxscript" in err
+    assert not (tmp_path / "n.onnx").exists()

@@ -15,6 +15,7 @@ from trials.study import Candidate, StudyStore, load_results, run_study
 from trials.study.checkpoint_storage import STATE, checkpoints, has_file
 from trials.study.early_stop import EarlyStop
 
+from .extras import require
 from .test_study_ray import TINY, snapshot, tiny_config, tiny_specs
 
 pytestmark = pytest.mark.slow
@@ -176,7 +177,7 @@ def test_bad_early_stop_flags_are_one_line_and_write_nothing(tmp_path, capsys, f
 
 
 def test_epoch_metrics_reach_mlflow_when_installed(ray_cluster, tmp_path, monkeypatch):
-    pytest.importorskip("mlflow")
+    require("mlflow")
     from mlflow.tracking import MlflowClient
 
     from trials.study.mlflow_log import KEY_TAG, tracking_uri
@@ -196,6 +197,26 @@ def test_epoch_metrics_reach_mlflow_when_installed(ray_cluster, tmp_path, monkey
     history = client.get_metric_history(run.info.run_id, "val_error")
     assert [m.step for m in history] == [1, 2]
     assert min(m.value for m in history) == pytest.approx(df["error"].iloc[0], abs=1e-6)
+
+
+def test_a_broken_mlflow_store_leaves_the_study_running_with_one_warning(
+    ray_cluster, tmp_path, monkeypatch, capfd
+):
+    """docs/studies.md: MLflow trouble never stops a study. A tracking URI whose SQLite file
+    lies under a regular file cannot be opened: both candidates still train both epochs and
+    get their records, and stderr carries exactly one `MLflow logging stopped` line."""
+    require("mlflow")
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{blocker}/mlflow.db")
+    out = tmp_path / "study"
+    specs = tiny_specs(2, seed=7)
+    df = run_study(out, [Candidate(s) for s in specs], tiny_config(epochs=2), progress=False)
+    assert sorted(df["status"]) == ["done", "done"]
+    assert sorted(df["epochs_done"]) == [2, 2] and df["error"].notna().all()
+    err = capfd.readouterr().err
+    assert err.count("fastscale: MLflow logging stopped: ") == 1, err
+    assert blocker.read_text() == ""  # nothing was written through the broken URI
 
 
 def test_the_live_view_and_the_report_say_what_was_stopped_early():
