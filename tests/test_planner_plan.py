@@ -1,10 +1,11 @@
 """Plans: budgets honoured, deterministic documented ranking, binding budget named."""
 
+import json
+
 import numpy as np
 import pytest
 
 from planner.plan import PlanError, accuracy_tier, candidate_strategies, plan
-from planner.profiles import load_profile
 from planner.strategies import get_strategy
 from spaces.registry import get_model
 
@@ -76,10 +77,21 @@ def test_budgets_are_honoured(full, budget, column):
         assert df.iloc[0]["acts"] < full.iloc[0]["acts"]
 
 
-def test_predicted_runtime_uses_the_profile(full):
-    prof = load_profile("v100x8-paper")
-    row = full.iloc[0]
-    assert row["predicted_runtime"] == pytest.approx(prof.predict(row["acts"], row["flops"]))
+def test_predicted_runtime_uses_the_profile(tmp_path):
+    # round coefficients: 1 min + 1 min per M acts + 1 min per GF, so every plan's runtime
+    # is known by hand from its own acts and flops
+    path = tmp_path / "round.json"
+    path.write_text(json.dumps({"name": "round", "c0": 1.0, "c_acts": 1e-6, "c_flops": 1e-9,
+                                "unit": "min/epoch", "n": 3}))  # fmt: skip
+    df = plan(BASE, "16GF", include_all=True, profile=str(path))
+    assert len(df) > 3
+    for _, row in df.iterrows():
+        assert row["predicted_runtime"] == pytest.approx(1 + row["acts"] / 1e6 + row["flops"] / 1e9)
+    # the shipped profile: its coefficients typed by hand (0.53 min + 0.35 min per M acts +
+    # 0.54 min per GF in docs/planner.md, here to 5 digits), on the top plan to 16GF
+    top = plan(BASE, "16GF", include_all=True, profile="v100x8-paper").iloc[0]
+    by_hand = 0.5265 + 0.34553 * top["acts"] / 1e6 + 0.54102 * top["flops"] / 1e9
+    assert top["predicted_runtime"] == pytest.approx(by_hand, rel=1e-3)
 
 
 def test_unsatisfiable_budget_names_the_binding_one():

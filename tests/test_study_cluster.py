@@ -171,6 +171,24 @@ def _wait_nodes(address: str, count: int, node: Node, timeout: float = 150) -> b
     return False
 
 
+def _wait_until_idle(address: str, timeout: float = 120) -> None:
+    """Until every CPU of the cluster is free again: the killed driver's trial actors are
+    gone (a fixed pause is too short on a loaded machine). Asked from a fresh process: this
+    test process is not connected to the split cluster."""
+    code = (
+        "import ray, sys, time; ray.init(address=sys.argv[1], log_to_driver=False)\n"
+        "end = time.monotonic() + float(sys.argv[2])\n"
+        "while time.monotonic() < end:\n"
+        "    total = ray.cluster_resources().get('CPU', 0)\n"
+        "    if total and ray.available_resources().get('CPU', 0) >= total:\n"
+        "        print('idle'); break\n"
+        "    time.sleep(0.5)\n"
+    )
+    args = [sys.executable, "-c", code, address, str(timeout)]
+    out = subprocess.run(args, capture_output=True, text=True, env=_env(), timeout=timeout + 60)
+    assert out.stdout.strip() == "idle", f"the cluster stayed busy: {out.stderr[-2000:]}"
+
+
 def _driver(args: list[str], kill_at: str | None, timeout: float = 300):
     env = _env()
     if kill_at:
@@ -196,7 +214,7 @@ def test_no_shared_filesystem_kill_and_resume(split_cluster, tmp_path):
     assert len(running) == 1 and all(r["epochs_done"] == 2 for r in running.values())
     assert not any(store.status(k)["status"] == "done" for k in store.keys())
     finished_unrecorded = next(iter(running))
-    time.sleep(2)  # the cluster stops the dead driver's trial
+    _wait_until_idle(address)  # the cluster stops the dead driver's trial
 
     # 2. resume, killed right after the next candidate's first epoch result arrived: its
     #    checkpoint is in the storage, the record does not point at it yet
@@ -210,7 +228,7 @@ def test_no_shared_filesystem_kill_and_resume(split_cluster, tmp_path):
     assert len(interrupted) == 1
     ((key, before),) = interrupted.items()
     assert before["epochs_done"] == 0 and checkpoints(before["trial"])  # record one behind
-    time.sleep(2)
+    _wait_until_idle(address)
 
     # 3. resume to the end
     last = _driver(args, None)

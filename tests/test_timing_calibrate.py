@@ -37,10 +37,12 @@ def test_calibrate_writes_a_profile_the_planner_loads(tmp_path):
     priced = profile.price(get_model("RegNetY-200MF").with_resolution(32))
     assert priced["seconds_per_step"] > 0 and priced["memory_bytes"] > 0
     assert all(r["time"] > 0 for r in result.rows)
-    # flops grow with s, and the fitted profile predicts positive times of the right size
+    # flops grow with s; the saved profile holds exactly the timed rows (seconds per step
+    # over the batch of 4), in order. How close its predictions come to the timings is a
+    # wall-clock figure: benchmarks/bench_calibrate.py prints it
     assert result.rows[1]["flops"] > result.rows[0]["flops"]
-    pred = profile.predict(result.rows[1]["acts"], result.rows[1]["flops"])
-    assert 0.2 < pred / result.rows[1]["time"] < 5
+    assert [r["time"] for r in profile.rows] == [r["seconds_per_step"] / 4 for r in result.rows]
+    assert [r["flops"] for r in profile.rows] == [r["flops"] for r in result.rows]
     assert len(result.loo_errors) == 5 and all(e >= 0 for e in result.loo_errors)
     d = result.to_dict()
     assert set(d["pearson"]) == {"acts", "flops", "params"} and d["profile"] == str(out)

@@ -45,7 +45,9 @@ def test_train_registry_name_json(capsys, tmp_path):
     assert 0 <= data["error"] <= 1 and data["error"] == min(r["error"] for r in data["epochs"])
     assert err.count("epoch ") == 2  # one progress line per epoch on stderr
     assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "result.json").exists()
-    code, out, _ = _run(
+    assert "nothing to train" not in err and "resuming" not in err
+    first = json.loads((tmp_path / "result.json").read_text())
+    code, out, err = _run(
         capsys,
         "train",
         "RegNetX-200MF",
@@ -57,7 +59,12 @@ def test_train_registry_name_json(capsys, tmp_path):
         "--out",
         str(tmp_path),
     )
-    assert code == 0 and "best averaged-weights top-1" in out  # resumed: nothing to train
+    assert code == 0 and "best averaged-weights top-1" in out
+    # resumed with nothing to train: no epoch trained (no per-epoch line), said so on
+    # stderr, the same result printed and result.json untouched
+    assert err == f"the checkpoint in {tmp_path} already holds all 2 epochs; nothing to train\n"
+    assert f"error {data['error']:.4f} (best" in out
+    assert json.loads((tmp_path / "result.json").read_text()) == first
 
 
 def test_time_json_one_object_per_spec(capsys):

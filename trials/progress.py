@@ -27,10 +27,14 @@ class Progress:
     `enabled=None` draws when `stream` is a terminal. `update(done, total, label)` sets the
     position (the rate and ETA are measured from the first call after `restart`); `note`
     replaces the line with text (e.g. "evaluating"); `clear` erases it before other output.
+    `clock` returns seconds (time.monotonic; tests pass their own to fix the elapsed time).
     """
 
-    def __init__(self, unit: str = "img", *, stream=None, enabled: bool | None = None):
+    def __init__(
+        self, unit: str = "img", *, stream=None, enabled: bool | None = None, clock=time.monotonic
+    ):
         self.unit = unit
+        self.clock = clock
         self.stream = stream or sys.stderr
         if enabled is None:
             enabled = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -42,10 +46,10 @@ class Progress:
 
     def restart(self, done: int = 0) -> None:
         """Measure the rate from now, when `done` units are already done."""
-        self._t0, self._done0 = time.monotonic(), done
+        self._t0, self._done0 = self.clock(), done
 
     def rate(self, done: int) -> float | None:
-        elapsed, units = time.monotonic() - self._t0, done - self._done0
+        elapsed, units = self.clock() - self._t0, done - self._done0
         return units / elapsed if units > 0 and elapsed > 0 else None
 
     def line(self, done: int, total: int, label: str = "") -> str:
@@ -57,7 +61,7 @@ class Progress:
         return f"{head}{done}/{total} {self.unit}  {speed}  ETA {fmt_seconds(eta)}"
 
     def update(self, done: int, total: int, label: str = "") -> None:
-        now = time.monotonic()
+        now = self.clock()
         if not self.enabled or (now - self._drawn < self.min_interval and done < total):
             return
         self._drawn = now

@@ -52,8 +52,11 @@ def stopped_text(record: dict) -> str:
 class StudyView:
     """Collects trial events from the driver's Tune callback and shows them."""
 
-    def __init__(self, total: int, done: int = 0, *, enabled: bool = True, stream=None):
+    def __init__(
+        self, total: int, done: int = 0, *, enabled: bool = True, stream=None, clock=time.monotonic
+    ):
         self.total = total
+        self.clock = clock  # seconds; tests pass their own to fix the elapsed time
         self.done = done  # finished (done or failed for good) so far, this run included
         self.failed = 0
         self.stopped = 0  # stopped early by a scheduler or pruner (trials.study.early_stop)
@@ -62,7 +65,7 @@ class StudyView:
         self.running: dict[str, dict] = {}
         self.enabled = enabled
         self.stream = stream or sys.stderr
-        self.start_time = time.monotonic()
+        self.start_time = clock()
         self.live = None
         if enabled and self.stream.isatty() and sys.stdout.isatty():
             from rich.console import Console
@@ -136,7 +139,7 @@ class StudyView:
         if done_here <= 0:
             return None
         remaining = left - (done_here - self.finished_here)
-        return (time.monotonic() - self.start_time) / done_here * remaining
+        return (self.clock() - self.start_time) / done_here * remaining
 
     def close(self) -> None:
         """Stop drawing. Trials still listed as running were stopped with the driver (Ctrl-C,
