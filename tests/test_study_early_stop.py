@@ -197,6 +197,9 @@ def test_epoch_metrics_reach_mlflow_when_installed(ray_cluster, tmp_path, monkey
     history = client.get_metric_history(run.info.run_id, "val_error")
     assert [m.step for m in history] == [1, 2]
     assert min(m.value for m in history) == pytest.approx(df["error"].iloc[0], abs=1e-6)
+    # without --keep-weights a finished candidate keeps only its record, no weights
+    # (tests/test_study_flags.py runs one with it)
+    assert StudyStore(tmp_path).status(key)["checkpoint"] is None
 
 
 def test_a_broken_mlflow_store_leaves_the_study_running_with_one_warning(
