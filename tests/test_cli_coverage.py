@@ -1,9 +1,10 @@
 """Every CLI option has a test that uses it.
 
 `test_every_option_has_a_test` walks the click commands of trials.cli.COMMANDS and fails
-for an option that no test module uses with its command: a module counts for `study run
---keep-weights` when its string constants hold the command's words (`study`, `run`) and the
-flag (or `--flag=...`). The bad-input table (tests/fuzz_cli.py) does not count: it shows a
+for an option that no test function uses with its command: a function counts for `study run
+--keep-weights` when its string constants, with those of the module-level names it reads
+(argv lists such as TINY), hold the command's words (`study`, `run`) and the flag (or
+`--flag=...`). The bad-input table (tests/fuzz_cli.py) does not count: it shows a
 flag refuses bad values, not that it does anything. An option no test can exercise here is
 listed in EXEMPT with the reason. tests/test_cli_flags.py holds the tests of the options
 that had none, each failing if its flag did nothing.
@@ -23,10 +24,6 @@ TESTS = Path(__file__).parent
 NOT_COUNTED = {"fuzz_cli.py", "test_cli_fuzz.py", Path(__file__).name}  # this table
 # (command, flag) -> why no test exercises it; the coverage test fails on a stale entry too
 SHARED = "the same click option as `study run`'s (trials/cli/study_options.py)"
-SUBMIT = (
-    f"{SHARED}; submit forwards it into the job's `study run` command line, which "
-    "test_submit_forwards_every_option checks for every option at once"
-)
 REPAIR = (
     f"{SHARED}; repair restates the study definition with it, parsed by the same code as "
     "study run's (trials.study.define), and tests/test_study_repair.py restates one"
@@ -41,11 +38,6 @@ EXEMPT = {
     "bitwise the same by design (docs/training.md), so no test can see it",
     ("compare", "--address"): "attaches to a running cluster: the same code path as study "
     "run --address (trials.study.runner.ray_session), tested there",
-    **{("study submit", f): SUBMIT for f in (
-        "--tolerance", "--specs", "--dataset", "--batch-size", "--base-lr", "--scheduler",
-        "--pruner", "--grace-epochs", "--reduction-factor", "--max-failures",
-        "--cpus-per-trial", "--gpus-per-trial", "--time-batch", "--checkpoint-storage",
-        "--keep-weights")},
     **{("study repair", f): REPAIR for f in (
         "--tolerance", "--sampler", "--storage", "--specs", "--seed", "--dataset",
         "--base-lr", "--scheduler", "--pruner", "--grace-epochs", "--reduction-factor")},
@@ -67,12 +59,44 @@ def _commands():
         yield from walk(name, getattr(importlib.import_module(f"trials.cli.{module}"), attribute))
 
 
-def _strings(path: Path) -> set[str]:
+def _constants(node) -> set[str]:
+    """The string constants under an AST node, whole and split on whitespace."""
     out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            out.add(node.value)
-            out.update(node.value.split())
+    for child in ast.walk(node):
+        if isinstance(child, ast.Constant) and isinstance(child.value, str):
+            out.add(child.value)
+            out.update(child.value.split())
+    return out
+
+
+def _functions(paths) -> dict[str, set[str]]:
+    """{module::function: the strings it uses}: its own constants plus those of the module-level
+    names it reads (an argv list like TINY, imported from another test module or not)."""
+    trees = {p.stem: ast.parse(p.read_text()) for p in paths}
+    names = {
+        (stem, target.id): _constants(node.value)
+        for stem, tree in trees.items()
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    for stem, tree in trees.items():  # `from .test_x import TINY` reads test_x's TINY
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module in trees:
+                for alias in node.names:
+                    found = names.get((node.module, alias.name))
+                    if found is not None:
+                        names[(stem, alias.asname or alias.name)] = found
+    out = {}
+    for stem, tree in trees.items():
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                used = _constants(node)
+                for child in ast.walk(node):
+                    if isinstance(child, ast.Name):
+                        used |= names.get((stem, child.id), set())
+                out[f"{stem}::{node.name}"] = used
     return out
 
 
@@ -83,8 +107,8 @@ def _uses(strings: set[str], words: list[str], flags: list[str]) -> bool:
 
 
 def test_every_option_has_a_test():
-    modules = {p.name: _strings(p) for p in sorted(TESTS.glob("test_*.py"))}
-    modules = {name: s for name, s in modules.items() if name not in NOT_COUNTED}
+    paths = [p for p in sorted(TESTS.glob("test_*.py")) if p.name not in NOT_COUNTED]
+    modules = _functions(paths)
     untested, stale, seen = [], [], set()
     for path, cmd in _commands():
         for param in cmd.params:

@@ -39,6 +39,16 @@ def test_scale_no_finetune_keeps_the_single_s_solution(capsys):
     assert plain["widths"] != tuned["widths"]
 
 
+def test_scale_tolerance_decides_when_to_fine_tune(capsys):
+    argv = ["scale", "RegNetY-4.0GF", "--strategy", "dWr", "--target", "16GF", "--json"]
+    tight = json.loads(_run(capsys, [*argv, "--tolerance", "0.001"]))
+    loose = json.loads(_run(capsys, [*argv, "--tolerance", "0.05"]))
+    # the nearest single s misses 16GF by 1.6 %: outside 0.1 %, so fine-tuned to within it;
+    # inside 5 %, so kept as it is
+    assert tight["finetuned"] and abs(tight["miss"]) <= 0.001 and tight["on_target"]
+    assert loose["finetuned"] == {} and 0.01 < abs(loose["miss"]) <= 0.05 and loose["on_target"]
+
+
 def test_plan_max_params_keeps_exactly_the_plans_within_it(capsys):
     argv = ["plan", "RegNetY-4.0GF", "--target", "16GF", "--json"]
     every = json.loads(_run(capsys, argv))
@@ -99,10 +109,11 @@ def test_calibrate_epoch_images_and_name(tmp_path, capsys):
     argv = ["calibrate", "RegNetX-200MF", "-r", "16", "--spec-only", "--strategies", "w",
             "--factors", "2,3,4", "--batch-size", "2", "--repeats", "1", "--warmup", "0",
             "--rounds", "1", "--threads", "1", "--epoch-images", "6000", "--name", "tiny-cpu",
-            "--out", str(out), "--json"]  # fmt: skip
+            "--mode", "infer", "--out", str(out), "--json"]  # fmt: skip
     _run(capsys, argv)
     saved = json.loads(out.read_text())
     assert saved["name"] == "tiny-cpu" and saved["unit"] == "min/epoch"
+    assert saved["mode"] == "infer"  # timed forward passes only (the default is train)
     assert saved["epoch_images"] == 6000
     for row in saved["rows"]:  # seconds per step of 2 images -> minutes per 6000 images
         assert row["time"] == pytest.approx(row["seconds_per_step"] / 2 * 6000 / 60)
@@ -118,3 +129,31 @@ def test_train_base_lr_and_warmup_epochs_set_the_schedule(tmp_path, capsys):
     peak = 1.024 * 25 / 1024  # 0.025
     # epoch 1 ends half way through the warm-up (factor 0.55), epoch 2 at its end
     assert lrs == pytest.approx([peak * 0.02**0.5 * 0.55, peak * 0.02], rel=1e-9)
+
+
+def test_submit_forwards_every_option(tmp_path):
+    """`study submit` runs `study run` as a Ray job: every option given to submit must reach
+    the job's command line with its value (parsed here by `study run`'s own parser)."""
+    from trials.cli.study_cmds import run_cmd, submit_cmd
+    from trials.cli.study_options import DEFINING_NAMES, RUNNING_NAMES
+    from trials.study.jobs import ENTRYPOINT, run_argv
+
+    specs = tmp_path / "specs.json"
+    specs.write_text("[]")
+    argv = ["--space", "regnety", "--regime", "400MF", "-n", "3", "--tolerance", "0.05",
+            "--sampler", "tpe", "--storage", "sqlite:////tmp/o.db", "--specs", str(specs),
+            "--seed", "7", "--dataset", "/data/imgs", "--resolution", "32", "--epochs", "4",
+            "--train-size", "100", "--val-size", "50", "--batch-size", "16",
+            "--base-lr", "0.5", "--scheduler", "asha", "--pruner", "median",
+            "--grace-epochs", "2", "--reduction-factor", "3", "--max-failures", "3",
+            "--cpus-per-trial", "2", "--gpus-per-trial", "0.5", "--time-batch", "8",
+            "--checkpoint-storage", "/shared/ckpt", "--keep-weights",
+            "--address", "http://head:8265", "--out", str(tmp_path / "s")]  # fmt: skip
+    given = submit_cmd.make_context("submit", list(argv)).params
+    names = DEFINING_NAMES + RUNNING_NAMES
+    job = run_argv({**{k: given[k] for k in names}, "out": given["out"]})
+    assert job[: len(ENTRYPOINT)] == list(ENTRYPOINT) and "study" in job and "run" in job
+    parsed = run_cmd.make_context("run", job[len(ENTRYPOINT) :]).params
+    assert {k: parsed[k] for k in names} == {k: given[k] for k in names}
+    defaults = submit_cmd.make_context("submit", argv[-4:]).params  # --address and --out only
+    assert all(given[k] != defaults[k] for k in names), "a flag above sets its default"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -76,11 +77,13 @@ def test_submit_a_study_through_ray_jobs_and_follow_it(jobs_head, tmp_path):
     proc = fastscale(
         "study", "submit", "--address", jobs_head, "--space", "regnetx", "--regime", "5MF",
         "-n", "1", "--resolution", "16", "--train-size", "128", "--val-size", "128",
-        "--out", str(out),
+        "--out", str(out), "--json",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    job_id = proc.stdout.split()[1].rstrip(":")
-    assert job_id and f"--out {out}" in proc.stdout
+    submitted = json.loads(proc.stdout)  # --json: {job_id, entrypoint}
+    job_id = submitted["job_id"]
+    assert job_id and submitted["entrypoint"].startswith("fastscale study run ")
+    assert f"--out {out}" in submitted["entrypoint"]
 
     logs = fastscale("study", "logs", job_id, "--address", jobs_head, "--follow")
     assert logs.returncode == 0, logs.stderr
