@@ -244,3 +244,36 @@ def test_report_on_a_study_whose_trials_all_failed_is_one_line(tmp_path, capsys)
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("fastscale: error: no completed trials") and err.count("\n") == 1
+
+
+def test_a_margin_between_one_and_two_standard_errors_is_marginal():
+    """Top regime: hybrid 0.080 vs search 0.090, each the mean of two finalist seeds at
+    ±0.0047, so the pooled seed std is 0.0047·√2 and the margin's standard error
+    0.0047·√2·√(1/2 + 1/2): z = 0.010 / 0.006647 = 1.50, between 1 (marginal) and 2 (clear)."""
+    a = analyze(make_results(repeat_spread=0.0047), META)
+    top = next(v for v in a["verdict"] if v["level"] == "top")
+    assert top["winner"] == "hybrid" and top["judgement"] == "marginal"
+    assert top["z"] == pytest.approx(0.010 / (0.0047 * np.sqrt(2)), rel=1e-6)
+    sentence = next(s for s in a["sentences"] if "160MF" in s)
+    assert "hybrid (dWr) leads (marginal, not established) with error" in sentence
+    assert "(marginal, z = 1.5)" in sentence and " wins " not in sentence
+    line = next(s for s in a["headline"] if "160MF" in s)
+    assert "(marginal, z = 1.5)" in line
+
+
+def test_a_single_seed_search_winner_is_flagged_biased_low():
+    """The searched winner at 40MF has only its first-round error (best of 8, one seed): the
+    verdict and the headline say it is biased low. At 160MF search wins on its finalists'
+    mean of two seeds (hybrid made worse here): no such flag."""
+    a = analyze(make_results(hybrid_error=0.095), META)
+    by_level = {v["level"]: v for v in a["verdict"]}
+    assert by_level["intermediate"]["winner"] == "search"
+    assert by_level["intermediate"]["winner_n"] == 1
+    assert by_level["top"]["winner"] == "search" and by_level["top"]["winner_n"] == 2
+    at40 = next(s for s in a["sentences"] if "40MF" in s and "160MF" not in s)
+    at160 = next(s for s in a["sentences"] if "160MF" in s)
+    assert at40.endswith("The searched error is a best-of-N single-seed value, biased low.")
+    assert "biased low" not in at160
+    line40 = next(s for s in a["headline"] if "40MF" in s and "160MF" not in s)
+    assert "its error is a best-of-N single-seed value, biased low" in line40
+    assert "biased low" not in next(s for s in a["headline"] if "160MF" in s)
