@@ -3,14 +3,21 @@ that trains nothing, and `fastscale report DIR` rebuilding from stored results."
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
 from trials.cli import main
-from trials.study import load_results
+from trials.study import StudyStore, load_results
 
 TINY = {
     "name": "tiny",
@@ -29,14 +36,31 @@ TINY = {
 }
 
 
-@pytest.mark.slow
-def test_tiny_compare_end_to_end(tmp_path, capsys):
-    preset = tmp_path / "tiny.yaml"
+def _compare_json(argv) -> dict:
+    stream = io.StringIO()
+    with contextlib.redirect_stdout(stream):
+        assert main(argv) == 0
+    return json.loads(stream.getvalue())
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The tiny comparison run once, uninterrupted: (argv, its outcome, its results and
+    summary as they were right after the run), for the tests below."""
+    root = tmp_path_factory.mktemp("e2e")
+    preset = root / "tiny.yaml"
     preset.write_text(yaml.safe_dump(TINY))
-    out = tmp_path / "cmp"
+    out = root / "cmp"
     argv = ["compare", "--preset", str(preset), "--out", str(out), "-n", "2", "--json"]
-    assert main(argv) == 0
-    outcome = json.loads(capsys.readouterr().out)
+    outcome = _compare_json(argv)
+    summary = json.loads((out / "summary.json").read_text())
+    return argv, outcome, load_results(out), summary
+
+
+@pytest.mark.slow
+def test_tiny_compare_end_to_end(tiny_run, tmp_path, capsys):
+    argv, outcome, _, _ = tiny_run
+    out = Path(argv[argv.index("--out") + 1])
     # round A: 2 base + 2 + 2 searched; B: 2 strategies x 2 regimes + 2 hybrid; C: 3 finalists
     assert outcome["trials"] == 15
     report = out / "report.html"
@@ -96,6 +120,109 @@ def test_tiny_compare_end_to_end(tmp_path, capsys):
     assert max(trained) > TINY["resolution"]  # the check would hide a run-wide override
     assert "timing pass" in check["measured"] and check["batch"] == meta["timing"]["batch_size"]
     assert "Epoch time: measured vs predicted" in report.read_text()
+
+
+def _done_once(out) -> None:
+    """Nothing trained twice to completion: each candidate's log has one `done` line."""
+    store = StudyStore(out)
+    for key in store.keys():
+        assert store.log_path(key).read_text().count(" done: error ") == 1, key
+
+
+def _decisions(summary: dict) -> list[tuple]:
+    keys = ("level", "winner", "winner_strategy", "runner_up", "margin", "judgement", "z")
+    return [tuple(v.get(k) for k in keys) for v in summary["verdict"]]
+
+
+@pytest.mark.slow
+def test_a_compare_killed_mid_round_resumes_to_the_same_report(tiny_run, ray_cluster, tmp_path):
+    """The driver SIGKILLs itself when round A's third trial result arrives, before
+    recording it (FASTSCALE_STUDY_KILL, trials/study/records.py); rerunning the command
+    finishes the comparison without training anything twice to completion, and the results
+    and verdict are those of the uninterrupted run (training is deterministic)."""
+    from .test_study_ray import _wait_until_idle
+
+    argv, outcome, reference, ref_summary = tiny_run
+    preset = argv[argv.index("--preset") + 1]
+    out = tmp_path / "cmp"
+    args = ["compare", "--preset", preset, "--out", str(out), "-n", "2", "--json",
+            "--address", ray_cluster.address]  # fmt: skip
+    env = {**os.environ, "FASTSCALE_STUDY_KILL": "final:3"}
+    killed = subprocess.run([sys.executable, "-m", "trials", *args], env=env,
+                            capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    store = StudyStore(out)
+    statuses = [store.status(k)["status"] for k in store.keys()]
+    assert len(statuses) == 6 and statuses.count("done") == 2  # mid round A, third unrecorded
+    _wait_until_idle(ray_cluster)  # the dead driver's trials are gone
+
+    resumed = _compare_json(args)
+    assert resumed["trials"] == outcome["trials"] == 15
+    _done_once(out)
+    df = load_results(out)
+    merged = pd.merge(df, reference, on="key", suffixes=("", "_ref"))
+    assert len(merged) == len(df) == len(reference) == 15
+    assert (merged["error"] == merged["error_ref"]).all()
+    assert (merged["source"].fillna("") == merged["source_ref"].fillna("")).all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert _decisions(summary) == _decisions(ref_summary)
+    assert summary["sentences"] == ref_summary["sentences"]
+    assert (out / "report.html").is_file()
+
+
+ASHA = {
+    **TINY,
+    "name": "tiny-asha",
+    "strategies": ["dWr"],
+    "train": {**TINY["train"], "epochs": 2, "train_size": 128},
+}
+
+
+@pytest.mark.slow
+def test_asha_inside_compare_keeps_stopped_candidates_out(ray_cluster, tmp_path, capsys):
+    """--scheduler asha (grace 1 epoch, keep the best quarter): candidates stopped after one
+    epoch never become the base that is scaled, the hybrid's source or a finalist, and the
+    outcome and the report count them."""
+    preset = tmp_path / "asha.yaml"
+    preset.write_text(yaml.safe_dump(ASHA))
+    out = tmp_path / "cmp"
+    argv = ["compare", "--preset", str(preset), "--out", str(out), "-n", "3", "--json",
+            "--scheduler", "asha", "--grace-epochs", "1", "--reduction-factor", "4"]  # fmt: skip
+    assert main(argv) == 0
+    outcome = json.loads(capsys.readouterr().out)
+    df = load_results(out)
+    stopped = df[df["status"] == "stopped"]
+    assert len(stopped) >= 1, "ASHA stopped nothing: the test checks nothing"
+    assert (stopped["stopped_by"] == "asha").all() and (stopped["epochs_done"] == 1).all()
+    assert set(df["status"]) <= {"done", "stopped"}
+    assert outcome["stopped_early"] == len(stopped)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_stopped"] == len(stopped)
+    assert any(s.startswith(f"{len(stopped)} candidate") and "stopped early by ASHA" in s
+               for s in summary["sentences"])  # fmt: skip
+    assert f"{len(stopped)} stopped early (left out of the ranking)" in (
+        (out / "report.html").read_text()
+    )
+    out_models = set(stopped["model"])
+    first = df[(df["phase"] == "first") & (df["status"] == "done")]
+
+    def best(**tags):
+        rows = first
+        for k, v in tags.items():
+            rows = rows[rows[k] == v]
+        return rows.loc[rows["error"].idxmin(), "model"]
+
+    scaled = df[df["method"] == "scaling"]
+    hybrid = df[df["method"] == "hybrid"]
+    assert set(scaled["source"]) == {best(method="search", level="base")}
+    assert set(hybrid["source"]) == {best(method="search", level="intermediate")}
+    assert not (set(scaled["source"]) | set(hybrid["source"])) & out_models
+    finals = set(df.loc[df["phase"] == "final", "model"])
+    assert finals and not finals & out_models
+    # every verdict ranks fully trained models only: a single-seed score is a done row's error
+    done_errors = set(first["error"])
+    singles = [p for v in summary["verdict"] for p in v["picks"].values() if p["score_n"] == 1]
+    assert singles and all(p["score"] in done_errors for p in singles)
 
 
 def _tiny_profile(tmp_path):
