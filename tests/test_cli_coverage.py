@@ -36,8 +36,6 @@ EXEMPT = {
     "checkpoints outside the study yet (open)",
     ("train", "--num-workers"): "DataLoader worker processes: changes speed only; results are "
     "bitwise the same by design (docs/training.md), so no test can see it",
-    ("compare", "--address"): "attaches to a running cluster: the same code path as study "
-    "run --address (trials.study.runner.ray_session), tested there",
     **{("study repair", f): REPAIR for f in (
         "--tolerance", "--sampler", "--storage", "--specs", "--seed", "--dataset",
         "--base-lr", "--scheduler", "--pruner", "--grace-epochs", "--reduction-factor")},

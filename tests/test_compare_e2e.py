@@ -182,15 +182,20 @@ ASHA = {
 def test_asha_inside_compare_keeps_stopped_candidates_out(ray_cluster, tmp_path, capsys):
     """--scheduler asha (grace 1 epoch, keep the best quarter): candidates stopped after one
     epoch never become the base that is scaled, the hybrid's source or a finalist, and the
-    outcome and the report count them."""
+    outcome and the report count them. --profile prices the fully trained networks only."""
     preset = tmp_path / "asha.yaml"
     preset.write_text(yaml.safe_dump(ASHA))
     out = tmp_path / "cmp"
-    argv = ["compare", "--preset", str(preset), "--out", str(out), "-n", "3", "--json",
-            "--scheduler", "asha", "--grace-epochs", "1", "--reduction-factor", "4"]  # fmt: skip
+    argv = ["compare", "--preset", str(preset), "--out", str(out), "-n", "2", "--json",
+            "--scheduler", "asha", "--grace-epochs", "1", "--reduction-factor", "4",
+            "--profile", str(_tiny_profile(tmp_path))]  # fmt: skip
     assert main(argv) == 0
     outcome = json.loads(capsys.readouterr().out)
     df = load_results(out)
+    # --profile: predicted vs measured epoch time of every fully trained network, none other
+    check = outcome["epoch_time_check"]
+    assert {r["model"] for r in check["rows"]} == set(df.loc[df["status"] == "done", "model"])
+    assert "Epoch time: measured vs predicted" in (out / "report.html").read_text()
     stopped = df[df["status"] == "stopped"]
     assert len(stopped) >= 1, "ASHA stopped nothing: the test checks nothing"
     assert (stopped["stopped_by"] == "asha").all() and (stopped["epochs_done"] == 1).all()
@@ -207,20 +212,22 @@ def test_asha_inside_compare_keeps_stopped_candidates_out(ray_cluster, tmp_path,
     first = df[(df["phase"] == "first") & (df["status"] == "done")]
 
     def best(**tags):
+        """The lowest-error fully trained first-round model with these tags, if any."""
         rows = first
         for k, v in tags.items():
             rows = rows[rows[k] == v]
-        return rows.loc[rows["error"].idxmin(), "model"]
+        return None if rows.empty else rows.loc[rows["error"].idxmin(), "model"]
 
-    scaled = df[df["method"] == "scaling"]
-    hybrid = df[df["method"] == "hybrid"]
-    assert set(scaled["source"]) == {best(method="search", level="base")}
-    assert set(hybrid["source"]) == {best(method="search", level="intermediate")}
-    assert not (set(scaled["source"]) | set(hybrid["source"])) & out_models
+    # the base that was scaled and the hybrid's source are the best fully trained models of
+    # their populations; where ASHA stopped a whole population nothing was scaled from it
+    for method, level in (("scaling", "base"), ("hybrid", "intermediate")):
+        source = best(method="search", level=level)
+        assert set(df.loc[df["method"] == method, "source"]) == ({source} if source else set())
+    assert not set(df.loc[df["method"].isin(["scaling", "hybrid"]), "source"]) & out_models
     finals = set(df.loc[df["phase"] == "final", "model"])
     assert finals and not finals & out_models
-    # every verdict ranks fully trained models only: a single-seed score is a done row's error
-    done_errors = set(first["error"])
+    # every verdict ranks fully trained models only: a one-seed score is a done row's error
+    done_errors = set(df.loc[df["status"] == "done", "error"])
     singles = [p for v in summary["verdict"] for p in v["picks"].values() if p["score_n"] == 1]
     assert singles and all(p["score"] in done_errors for p in singles)
 
