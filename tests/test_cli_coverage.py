@@ -69,7 +69,8 @@ def _constants(node) -> set[str]:
 
 def _functions(paths) -> dict[str, set[str]]:
     """{module::function: the strings it uses}: its own constants plus those of the module-level
-    names it reads (an argv list like TINY, imported from another test module or not)."""
+    names it reads (an argv list like TINY, imported from another test module or not) and of
+    the module's functions it calls (a helper that puts the command name in front)."""
     trees = {p.stem: ast.parse(p.read_text()) for p in paths}
     names = {
         (stem, target.id): _constants(node.value)
@@ -86,15 +87,22 @@ def _functions(paths) -> dict[str, set[str]]:
                     found = names.get((node.module, alias.name))
                     if found is not None:
                         names[(stem, alias.asname or alias.name)] = found
+    functions = {
+        (stem, node.name): node
+        for stem, tree in trees.items()
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
     out = {}
-    for stem, tree in trees.items():
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                used = _constants(node)
-                for child in ast.walk(node):
-                    if isinstance(child, ast.Name):
-                        used |= names.get((stem, child.id), set())
-                out[f"{stem}::{node.name}"] = used
+    for (stem, name), node in functions.items():
+        used = _constants(node)
+        for child in ast.walk(node):
+            if isinstance(child, ast.Name):
+                used |= names.get((stem, child.id), set())
+                helper = functions.get((stem, child.id))  # `_run(...)` prefixing "analyze"
+                if helper is not None and helper is not node:
+                    used |= _constants(helper)
+        out[f"{stem}::{name}"] = used
     return out
 
 
