@@ -157,3 +157,73 @@ def test_submit_forwards_every_option(tmp_path):
     assert {k: parsed[k] for k in names} == {k: given[k] for k in names}
     defaults = submit_cmd.make_context("submit", argv[-4:]).params  # --address and --out only
     assert all(given[k] != defaults[k] for k in names), "a flag above sets its default"
+
+
+def _analyze(capsys, table, tmp_path, *flags) -> dict:
+    argv = ["analyze", str(table), "--out", str(tmp_path / "a"), "--json", "--bootstrap", "20",
+            "--permutations", "20", *flags]  # fmt: skip
+    return json.loads(_run(capsys, argv))
+
+
+def test_analyze_top_within_keep_seed_and_permutations(tmp_path, capsys):
+    """Two populations of 20 models (tests/test_analyze.py's table), each option against the
+    defaults (--top 0.25, --within 5, --keep 0.8, --seed 0; 20 permutations here)."""
+    from .test_analyze import _table
+
+    table = _table(tmp_path / "t.csv", n=20)
+    base = _analyze(capsys, table, tmp_path)
+    second = base["populations"][1]
+    assert base["refined"]["good"] == 5  # the best quarter of 20
+    # --top 0.5: the good models are the best half; the top-q error is the median
+    half = _analyze(capsys, table, tmp_path, "--top", "0.5")
+    assert half["refined"]["good"] == 10
+    assert half["populations"][1]["top_q"]["value"] == pytest.approx(second["median"])
+    # --within 20: the share of models within 20 % of the best error, not 5 %
+    errors = sorted(pd_errors(table, "regnety"))
+    wide = _analyze(capsys, table, tmp_path, "--within", "20")["populations"][1]
+    share = sum(e <= errors[0] * 1.2 for e in errors) / len(errors)
+    assert wide["share_within"] == {"percent": 20.0, "share": pytest.approx(share)}
+    assert second["share_within"]["share"] < wide["share_within"]["share"]
+    # --keep 0.5: the refined space may drop good models, down to half of them
+    kept = _analyze(capsys, table, tmp_path, "--keep", "0.5")["refined"]
+    assert 0.5 <= kept["good_kept"] < base["refined"]["good_kept"]
+    # --permutations: the KS p-value is a count over permutations + 1
+    many = _analyze(capsys, table, tmp_path, "--permutations", "50")["populations"][1]
+    for p, n in ((second["ks_vs_first"]["p"], 20), (many["ks_vs_first"]["p"], 50)):
+        assert p * (n + 1) == pytest.approx(round(p * (n + 1)))
+    assert many["ks_vs_first"]["p"] != second["ks_vs_first"]["p"]
+    # --seed: other bootstrap resamples, other bands; the seed-0 run repeats exactly
+    other = _analyze(capsys, table, tmp_path, "--seed", "1")["populations"][1]
+    assert other["top_q"]["lo"] != second["top_q"]["lo"]
+    assert _analyze(capsys, table, tmp_path)["populations"][1] == second
+
+
+def pd_errors(table, space: str) -> list[float]:
+    import pandas as pd
+
+    return pd.read_csv(table).query("space == @space")["error"].tolist()
+
+
+def test_analyze_no_normalize_compares_populations_without_a_shared_flops_range(tmp_path, capsys):
+    """Complexity normalisation reweights populations to one flops distribution; two
+    populations of one regime with no flops in common cannot be, and the error says to use
+    --no-normalize, which then compares them plainly."""
+    import pandas as pd
+
+    from spaces.sampler import sample
+
+    rows = []
+    for space, flops, tolerance in (("regnetx", 300e6, 0.3), ("regnety", 800e6, 0.05)):
+        for i, d in enumerate(sample(space, flops, n=12, seed=1, tolerance=tolerance)):
+            rows.append({"spec": json.dumps(d["spec"].to_dict()), "error": 0.2 + 0.01 * i,
+                         "space": space, "regime": "400MF"})  # fmt: skip
+    table = tmp_path / "t.csv"
+    pd.DataFrame(rows).to_csv(table, index=False)
+    argv = ["analyze", str(table), "--out", str(tmp_path / "a"), "--bootstrap", "20",
+            "--permutations", "20"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "share no flops range" in err and "--no-normalize" in err
+    plain = json.loads(_run(capsys, [*argv, "--no-normalize", "--json"]))
+    assert [p["n"] for p in plain["populations"]] == [12, 12]
+    assert not any(p["reweighted"] for p in plain["populations"])
