@@ -51,8 +51,10 @@ def test_scale_tolerance_decides_when_to_fine_tune(capsys):
 
 def test_plan_max_params_keeps_exactly_the_plans_within_it(capsys):
     argv = ["plan", "RegNetY-4.0GF", "--target", "16GF", "--json"]
-    every = json.loads(_run(capsys, argv))
-    kept = json.loads(_run(capsys, [*argv, "--max-params", "50M"]))
+    every = json.loads(_run(capsys, argv))["plans"]
+    answer = json.loads(_run(capsys, [*argv, "--max-params", "50M"]))
+    kept = answer["plans"]
+    assert answer["budgets"] == {"max_params": 50e6}
     assert kept and all(p["params"] <= 50e6 for p in kept)
     assert len(kept) < len(every)
     key = ("strategy", "s")
