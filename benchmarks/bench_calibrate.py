@@ -2,7 +2,7 @@
 
     python benchmarks/bench_calibrate.py [--rounds 2]
 
-Calibrates RegNetY-200MF at 32 px scaled by w and dWr × 2, 4 (the set of
+Calibrates RegNetY-200MF at 32 px itself and scaled by w and dWr × 2, 4 (the set of
 tests/test_timing_calibrate.py, batch 4, one thread) and prints, per model, the fitted
 profile's prediction over the measured time. On a quiet machine the ratios sit near 1; the
 test suite asserts no such window (a timing disturbed by other work would fail it), so this
@@ -18,6 +18,7 @@ import tempfile
 from planner.profiles import load_profile
 from spaces.registry import get_model
 from trials.timing.calibrate import calibrate
+from trials.timing.protocol import TimingProtocol
 
 
 def main() -> None:
@@ -31,10 +32,8 @@ def main() -> None:
             strategies=["w", "dWr"],
             factors=[2, 4],
             batch_size=4,
-            repeats=2,
-            warmup=1,
             threads=1,
-            rounds=args.rounds,
+            protocol=TimingProtocol(steps=2, rounds=args.rounds, min_warmup=1, max_warmup=1),
             diverse=False,
             out=out,
         )

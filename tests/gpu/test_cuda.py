@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from spaces.build import build_model
 from spaces.registry import get_model
 from tests.fixtures_train import make_tiny_spec
+from trials.timing.protocol import TimingProtocol
 
 pytestmark = pytest.mark.gpu
 
@@ -66,7 +67,8 @@ def test_time_model_on_cuda_and_its_memory_matches_max_memory_allocated():
     from trials.timing.step_time import time_model
 
     spec = get_model("RegNetY-200MF").replace(resolution=64, num_classes=10)
-    r = time_model(spec, batch_size=16, device="cuda", repeats=5, warmup=2, memory=True)
+    protocol = TimingProtocol(steps=5, rounds=1, min_warmup=2, max_warmup=4)
+    r = time_model(spec, batch_size=16, device="cuda", protocol=protocol, memory=True)
     assert r["seconds_per_batch"] > 0 and len(r["times"]) == 5
     assert r["seconds_per_image"] == pytest.approx(r["seconds_per_batch"] / 16)
     torch.manual_seed(0)
@@ -90,14 +92,13 @@ def test_calibrate_on_cuda_fits_time_and_memory():
         factors=[2, 3],
         device="cuda",
         batch_size=16,
-        repeats=3,
-        warmup=1,
-        rounds=1,
+        protocol=TimingProtocol(steps=3, rounds=1, min_warmup=1, max_warmup=3),
         diverse=False,
     )
     profile = result.profile
     assert profile.hardware == hardware_name("cuda") and profile.kind == "ops"
-    assert len(result.rows) == 4 and all(r["memory_bytes"] > 0 for r in result.rows)
+    # the base itself, then its 4 scaled copies
+    assert len(result.rows) == 5 and all(r["memory_bytes"] > 0 for r in result.rows)
     priced = profile.price(get_model("RegNetY-200MF").with_resolution(64))
     assert priced["seconds_per_step"] > 0 and priced["memory_bytes"] > 0
     # memory grows with the model: the largest scaled copy needs the most
