@@ -149,6 +149,8 @@ def test_submit_forwards_every_option(tmp_path):
             "--base-lr", "0.5", "--scheduler", "asha", "--pruner", "median",
             "--grace-epochs", "2", "--reduction-factor", "3", "--max-failures", "3",
             "--cpus-per-trial", "2", "--gpus-per-trial", "0.5", "--time-batch", "8",
+            "--workers-per-trial", "2", "--cpus-per-worker", "1.5", "--gpus-per-worker", "0.25",
+            "--placement", "SPREAD",
             "--checkpoint-storage", "/shared/ckpt", "--keep-weights",
             "--address", "http://head:8265", "--out", str(tmp_path / "s")]  # fmt: skip
     given = submit_cmd.make_context("submit", list(argv)).params
