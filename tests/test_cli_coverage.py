@@ -28,15 +28,7 @@ REPAIR = (
     f"{SHARED}; repair restates the study definition with it, parsed by the same code as "
     "study run's (trials.study.define), and tests/test_study_repair.py restates one"
 )
-NEW_ON_MAIN = (
-    "UNTESTED: added on main (2026-12-02, the candidates command / trace inputs / "
-    "data-parallel workers) after this table was written; a test is owed (open)"
-)
 EXEMPT = {
-    **{("candidates", f): NEW_ON_MAIN for f in (
-        "--max-acts", "--max-runtime", "--input-shape", "--kwargs")},
-    **{("profile predict", f): NEW_ON_MAIN for f in ("--input-shape", "--kwargs")},
-    ("train", "--cpus-per-worker"): NEW_ON_MAIN,
     ("calibrate", "--seed"): "picks the random half of the diverse calibration set, which "
     "only a calibration without SPEC times (about a minute here); left to the benchmarks",
     ("study repair", "--checkpoint-storage"): "repair reads another storage through "
