@@ -146,6 +146,11 @@ def is_model(name: str) -> bool:
     return _canonical(name) is not None
 
 
+def external_names(library: str) -> list[str]:
+    """The timm or torchvision names the registry maps to its own models, sorted."""
+    return sorted(e.partition(":")[2] for e in _BY_EXTERNAL if e.startswith(library + ":"))
+
+
 def get_model(name: str, **overrides) -> Spec:
     """The registered spec, optionally with fields replaced (resolution, num_classes, ...)."""
     key = _canonical(name)
@@ -155,7 +160,7 @@ def get_model(name: str, **overrides) -> Spec:
             raise SpecError(
                 f"unknown model library {library!r} in {name!r}; allowed: {', '.join(LIBRARIES)}"
             )
-        known = sorted(e for e in _BY_EXTERNAL if e.startswith(library + ":"))
+        known = [f"{library}:{n}" for n in external_names(library)]
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise SpecError(

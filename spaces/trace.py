@@ -37,6 +37,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from spaces.conventions import THOP_MODULES, OpRecord, conventions_table
 from spaces.layers import Ops
 from spaces.outside import TraceError, model_kind
+from spaces.registry import external_names
 
 # shape and allocation operations: they move no data (views) or only create outputs
 LAYOUT = frozenset(
@@ -271,7 +272,7 @@ def _library_module(name: str, kwargs: dict) -> nn.Module:
     except ImportError:
         raise TraceError(
             f"{name}: {library} is not installed (`pip install {library}`), and the registry "
-            "has no model of that name (see `fastscale models`)"
+            f"has no model of that name (known: {', '.join(external_names(library))})"
         ) from None
     if library == "timm":
         return lib.create_model(model, pretrained=False, **kwargs)

@@ -193,7 +193,10 @@ def test_sigkill_of_the_driver_mid_study_then_resume(ray_cluster, tmp_path):
         if r["epochs_done"] >= 1:
             assert final["resumed_at_epoch"] >= 1  # continued from its checkpoint
     for k in store.keys():  # each candidate finished training exactly once
-        assert store.log_path(k).read_text().count(" done: error ") == 1
+        done_lines = store.log_path(k).read_text().count(" done: error ")
+        # the status is written before its log line: a kill between the two (a candidate
+        # already done before the rerun) can lose the line, never add a second one
+        assert done_lines == 1 or (done_lines == 0 and k in done_before), k
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "nsga2"])

@@ -61,10 +61,13 @@ def command_line(ctx: click.Context) -> str:
         if isinstance(param, click.Argument):
             parts += [str(v) for v in (value if isinstance(value, tuple) else (value,))]
             continue
-        if value is None or value == param.default or param.name == "as_json":
+        # get_default, not .default: click >= 8.3 keeps an unset default as a sentinel
+        if value is None or value == param.get_default(ctx) or param.name == "as_json":
             continue
         if param.is_flag:  # a flag away from its default: its on or its off spelling
-            parts.append(max(param.opts if value else param.secondary_opts, key=len))
+            spelled = param.opts if value else param.secondary_opts
+            if spelled:  # an off value of a flag without an off spelling is its default
+                parts.append(max(spelled, key=len))
         else:
             parts += [max(param.opts, key=len), str(value)]
     return " ".join(shlex.quote(p) for p in parts)

@@ -194,13 +194,14 @@ class WorkerGroup:
                 ray.get(done[0])  # raises at the first failure, not after the slowest rank
         except ray.exceptions.RayActorError as exc:
             self.close()
-            raise WorkerLost(
-                f"a data-parallel worker died during {method} ({type(exc).__name__}); "
-                "rerun the same command to resume from the last checkpoint"
-            ) from None
+            raise _lost(method, type(exc).__name__) from None
         except ray.exceptions.RayTaskError as exc:
-            self.close()
             cause = getattr(exc, "cause", None)  # e.g. TrainingDiverged on a rank: as it is
+            # a killed rank often shows first as a broken connection on a surviving one
+            dead = _peer_died(waiting) or _broken_collective(cause)
+            self.close()
+            if dead:
+                raise _lost(method, type(cause).__name__) from None
             raise (cause if isinstance(cause, Exception) else exc.as_instanceof_cause()) from None
         return ray.get(pending)
 
@@ -250,3 +251,38 @@ class DistributedRun:
 
     def close(self) -> None:
         self.group.close()
+
+
+def _lost(method: str, why: str) -> WorkerLost:
+    return WorkerLost(
+        f"a data-parallel worker died during {method} ({why}); "
+        "rerun the same command to resume from the last checkpoint"
+    )
+
+
+def _peer_died(refs, timeout_s: float = 10.0) -> bool:
+    """Whether another rank's call ended because its worker died (waits a little: the
+    surviving ranks' collective fails at once, the dead one's actor error comes later)."""
+    import ray
+
+    for ref in refs:
+        try:
+            ray.get(ref, timeout=timeout_s)
+        except ray.exceptions.RayActorError:
+            return True
+        except Exception:  # noqa: BLE001 - its own failure, or still running: not a death
+            continue
+    return False
+
+
+def _broken_collective(cause) -> bool:
+    """A collective that failed because a peer went away (gloo/NCCL connection errors)."""
+    text = str(cause)
+    return isinstance(cause, RuntimeError) and any(
+        s in text
+        for s in (
+            "Connection reset by peer",
+            "Connection closed by peer",
+            "NCCL communicator was aborted",
+        )
+    )
