@@ -52,7 +52,7 @@ def _commands():
         else:
             yield path, cmd
 
-    for name, where in COMMANDS.items():
+    for name, (where, _) in COMMANDS.items():
         module, attribute = where.split(":")
         yield from walk(name, getattr(importlib.import_module(f"trials.cli.{module}"), attribute))
 

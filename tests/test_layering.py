@@ -103,3 +103,22 @@ def test_the_checks_catch_a_back_import_a_circle_and_a_needless_lazy_import(tmp_
     assert "trials.study.c" in heavy  # torch at its top: a lazy import of it is fine
     lazy = layering.needless_function_imports(found, heavy)
     assert [(i.source, i.target) for i in lazy] == [("trials.study.d", "trials.data.e")]
+
+
+def test_help_lists_every_command_without_importing_one():
+    """`fastscale --help` lists the COMMANDS table (name and summary) and loads no command
+    module, so it stays fast whatever the commands import."""
+    code = (
+        "import sys, io, contextlib\n"
+        "from trials.cli import COMMANDS, main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out): main(['--help'])\n"
+        "loaded = [m for m in sys.modules if m.startswith('trials.cli.') and m.endswith('_cmds')]\n"
+        "missing = [n for n, (_, s) in COMMANDS.items() if n not in out.getvalue()"
+        " or s.split()[0] not in out.getvalue()]\n"
+        "print(loaded, missing)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[] []"

@@ -13,24 +13,26 @@ import click
 from spaces.errors import FastscaleError
 from spaces.io import first_line, short_path
 
-# Every command: name -> "module:attribute" under trials.cli (click objects, loaded lazily).
+# Every command: name -> ("module:attribute" under trials.cli, its one-line summary). The
+# summary is the one source of the command's short help: `fastscale --help` lists the table
+# without importing a command module, and a loaded command gets it as its `short_help`.
 COMMANDS = {
-    "models": "spaces_cmds:models_cmd",
-    "complexity": "spaces_cmds:complexity_cmd",
-    "sample": "spaces_cmds:sample_cmd",
-    "export": "spaces_cmds:export_cmd",
-    "scale": "planner_cmds:scale_cmd",
-    "plan": "planner_cmds:plan_cmd",
-    "candidates": "planner_cmds:candidates_cmd",
-    "profile": "profile_cmds:profile_group",
-    "train": "train_cmds:train_cmd",
-    "time": "train_cmds:time_cmd",
-    "calibrate": "train_cmds:calibrate_cmd",
-    "study": "study_cmds:study_group",
-    "compare": "compare_cmds:compare_cmd",
-    "report": "compare_cmds:report_cmd",
-    "analyze": "analyze_cmds:analyze_cmd",
-}
+    "models": ("spaces_cmds:models_cmd", "List registered models (optionally matching a glob)."),
+    "complexity": ("spaces_cmds:complexity_cmd", "Exact flops, params, acts of any model or spec."),
+    "sample": ("spaces_cmds:sample_cmd", "Draw N distinct models in a flop regime (seeded)."),
+    "export": ("spaces_cmds:export_cmd", "Export a model: pycls config, spec, TorchScript, ONNX."),
+    "scale": ("planner_cmds:scale_cmd", "Scale SPEC by --factor S or to --target FLOPS."),
+    "plan": ("planner_cmds:plan_cmd", "Ranked α/s plans to --target under budgets; the one to take."),
+    "candidates": ("planner_cmds:candidates_cmd", "Filter and rank models by budgets."),
+    "profile": ("profile_cmds:profile_group", "Runtime profiles: fit, show, list, predict."),
+    "train": ("train_cmds:train_cmd", "Train SPEC under the fixed recipe (resumable)."),
+    "time": ("train_cmds:time_cmd", "Seconds per training step of each SPEC (timing protocol)."),
+    "calibrate": ("train_cmds:calibrate_cmd", "Time a diverse set of networks; fit an ops profile."),
+    "study": ("study_cmds:study_group", "Search studies on Ray Tune: run, show, repair, submit."),
+    "compare": ("compare_cmds:compare_cmd", "Scaling vs search vs hybrid as one resumable study."),
+    "report": ("compare_cmds:report_cmd", "Rebuild a comparison's report from stored results."),
+    "analyze": ("analyze_cmds:analyze_cmd", "Compare design spaces by their error distributions."),
+}  # fmt: skip
 
 
 class LazyGroup(click.Group):
@@ -41,11 +43,19 @@ class LazyGroup(click.Group):
         return sorted(COMMANDS)
 
     def get_command(self, ctx, cmd_name):
-        where = COMMANDS.get(cmd_name)
-        if where is None:
+        if cmd_name not in COMMANDS:
             return None
+        where, summary = COMMANDS[cmd_name]
         module, attribute = where.split(":")
-        return getattr(importlib.import_module(f"trials.cli.{module}"), attribute)
+        command = getattr(importlib.import_module(f"trials.cli.{module}"), attribute)
+        command.short_help = summary
+        return command
+
+    def format_commands(self, ctx, formatter) -> None:
+        """The command list from the table alone (no command module is imported)."""
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(
