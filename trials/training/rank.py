@@ -34,7 +34,6 @@ from datetime import timedelta
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
 from spaces.specs import spec_from_dict
 from trials.data.datasets import load_dataset
@@ -45,8 +44,10 @@ from trials.training.steps import (
     NAN_CHECK_EVERY,
     check_finite,
     count_wrong,
+    mixed_loss,
     param_groups,
     precise_bn,
+    sgd_step,
     update_ema,
 )
 from trials.training.sync_bn import convert_sync_bn
@@ -226,16 +227,8 @@ class RankWorker:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(dev.type, dtype=self.amp, enabled=self.amp is not None):
             logits = self.ddp(x)
-        logits = logits.float()
-        loss = F.cross_entropy(logits, y, label_smoothing=c.label_smoothing)
-        if lam < 1.0:
-            loss = lam * loss + (1.0 - lam) * F.cross_entropy(
-                logits, y2, label_smoothing=c.label_smoothing
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        loss = mixed_loss(logits.float(), y, y2, lam, c.label_smoothing)
+        sgd_step(self.optimizer, self.scaler, loss)
         return loss
 
     def validate(self, epoch: int) -> tuple[float, float | None]:

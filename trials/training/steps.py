@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 from spaces.errors import FastscaleError
 
@@ -109,3 +110,19 @@ def check_finite(loss_sum: torch.Tensor, epoch: int, i: int, lr: float) -> None:
             f"training diverged: loss is {value} by epoch {epoch + 1} iteration {i + 1} "
             f"(lr {lr:.3g}); lower base_lr or lengthen the warm-up"
         )
+
+
+def mixed_loss(logits, y, y2, lam: float, smoothing: float) -> torch.Tensor:
+    """Cross-entropy of a mixup batch: lam of the own labels, 1 - lam of the partners'."""
+    loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
+    if lam < 1.0:
+        loss = lam * loss + (1.0 - lam) * F.cross_entropy(logits, y2, label_smoothing=smoothing)
+    return loss
+
+
+def sgd_step(optimizer, scaler, loss: torch.Tensor) -> None:
+    """One optimizer step on `loss` (gradients scaled for fp16 AMP, a no-op scaler otherwise)."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()

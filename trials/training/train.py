@@ -20,7 +20,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
@@ -43,8 +42,10 @@ from trials.training.steps import (
     TrainingDiverged,
     check_finite,
     evaluate,
+    mixed_loss,
     param_groups,
     precise_bn,
+    sgd_step,
     update_ema,
 )
 
@@ -319,16 +320,8 @@ class _Run:
                 y2 = y[perm]
             with torch.autocast(dev.type, dtype=self.amp, enabled=self.amp is not None):
                 logits = model(x)
-            logits = logits.float()
-            loss = F.cross_entropy(logits, y, label_smoothing=c.label_smoothing)
-            if lam < 1.0:
-                loss = lam * loss + (1.0 - lam) * F.cross_entropy(
-                    logits, y2, label_smoothing=c.label_smoothing
-                )
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+            loss = mixed_loss(logits.float(), y, y2, lam, c.label_smoothing)
+            sgd_step(self.optimizer, self.scaler, loss)
             if self.ema is not None:
                 update_ema(self.ema, model, ema_alpha(c, total_iters, t))
             loss_sum += loss.detach() * len(y)
