@@ -72,8 +72,9 @@ class MlflowLog(Callback):
             from mlflow.tracking import MlflowClient
 
             # MLflow announces at INFO on stderr that it creates and migrates a new SQLite
-            # store's tables: noise in the study's own output (warnings still show)
-            logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+            # store's tables, and logs its store's errors with their tracebacks (a full
+            # disk): this callback reports an MLflow failure itself, in one line (below)
+            logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
             self.client = MlflowClient(tracking_uri=tracking_uri(self.root))
             name = str(self.root)
             found = self.client.get_experiment_by_name(name)

@@ -27,6 +27,10 @@ class StudySearcher(Searcher):
         self.live: dict[str, str] = {}
         # the scheduler's record of whom it stopped (trial id -> its name; early_stop)
         self.stops = stops if stops is not None else {}
+        # an OSError (a full disk) while settling a trial: Tune's stop handler would log its
+        # traceback and go on, so it is raised from the next suggest() instead, out of
+        # Tune, where the driver reports it in one line
+        self.failure: OSError | None = None
 
     def __getstate__(self):
         return {}
@@ -38,6 +42,8 @@ class StudySearcher(Searcher):
         pass
 
     def suggest(self, trial_id):
+        if self.failure is not None:
+            raise self.failure
         key = self.proposer.next()
         if key == FINISHED:
             return Searcher.FINISHED
@@ -62,7 +68,11 @@ class StudySearcher(Searcher):
         if key is None:
             return
         stopped_by = self.stops.pop(trial_id, None)
-        rec = records.settle(self.store, key, result, error, stopped_by)
+        try:
+            rec = records.settle(self.store, key, result, error, stopped_by)
+        except OSError as exc:  # recover() settles it on the rerun, from the storage
+            self.failure = exc
+            return
         final = self.store.is_finished(key, self.proposer.max_failures)
         self.view.finish(key, short_name(self.store.candidate(key)["spec"]), rec, final)
         self.proposer.done(key, rec)
