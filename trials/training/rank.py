@@ -47,6 +47,7 @@ from trials.training.steps import (
     mixed_loss,
     param_groups,
     precise_bn,
+    restore_state,
     sgd_step,
     update_ema,
 )
@@ -142,13 +143,7 @@ class RankWorker:
         return self.iters
 
     def restore(self, ckpt: dict) -> int:
-        self.net.load_state_dict(ckpt["model"])
-        if self.ema is not None:
-            self.ema.load_state_dict(ckpt["ema"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        if ckpt.get("scaler"):
-            self.scaler.load_state_dict(ckpt["scaler"])
-        return int(ckpt["epoch"])
+        return restore_state(self.net, self.ema, self.optimizer, self.scaler, ckpt)
 
     def state(self) -> dict:
         """The unsharded state of the run (rank 0's replica; all replicas are equal)."""

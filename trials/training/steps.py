@@ -126,3 +126,15 @@ def sgd_step(optimizer, scaler, loss: torch.Tensor) -> None:
     scaler.scale(loss).backward()
     scaler.step(optimizer)
     scaler.update()
+
+
+def restore_state(model, ema, optimizer, scaler, ckpt: dict) -> int:
+    """Load a checkpoint's weights, averaged weights, optimizer and AMP scaler into a run;
+    return the epochs it holds (one format for one process and for data-parallel runs)."""
+    model.load_state_dict(ckpt["model"])
+    if ema is not None:
+        ema.load_state_dict(ckpt["ema"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if ckpt.get("scaler"):
+        scaler.load_state_dict(ckpt["scaler"])
+    return int(ckpt["epoch"])

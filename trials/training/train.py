@@ -45,6 +45,7 @@ from trials.training.steps import (
     mixed_loss,
     param_groups,
     precise_bn,
+    restore_state,
     sgd_step,
     update_ema,
 )
@@ -268,13 +269,7 @@ class _Run:
         return peak_memory(self.device)
 
     def restore(self, ckpt: dict) -> int:
-        self.model.load_state_dict(ckpt["model"])
-        if self.ema is not None:
-            self.ema.load_state_dict(ckpt["ema"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        if ckpt.get("scaler"):
-            self.scaler.load_state_dict(ckpt["scaler"])
-        return int(ckpt["epoch"])
+        return restore_state(self.model, self.ema, self.optimizer, self.scaler, ckpt)
 
     def state(self, key: dict, epoch: int, records: list[dict]) -> dict:
         return {
