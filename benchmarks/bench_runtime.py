@@ -25,7 +25,8 @@ Every step is the CLI in a subprocess, with the settings of docs/planner.md "Cal
    each calibration.
 
 Every model is a spec file written with the library (`scale_spec(...).to_dict()` as JSON)
-carrying its own resolution (64, or 48/32 for the larger ones so the run stays short), so
+carrying its own resolution (64, or 48/32 for the larger ones so the run stays short; r and
+dwr scaling raise it, so it is part of each model's name), so
 `time` and `predict` get no `-r`. Held-out models: RegNetX/Y of other sizes, RegNets scaled
 by w / d / dwr / dWr, EfficientNet-B1/B2 and scaled B0s, RegNetZ, ResNet-34 and ResNeXt-50.
 RegNetY-200MF at 64 px is the SPEC (timed once, first); a held-out model that is in fact
@@ -100,6 +101,7 @@ GOALS = {"same_within10": 0.90, "same_r": 0.99, "other_within10": 0.80, "median"
 
 
 def model_name(base, strategy, factor, res) -> str:
+    """e.g. "RegNetY-400MF dwr x3@76": the resolution is the network's own, after scaling."""
     return f"{base}{'' if strategy is None else f' {strategy} x{factor:g}'}@{res}"
 
 
@@ -111,7 +113,7 @@ def write_specs(held_out, res: int, folder: Path) -> dict:
     for family, base, strategy, factor, r in models:
         spec = get_model(base).with_resolution(r)
         spec = spec if strategy is None else scale_spec(spec, strategy, factor)
-        name = model_name(base, strategy, factor, r)
+        name = model_name(base, strategy, factor, spec.resolution)
         path = folder / (name.replace(" ", "_").replace("@", "-") + ".json")
         path.write_text(json.dumps(spec.to_dict(), indent=1) + "\n")
         out.append({"name": name, "family": family, "file": str(path), "spec": spec.to_dict()})
@@ -150,6 +152,9 @@ def fastscale(args: list[str], keep_stderr: bool = False) -> dict:
 
 
 def run_all(args) -> dict:
+    """Calibrate, time, calibrate again, predict (module doc); with --save, the results so
+    far are written after every step, so a failing step keeps the minutes of timing before
+    it."""
     folder = Path(args.dir or tempfile.mkdtemp(prefix="bench-runtime-"))
     res = QUICK_RES if args.quick else RES
     models = write_specs(QUICK_HELD_OUT if args.quick else HELD_OUT, res, folder)
@@ -159,11 +164,17 @@ def run_all(args) -> dict:
         calibrate += ["--spec-only", "--factors", "2"]
     data = {"quick": args.quick, "dir": str(folder), **models, "calibrations": []}
 
+    def save():
+        if args.save:
+            Path(args.save).write_text(json.dumps(data) + "\n")
+
     def calibrate_once(k):
         data["calibrations"].append(fastscale([*calibrate, "--out", str(folder / f"cal-{k}.json")]))
+        save()
 
     calibrate_once(1)
     data["time"] = fastscale(["time", *files, *SETTINGS, "--json"])
+    save()
     for k in range(2, args.runs + 1):
         calibrate_once(k)
     predict = [*files, "--batch-size", str(BATCH), "--json"]
@@ -171,6 +182,7 @@ def run_all(args) -> dict:
         fastscale(["profile", "predict", c["result"]["profile"], *predict], keep_stderr=True)
         for c in data["calibrations"]
     ]
+    save()
     return data
 
 
@@ -336,8 +348,6 @@ def main():
         data = json.loads(Path(args.load).read_text())
     else:
         data = run_all(args)
-        if args.save:
-            Path(args.save).write_text(json.dumps(data) + "\n")
     report(data)
 
 
