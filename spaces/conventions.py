@@ -47,6 +47,7 @@ class OpRecord(NamedTuple):
     outputs: int = 0  # elements written
     affine: bool = False  # normalisation with a learned scale and shift
     mode: str = ""  # upsampling mode
+    slots: int = 0  # grouped convs: groups × output positions (`spaces.layers.Ops.conv`)
 
 
 _GEMM = (*FLOP_KINDS,)

@@ -86,7 +86,8 @@ KINDS = (*FLOP_KINDS, "bn", "relu", "silu", "sigmoid", "add", "mul", "avgpool", 
 class Ops:
     """Running per-kind counts of a walk at square spatial size h (one image).
 
-    `counts` maps "kind.quantity" (quantity: flops, inputs, outputs, calls) and "params"
+    `counts` maps "kind.quantity" (quantity: flops, inputs, outputs, calls; and for
+    grouped convs slots, groups × output positions) and "params"
     to an int or an int64 array; `mask` arguments (0/1 or bool arrays) switch an operation
     off for the networks that do not have it.
     """
@@ -122,7 +123,10 @@ class Ops:
             ("dwconv", depthwise),
         ):
             if np.any(mask):
-                self._record(kind, mask, **io)
+                # a grouped conv runs one small GEMM per group and output position: its
+                # "slots" price the per-group overhead that makes narrow groups slow
+                slots = {"slots": groups * h * h} if kind == "gconv" else {}
+                self._record(kind, mask, **io, **slots)
         self._params(k * k * cin * cout // groups + (cout if bias else 0))
         self.h = h
         return self

@@ -70,9 +70,10 @@ def _conv(args, out, module) -> OpRecord:
         kind = "conv1x1" if k == 1 else "conv"
     else:
         kind = "dwconv" if groups == cin == cout else "gconv"
+    slots = groups * math.prod(out.shape[2:]) * x.shape[0] if kind == "gconv" else 0
     return OpRecord(kind, "", module, macs=w.numel() * positions * x.shape[0],
                     bias=_numel(out) if bias is not None else 0,
-                    inputs=_numel(x), outputs=_numel(out))  # fmt: skip
+                    inputs=_numel(x), outputs=_numel(out), slots=slots)  # fmt: skip
 
 
 class _Recorder(TorchDispatchMode):
@@ -143,15 +144,17 @@ _QUANTITIES = {"se": ("flops", "inputs", "outputs"), "linear": ("flops", "inputs
                "matmul": ("flops", "inputs", "outputs"), "add": ("inputs", "outputs"),
                "mul": ("inputs", "outputs"), "maxpool": ("inputs", "outputs"),
                "upsample": ("inputs", "outputs")}  # fmt: skip
-for _kind in ("conv1x1", "conv", "gconv", "dwconv"):
+for _kind in ("conv1x1", "conv", "dwconv"):
     _QUANTITIES[_kind] = ("flops", "inputs", "outputs")
+_QUANTITIES["gconv"] = ("flops", "inputs", "outputs", "slots")
 
 
 def records_to_ops(records, params: int) -> Ops:
     """`spaces.layers.Ops` counts (one image) of traced operation records."""
     ops = Ops(0)
     for r in records:
-        values = {"flops": r.macs + r.bias, "inputs": r.inputs, "outputs": r.outputs}
+        values = {"flops": r.macs + r.bias, "inputs": r.inputs, "outputs": r.outputs,
+                  "slots": r.slots}  # fmt: skip
         ops._record(r.kind, **{q: values[q] for q in _QUANTITIES.get(r.kind, ("inputs",))})
     ops.counts["params"] = params
     return ops

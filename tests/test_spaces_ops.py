@@ -89,6 +89,9 @@ def test_walk_matches_the_modules_a_forward_pass_runs(name):
     def hook(m, _inputs, out):
         kind = kind_of(m)
         seen[f"{kind}.calls"] = seen.get(f"{kind}.calls", 0) + 1
+        if kind == "gconv":  # one small GEMM per group and output position
+            slots = m.groups * out.shape[-2] * out.shape[-1]
+            seen["gconv.slots"] = seen.get("gconv.slots", 0) + slots
         if kind in ACT_KINDS:
             seen[f"{kind}.outputs"] = seen.get(f"{kind}.outputs", 0) + out[0].numel()
 
@@ -103,3 +106,4 @@ def test_walk_matches_the_modules_a_forward_pass_runs(name):
         assert seen.get(f"{kind}.calls", 0) == counts.get(f"{kind}.calls", 0), kind
         if kind in ACT_KINDS:
             assert seen.get(f"{kind}.outputs", 0) == counts.get(f"{kind}.outputs", 0), kind
+    assert seen.get("gconv.slots", 0) == counts.get("gconv.slots", 0)

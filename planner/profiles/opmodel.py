@@ -31,6 +31,11 @@ _CONV_TIME = {
 }
 TIME_FEATURES = {
     **_CONV_TIME,
+    # A grouped conv runs one small GEMM per group and output position; with few channels per
+    # group each is mostly overhead: on one CPU core a 3×3 conv of group width 2 takes 2-4×
+    # the time per output element of group width 8-16, at a quarter of the multiply-adds
+    # (docs/planner.md, "Shape-aware costs"). Priced per group × output position ("slots").
+    "gconv.slots": ("gconv", ("gconv.slots",), True),
     "fc.flops": (None, ("se.flops", "linear.flops"), True),  # SE convs and the classifier: GEMMs
     "bn.elems": ("bn", ("bn.inputs",), True),
     "relu.elems": ("relu", ("relu.inputs",), True),
