@@ -299,9 +299,10 @@ def _factory_module(name: str, kwargs: dict) -> nn.Module:
     return func(**kwargs)
 
 
-def load_module(name: str, kwargs: dict | None = None) -> nn.Module:
-    """The nn.Module a name stands for (`spaces.outside.model_kind`), built on the meta device
-    where its constructor allows (no memory, no weight initialisation)."""
+def load_module(name: str, kwargs: dict | None = None, device: str = "meta") -> nn.Module:
+    """The nn.Module a name stands for (`spaces.outside.model_kind`), built on `device`: the
+    meta device by default, where its constructor allows (no memory, no weight
+    initialisation); "cpu" for a module to run (`trials.timing.outside`)."""
     kind = model_kind(name)
     kwargs = dict(kwargs or {})
     if kind in ("script", "export"):
@@ -311,7 +312,7 @@ def load_module(name: str, kwargs: dict | None = None) -> nn.Module:
             raise TraceError(f"{name}: no such model file")
         try:
             if kind == "script":
-                return torch.jit.load(name, map_location="meta")
+                return torch.jit.load(name, map_location=device)
             return torch.export.load(name).module()
         except Exception as exc:
             raise TraceError(f"{name}: not a {'TorchScript' if kind == 'script' else 'torch.export'} file: {_first_line(exc)}") from None  # fmt: skip
@@ -320,7 +321,7 @@ def load_module(name: str, kwargs: dict | None = None) -> nn.Module:
                          "package.module:function, or a .pt/.pt2 file)")  # fmt: skip
     build = _library_module if kind == "library" else _factory_module
     try:
-        with torch.device("meta"):
+        with torch.device(device):
             model = build(name, kwargs)
     except TraceError:
         raise

@@ -63,3 +63,46 @@ def test_bad_requests(tiny_spec):
     if not torch.cuda.is_available():
         with pytest.raises(FastscaleError, match="no CUDA"):
             time_model(tiny_spec, device="cuda")
+
+
+def test_time_cli_times_an_outside_model(capsys):
+    """`fastscale time` takes a factory (a model fastscale did not define): its record carries
+    the trace's counts; a ReLU6 net with (N, K) logits trains with cross-entropy."""
+    import json
+
+    from spaces.trace import trace_model
+    from trials.cli import main
+
+    factory = "tests.trace_models:mobilenet_like"
+    argv = ["time", factory, "--input-shape", "3,16,16", "--kwargs", '{"width": 4}']
+    argv += ["--batch-size", "2", "--steps", "1", "--rounds", "1", "--warmup", "0"]
+    code = main([*argv, "--max-warmup", "0", "--threads", "1", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    r = json.loads(captured.out)
+    traced = trace_model(factory, (3, 16, 16), {"width": 4})
+    assert (r["flops"], r["params"], r["acts"]) == (traced.flops, traced.params, traced.acts)
+    assert r["name"] == factory and r["input_shape"] == [3, 16, 16] and r["resolution"] == 16
+    assert r["seconds_per_batch"] > 0
+
+
+def test_outside_model_without_logits_trains_on_its_mean():
+    """An output that is not (N, K) logits (a bare conv's feature map) is trained on its mean,
+    and its peak step memory is measured all the same; an operation with no kind is refused."""
+    from trials.timing.outside import OutsideModel
+
+    conv = OutsideModel("torch.nn:Conv2d", (3, 16, 16), {"in_channels": 3, "out_channels": 4,
+                                                        "kernel_size": 3})  # fmt: skip
+    r = time_model(conv, batch_size=2, protocol=proto(1, 0), threads=1, memory=True)
+    assert r["memory_bytes"] > 0 and r["flops"] == 3 * 9 * 4 * 14 * 14 + 4 * 14 * 14
+    with pytest.raises(FastscaleError, match="no fastscale kind"):
+        cumulative = OutsideModel("tests.trace_models:cumulative", (3, 8, 8))
+        time_model(cumulative, batch_size=2, protocol=proto(1, 0), threads=1)
+
+
+def test_time_cli_refuses_a_bad_factory_in_one_line(capsys):
+    from trials.cli import main
+
+    code = main(["time", "tests.trace_models:raises", "--input-shape", "3,16,16"])
+    err = capsys.readouterr().err
+    assert code == 2 and "this factory always fails" in err and len(err.strip().splitlines()) == 1

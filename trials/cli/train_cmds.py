@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from spaces.io import resolve_labeled, resolve_spec
+from spaces.outside import is_outside, parse_input_shape
 from trials.cli.common import SEED, Finite, command_line, echo_json, fail, print_table
 from trials.progress import Progress
 from trials.timing.load import load_line
@@ -201,25 +202,60 @@ def _kept(out, epochs_done: int, epochs: int) -> str:
     )
 
 
+# outside models (docs/models.md "Any PyTorch model"), as `profile predict` takes them
+input_shape_option = click.option(
+    "--input-shape", metavar="C,H,W", help="Input shape of a traced model (no batch)."
+)
+kwargs_option = click.option(
+    "--kwargs", "kwargs_json", metavar="JSON", help="A traced factory's keyword arguments."
+)
+
+
+def _timed_items(refs, resolution, input_shape, kwargs_json) -> tuple[list, bool]:
+    """(label, spec or OutsideModel) of each reference at `resolution`, and whether to print
+    a list. Outside models are traced first, so a bad one fails before any timing."""
+    items, as_list = [], len(refs) > 1
+    shape = parse_input_shape(input_shape) if input_shape else None
+    for ref in refs:
+        if is_outside(ref):
+            from trials.timing.outside import outside_models
+
+            model = outside_models([ref], shape, resolution, kwargs_json)[0]
+            items.append((ref, model))
+            continue
+        labeled, many = resolve_labeled([ref])
+        as_list |= many
+        items += [
+            (label, spec if resolution is None else spec.with_resolution(resolution))
+            for label, spec in labeled
+        ]
+    return items, as_list
+
+
 @click.command("time")
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @click.option("--device", type=DEVICE, default="cpu", show_default=True)
 @click.option("--batch-size", type=BATCH, default=32, show_default=True)
 @click.option("--mode", type=MODE, default="train", show_default=True)
 @click.option("--resolution", "-r", type=RESOLUTION, help="Input resolution [default: the spec's].")
+@input_shape_option
+@kwargs_option
 @protocol_options
 @click.option("--threads", type=THREADS, help="CPU threads [default: all].")
 @clock_option
 @click.option("--json", "as_json", is_flag=True, help="One object per spec (a list if several).")
-def time_cmd(specs, as_json, resolution, **options):
+def time_cmd(specs, as_json, resolution, input_shape, kwargs_json, **options):
     """Seconds per training step (or inference batch) of each SPEC under the timing protocol
     (docs/planner.md, "Timing protocol"): interleaved rounds over the SPECs, each a warm-up
     until steady and the median of --steps steps; a SPEC's time is its fastest round.
+    A SPEC may be a PyTorch model fastscale did not define (timm:/torchvision: name,
+    package.module:function, .pt/.pt2 file; docs/models.md "Any PyTorch model"): its loss is
+    cross-entropy on (N, K) outputs, else the output's mean.
     Says whether the machine was busy while measuring."""
     from trials.timing.step_time import time_models
 
     protocol = protocol_from(options)
-    items, as_list = resolve_labeled(specs)
+    items, as_list = _timed_items(specs, resolution, input_shape, kwargs_json)
     bar = Progress("steps")
     labels = [label for label, _ in items]
 
@@ -234,7 +270,7 @@ def time_cmd(specs, as_json, resolution, **options):
         bar.restart()
 
     timed, load = time_models(
-        [spec for _, spec in items], protocol, resolution=resolution, progress=progress,
+        [spec for _, spec in items], protocol, progress=progress,
         on_step=on_step, **options,
     )  # fmt: skip
     bar.clear()

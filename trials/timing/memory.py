@@ -80,6 +80,16 @@ def _cpu_peak(step) -> int:
     return peak
 
 
+def step_loss(out, y):
+    """The training step's loss: cross-entropy against labels `y` (taken modulo the class
+    count) when `out` is (N, K) logits, otherwise the mean of `out` (an outside model with
+    another output: the backward pass then runs through every operation all the same)."""
+    out = out.float()
+    if out.dim() == 2:
+        return F.cross_entropy(out, y % out.shape[1])
+    return out.mean()
+
+
 def measure_step_memory(model, x, y, device: torch.device, amp=None) -> int:
     """Peak bytes of one SGD-with-momentum training step of `model` on batch (x, y).
 
@@ -93,7 +103,7 @@ def measure_step_memory(model, x, y, device: torch.device, amp=None) -> int:
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
             out = model(x)
-        loss = F.cross_entropy(out.float(), y)
+        loss = step_loss(out, y)
         loss.backward()
         opt.step()
 

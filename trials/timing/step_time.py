@@ -7,6 +7,11 @@ the median and the spread (interquartile range / median). The module's parameter
 BatchNorm statistics are restored afterwards, so timing a model mid-training is harmless.
 `time_models` runs the whole protocol on several models: interleaved rounds, each model's
 value the protocol's statistic of its rounds, and how busy the machine was meanwhile.
+
+Both take a spec or an outside model (`trials.timing.outside.OutsideModel`: a PyTorch network
+fastscale did not define, traced for its counts). An outside model's training step is the
+same forward + backward + SGD step; its loss is cross-entropy against random labels when the
+output is (N, K) logits, otherwise the mean of the output (`trials.timing.memory.step_loss`).
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 
 from spaces.complexity import complexity
 from spaces.errors import FastscaleError
 from trials.timing.load import LoadSample, cpu_share, load_report
+from trials.timing.memory import measure_step_memory, step_loss
+from trials.timing.outside import OutsideModel
 from trials.timing.protocol import DEFAULT, TimingProtocol, combine, interleave, time_round
 from trials.training.device import check_device, torch_threads
 from trials.training.recipe import CLOCKS, MODES, available_cpus, check_memory
@@ -64,21 +70,27 @@ def time_model(
 
     `memory=True` (train mode) also measures the peak bytes of one training step
     (`trials.timing.memory.measure_step_memory`) and reports it as `memory_bytes`.
+
+    `spec` may be an `OutsideModel` (module doc): random inputs of its input shape (the
+    resolution replaces its height and width), flops/params/acts and name from its trace.
     """
     _check_request(clock, device, mode, memory, batch_size)
     dev = check_device(device)
+    outside = isinstance(spec, OutsideModel)
     resolution = int(resolution or spec.resolution)
     if resolution < 8:
         raise FastscaleError(f"resolution must be an integer >= 8, got {resolution}")
     spec = spec.with_resolution(resolution)
-    check_memory(spec, batch_size, train=mode == "train", device=device)
+    if not outside:  # an outside model's size is known only once built
+        check_memory(spec, batch_size, train=mode == "train", device=device)
     threads = int(threads or available_cpus())
     with torch_threads(threads):
         if model is None:
             from spaces.build import build_model
 
             torch.manual_seed(0)
-            model = build_model(spec)
+            model = spec.build() if outside else build_model(spec)
+        counts = _counts(spec, model)
         clock_fn = time.process_time if clock == "cpu" else time.perf_counter
         before = LoadSample.now()
         timed, peak = _measure(
@@ -89,8 +101,17 @@ def time_model(
     setting.update(device=device, threads=threads)
     measured = {"warmup_times": timed.warmup, "cpu_share": share}
     return _record(
-        spec, setting, timed.steps, clock, measured | ({"memory_bytes": peak} if memory else {})
+        counts, setting, timed.steps, clock, measured | ({"memory_bytes": peak} if memory else {})
     )
+
+
+def _counts(spec, model) -> dict:
+    """flops, params, acts of a spec (`spaces.complexity`), or of an outside model's trace
+    with its name and input shape."""
+    if not isinstance(spec, OutsideModel):
+        return complexity(spec).as_dict()
+    traced = spec.trace(model)
+    return {**traced.as_dict(), "name": spec.name, "input_shape": list(spec.input_shape)}
 
 
 def time_models(
@@ -144,12 +165,12 @@ def _combined(runs: list[dict], protocol: TimingProtocol) -> dict:
     }
 
 
-def _record(spec, setting: dict, times: list[float], clock: str, measured: dict) -> dict:
-    """`time_model`'s result: the spec's counts, the setting, the median and spread of the
+def _record(counts: dict, setting: dict, times: list[float], clock: str, measured: dict) -> dict:
+    """`time_model`'s result: the model's counts, the setting, the median and spread of the
     repeats, then what else was `measured` (the step's peak bytes)."""
     q1, median, q3 = _quartiles(times)
     return {
-        **complexity(spec).as_dict(),
+        **counts,
         **setting,
         "seconds_per_batch": median,
         "seconds_per_image": median / setting["batch_size"],
@@ -207,7 +228,7 @@ def _step_fn(model, x, y, dev: torch.device, mode: str, amp):
         def train_step():
             with torch.autocast(dev.type, dtype=amp, enabled=amp is not None):
                 out = model(x)
-            loss = F.cross_entropy(out.float(), y)
+            loss = step_loss(out, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -222,6 +243,15 @@ def _step_fn(model, x, y, dev: torch.device, mode: str, amp):
     return infer_step
 
 
+ANY_CLASSES = 2**30  # random labels of an outside model, before `step_loss`'s modulo
+
+
+def _input_shape(spec) -> tuple:
+    if isinstance(spec, OutsideModel):
+        return tuple(spec.input_shape)
+    return (spec.in_channels, spec.resolution, spec.resolution)
+
+
 def _measure(model, spec, batch_size, dev, mode, protocol, clock_fn, on_step=None, memory=False):
     """(the round's `RoundTiming`, peak step bytes or None), the module restored afterwards."""
     cuda = dev.type == "cuda"
@@ -231,10 +261,11 @@ def _measure(model, spec, batch_size, dev, mode, protocol, clock_fn, on_step=Non
         if cuda:  # stays channels_last afterwards: harmless, and what training on CUDA uses
             model.to(memory_format=memory_format)
         gen = torch.Generator().manual_seed(0)
-        x = torch.randn(
-            batch_size, spec.in_channels, spec.resolution, spec.resolution, generator=gen
-        )
-        y = torch.randint(0, spec.num_classes, (batch_size,), generator=gen)
+        x = torch.randn(batch_size, *_input_shape(spec), generator=gen)
+        # an outside model's class count shows only in its output: `step_loss` takes the
+        # labels modulo it
+        classes = ANY_CLASSES if isinstance(spec, OutsideModel) else spec.num_classes
+        y = torch.randint(0, classes, (batch_size,), generator=gen)
         x = x.to(dev).contiguous(memory_format=memory_format)
         y = y.to(dev)
         amp = _autocast_dtype(dev)
@@ -243,7 +274,5 @@ def _measure(model, spec, batch_size, dev, mode, protocol, clock_fn, on_step=Non
         timed = time_round(step, clock_fn, protocol, sync=sync, on_step=on_step)
         peak = None
         if memory:
-            from trials.timing.memory import measure_step_memory
-
             peak = measure_step_memory(model, x, y, dev, amp)
     return timed, peak
