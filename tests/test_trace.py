@@ -171,7 +171,7 @@ def ops_profile(tmp_path_factory):
     ReLU, SE; no depthwise conv, no ReLU6, no LayerNorm/GELU."""
     specs = [s for s in _specs(with_effnet=False) if s.block != "Z"]
     costs = {"conv1x1.flops": 1e-12, "gconv.flops": 2e-12, "elems": 1e-10, "calls": 1e-5}
-    prof = fit_ops_profile(_rows(specs, costs, {"conv.outputs": 4.0, "step": 1e6}), batch=BATCH)
+    prof = fit_ops_profile(_rows(specs, costs, {"gemm.outputs": 4.0, "step": 1e6}), batch=BATCH)
     path = tmp_path_factory.mktemp("prof") / "ops.json"
     prof.save(path)
     return prof, str(path)
@@ -192,9 +192,15 @@ def test_profile_predict_prices_traced_models_and_refuses_kinds_never_calibrated
     factory = "tests.trace_models:mobilenet_like"
     assert main(["profile", "predict", path, factory, "-r", "32"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "dwconv, relu6" in err and "traced models" in err
-    with pytest.raises(ProfileError, match="layernorm, gelu"):
+    # ReLU6 is priced by the shared one-pass cost ("elems"); the depthwise conv is not
+    assert "\n" not in err and "ran no dwconv operations" in err and "relu6" not in err
+    with pytest.raises(ProfileError, match="layernorm, gelu.*calibrate --add MODEL"):
         ops_profile[0].price(trace_model("tests.trace_models:convnext_like", (3, 32, 32)).ops)
+    plain = trace_model("tests.trace_models:plain_convnet", (3, 32, 32))
+    relu6 = trace_model("tests.trace_models:plain_convnet", (3, 32, 32), {"relu6": True})
+    assert ops_profile[0].price(relu6.ops)["seconds_per_step"] == pytest.approx(
+        ops_profile[0].price(plain.ops)["seconds_per_step"]
+    )
     assert want["memory_bytes"] > 0
 
 

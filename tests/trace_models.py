@@ -40,12 +40,12 @@ def not_a_module():
     return 42
 
 
-def plain_convnet(width: int = 8, num_classes: int = 10) -> nn.Module:
-    """Only conv 3×3, BN, ReLU, max-pool, global pool and a linear head: kinds every RegNet
+def plain_convnet(width: int = 8, num_classes: int = 10, relu6: bool = False) -> nn.Module:
+    """Only conv 3×3, BN, ReLU (or ReLU6), global pool and a linear head: kinds every RegNet
     calibration prices."""
-    w = width
+    w, act = width, nn.ReLU6 if relu6 else nn.ReLU
     return nn.Sequential(
-        nn.Conv2d(3, w, 3, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
-        nn.Conv2d(w, 2 * w, 3, 2, 1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(),
+        nn.Conv2d(3, w, 3, 2, 1, bias=False), nn.BatchNorm2d(w), act(),
+        nn.Conv2d(w, 2 * w, 3, 2, 1, bias=False), nn.BatchNorm2d(2 * w), act(),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * w, num_classes),
     )  # fmt: skip

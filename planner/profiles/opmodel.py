@@ -12,6 +12,15 @@ what lets a model fitted on a few dozen networks extrapolate to networks it neve
 
 Everything here is numpy on arrays of counts, so pricing 10k candidate networks is one
 matrix product.
+
+Traced networks (`spaces.trace`, docs/models.md "Any PyTorch model") bring kinds fastscale's
+own blocks lack. The clamp-like activations ReLU6 (hardtanh), hardswish and hardsigmoid are
+one cheap pass over their elements like ReLU, and join the shared "elems" cost: a profile
+fitted with it prices them without having run them. GELU, tanh and softmax
+(transcendentals), LayerNorm (two reductions per row), upsampling (its output is what it
+writes) and matmul (a product of two activations, batched) each have their own cost, which
+only a calibration that ran them can fit (`fastscale calibrate --add MODEL`): a network with
+an operation whose feature has no cost in the profile is refused (`check_kinds`).
 """
 
 from __future__ import annotations
@@ -44,6 +53,13 @@ TIME_FEATURES = {
     "mul.elems": ("mul", ("mul.outputs",), True),
     "avgpool.elems": ("avgpool", ("avgpool.inputs",), True),
     "maxpool.elems": ("maxpool", ("maxpool.inputs",), True),
+    # traced kinds with costs of their own (module doc)
+    "matmul.flops": ("matmul", ("matmul.flops",), True),
+    "layernorm.elems": ("layernorm", ("layernorm.inputs",), True),
+    "gelu.elems": ("gelu", ("gelu.inputs",), True),
+    "tanh.elems": ("tanh", ("tanh.inputs",), True),
+    "softmax.elems": ("softmax", ("softmax.inputs",), True),
+    "upsample.elems": ("upsample", ("upsample.outputs",), True),
     "calls": (None, tuple(f"{k}.calls" for k in KINDS), False),
     "params": (None, ("params",), False),
     "step": (None, (), False),
@@ -54,27 +70,47 @@ TIME_FEATURES = {
 # BN and most by an activation, so across a few dozen calibration networks their separate
 # costs are not identifiable, and fitting them apart made the fit swing with one or two rows
 # (docs/planner.md, benchmark). SiLU (a transcendental) keeps its own. Profiles fitted with
-# the separate costs still load and price.
+# the separate costs still load and price. The clamp-like activations of traced networks
+# (CLAMP_KINDS) are such a pass too and join "elems" (module doc).
 SPLIT_ELEMENTWISE = ("bn.elems", "relu.elems", "add.elems", "mul.elems", "avgpool.elems",
                      "maxpool.elems")  # fmt: skip
+CLAMP_KINDS = ("relu6", "hardswish", "hardsigmoid")
 TIME_FEATURES["elems"] = (
     None,
-    tuple(key for name in SPLIT_ELEMENTWISE for key in TIME_FEATURES[name][1]),
+    (
+        *(key for name in SPLIT_ELEMENTWISE for key in TIME_FEATURES[name][1]),
+        *(f"{kind}.inputs" for kind in CLAMP_KINDS),
+    ),
     True,
 )
 TIME_FIT = {k: v for k, v in TIME_FEATURES.items() if k not in SPLIT_ELEMENTWISE}
-# memory features: elements each kind leaves saved for the backward pass, per image
+# memory features: elements each kind leaves saved for the backward pass, per image.
+# "gemm.outputs" (convs, SE, linear layers, matmuls) replaces "conv.outputs" in new fits: a
+# traced network's linear layers (ConvNeXt's pointwise MLP) write activations as large as a
+# conv's; "conv.outputs" stays for older profiles. ReLU6 and hardtanh-like activations save
+# their input (ReLU saves its output, the same count); GELU and LayerNorm their input, tanh
+# and softmax their output; upsampling saves nothing (its output is counted by the operation
+# that reads it); a matmul saves both its operands.
+_GEMM_OUTPUTS = tuple(f"{k}.outputs" for k in (*CONV_KINDS, "se"))
 MEMORY_FEATURES = {
-    "conv.outputs": (None, tuple(f"{k}.outputs" for k in (*CONV_KINDS, "se")), True),
+    "conv.outputs": (None, _GEMM_OUTPUTS, True),
+    "gemm.outputs": (None, (*_GEMM_OUTPUTS, "linear.outputs", "matmul.outputs"), True),
     "bn.elems": ("bn", ("bn.inputs",), True),
     "relu.elems": ("relu", ("relu.inputs",), True),
+    "clamp.elems": (None, tuple(f"{k}.inputs" for k in CLAMP_KINDS), True),
     "silu.elems": ("silu", ("silu.inputs",), True),
     "add.elems": ("add", ("add.outputs",), True),
     "mul.elems": ("mul", ("mul.outputs",), True),
     "maxpool.elems": ("maxpool", ("maxpool.outputs",), True),
+    "layernorm.elems": ("layernorm", ("layernorm.inputs",), True),
+    "gelu.elems": ("gelu", ("gelu.inputs",), True),
+    "tanh.elems": ("tanh", ("tanh.inputs",), True),
+    "softmax.elems": ("softmax", ("softmax.inputs",), True),
+    "matmul.inputs": ("matmul", ("matmul.inputs",), True),
     "params": (None, ("params",), False),
     "step": (None, (), False),
 }
+MEMORY_FIT = {k: v for k, v in MEMORY_FEATURES.items() if k != "conv.outputs"}
 
 
 def kinds_used(ops: Ops) -> np.ndarray:
@@ -174,15 +210,27 @@ def _seconds_per_image_factor(profile) -> float | None:
     return None
 
 
+def priced_kinds(profile) -> set[str]:
+    """The operation kinds `profile` prices: those its calibration ran, and the clamp-like
+    activations when it has the shared one-pass cost they join ("elems", module doc)."""
+    kinds = set(profile.kinds)
+    if "elems" in profile.costs:
+        kinds |= set(CLAMP_KINDS)
+    return kinds
+
+
 def check_kinds(profile, used: np.ndarray, what: str = "this network") -> None:
-    """An operation kind the calibration never ran cannot be priced: say which, and how."""
+    """An operation kind the profile has no cost for cannot be priced: say which, and how."""
     used = np.asarray(used).reshape(-1, len(KINDS)).any(axis=0)
-    missing = [k for k, u in zip(KINDS, used, strict=True) if u and k not in profile.kinds]
+    priced = priced_kinds(profile)
+    missing = [k for k, u in zip(KINDS, used, strict=True) if u and k not in priced]
     if missing:
-        traced = [k for k in missing if k in TRACED_KINDS]
+        traced = [k for k in missing if k in (*TRACED_KINDS, "matmul")]
         how = (
-            f"{', '.join(traced)} occur only in traced models, which `fastscale calibrate` "
-            "cannot time yet (it times fastscale's own blocks); price without them"
+            f"calibrate with a model that has {'them' if len(traced) > 1 else 'it'}: "
+            "`fastscale calibrate --add MODEL --input-shape C,H,W --out PROFILE` (MODEL a "
+            "traced network with "
+            f"{', '.join(traced)}, e.g. a package.module:function; docs/planner.md)"
             if traced
             else "recalibrate with a model that has them, e.g. `fastscale calibrate SPEC --out "
             "PROFILE` with SPEC such a model"
@@ -269,7 +317,7 @@ def check_ops_fields(data: dict, where: str) -> None:
         raise ProfileError(f"{where}: kinds must be a list of {', '.join(KINDS)}")
     if not data.get("costs"):
         raise ProfileError(f"{where}: an ops profile needs costs (an object of feature costs)")
-    for key, allowed in (("costs", TIME_FEATURES), ("memory", MEMORY_FEATURES)):
+    for key, allowed in (("costs", TIME_FEATURES), ("memory", MEMORY_FEATURES)):  # old ones too
         for name in data.get(key, {}):
             if name not in allowed:
                 raise ProfileError(
