@@ -129,3 +129,58 @@ def test_parsers():
     assert parse_factors("1,2.5") == [1.0, 2.5]
     with pytest.raises(CalibrationError):
         parse_factors("0,2")
+
+
+def test_calibrate_add_prices_kinds_only_traced_models_have(tmp_path, capsys):
+    """A ConvNeXt-like network (LayerNorm, GELU) added with --add is timed beside the spec's
+    copies and stored as operation counts; the profile then prices a held-out ConvNeXt-like
+    network of another width and resolution, which a profile fitted on the same rows without
+    it refuses, naming the kinds and `calibrate --add`."""
+    from planner.profiles._base import ProfileError
+    from planner.profiles.opfit import fit_ops_profile
+    from spaces.trace import trace_model
+
+    out = tmp_path / "p.json"
+    factory = "examples.nets:convnext_like"
+    argv = ["calibrate", "RegNetX-200MF", "-r", "32", "--spec-only", "--strategies", "w"]
+    argv += ["--factors", "2", "--add", factory, "--kwargs", '{"width": 8}', "--batch-size", "2"]
+    argv += ["--steps", "1", "--rounds", "1", "--warmup", "0", "--max-warmup", "0"]
+    code = main([*argv, "--threads", "1", "--out", str(out), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    rows = json.loads(captured.out)["rows"]
+    added = [r for r in rows if "ops" in r]
+    # the base and its copy, then the added model at each resolution of the set (16, 24, 32)
+    assert len(rows) == 5 and [r["resolution"] for r in added] == [16, 24, 32]
+    want = trace_model(factory, (3, 24, 24), {"width": 8})
+    assert added[1]["ops"] == {k: int(v) for k, v in want.ops.counts.items()}
+    assert added[1]["traced"] == {"name": factory, "input_shape": [3, 24, 24],
+                                  "kwargs": {"width": 8}}  # fmt: skip
+    assert added[1]["memory_bytes"] > 0 and "spec" not in added[1]
+    profile = load_profile(out)  # the schema takes rows with counts; they price again
+    assert {"layernorm", "gelu"} <= set(profile.kinds)
+    held_out = trace_model(factory, (3, 40, 40), {"width": 12}).ops
+    priced = profile.price(held_out)
+    assert priced["seconds_per_step"] > 0 and priced["memory_bytes"] > 0
+    refit = fit_ops_profile(list(profile.rows), batch=2)  # saved rows fit the same profile
+    assert refit.costs == pytest.approx(profile.costs, rel=1e-6, abs=1e-15)
+    # the same measurements without the added rows (twice: a fit needs three rows)
+    plain = fit_ops_profile([r for r in profile.rows if "ops" not in r] * 2, batch=2)
+    with pytest.raises(ProfileError, match=r"no dwconv, mul, layernorm, gelu op.*--add MODEL"):
+        plain.price(held_out)
+
+
+def test_calibrate_add_refuses_a_model_it_cannot_trace_in_one_line(tmp_path, capsys):
+    argv = ["calibrate", "RegNetX-200MF", "--spec-only", "--out", str(tmp_path / "p.json")]
+    for extra, needle in (
+        (
+            ["--add", "examples.nets:convnext_like", "--input-shape", "3,2,2"],
+            "at input shape 3x2x2",
+        ),
+        (["--add", "tests.trace_models:cumulative"], "no fastscale kind"),
+        (["--input-shape", "3,16,16"], "apply to --add models"),
+    ):
+        code = main([*argv, *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "p.json").exists()

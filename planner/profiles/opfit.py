@@ -15,21 +15,35 @@ from planner.profiles import RuntimeProfile, fit_profile
 from planner.profiles._base import MIN_ROWS, ProfileError
 from planner.profiles.opmodel import MEMORY_FIT, TIME_FIT, fit_model, kinds_used
 from spaces.op_walk import op_counts
-from spaces.ops import KINDS
+from spaces.ops import KINDS, Ops
 from spaces.specs import spec_from_dict
 
 
+def _ops_of_row(row: dict, i: int) -> Ops:
+    if row.get("spec") is not None:
+        return op_counts(spec_from_dict(row["spec"]))
+    counts = row.get("ops")
+    if not isinstance(counts, dict) or not all(
+        isinstance(v, int | float) and v >= 0 for v in counts.values()
+    ):
+        raise ProfileError(f"calibration row {i} needs a spec or ops (count key -> count >= 0)")
+    ops = Ops(0)
+    ops.counts = dict(counts)
+    return ops
+
+
 def fit_ops_profile(rows: list[dict], *, batch: int, unit: str = "s/img", **meta) -> RuntimeProfile:
-    """An `ops` profile from calibration rows: each has `spec` (a spec dict),
-    `seconds_per_step` at `batch`, and optionally `memory_bytes` (peak per step).
+    """An `ops` profile from calibration rows: each has `spec` (a spec dict) or, for a traced
+    network fastscale did not define, `ops` (its `spaces.layers.Ops` counts per image,
+    "kind.quantity" -> int), `seconds_per_step` at `batch`, and optionally `memory_bytes`
+    (peak per step).
 
     The same rows also give the linear acts + flops fit (c0, c_acts, c_flops) and its
     statistics, so one profile shows both models side by side.
     """
     if len(rows) < MIN_ROWS:
         raise ProfileError(f"need at least {MIN_ROWS} timed models to fit, got {len(rows)}")
-    specs = [spec_from_dict(r["spec"]) for r in rows]
-    ops_list = [op_counts(s) for s in specs]
+    ops_list = [_ops_of_row(r, i) for i, r in enumerate(rows)]
     step = np.array([r["seconds_per_step"] for r in rows], dtype=np.float64)
     costs, time_stats = fit_model(ops_list, step, batch, TIME_FIT, robust=True)
     memory, memory_stats = {}, None

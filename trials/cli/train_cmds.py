@@ -325,19 +325,49 @@ def time_cmd(specs, as_json, resolution, input_shape, kwargs_json, **options):
     help="Express time as minutes per epoch of this many images [default: seconds/image].",
 )
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the diverse set.")
+@click.option(
+    "--add",
+    "add",
+    multiple=True,
+    metavar="MODEL",
+    help="Also time this traced PyTorch model (repeatable; docs/models.md), for operation "
+    "kinds fastscale's own networks lack (LayerNorm, GELU, ...).",
+)
+@click.option(
+    "--input-shape",
+    metavar="C,H,W",
+    help="Input shape of the --add models (no batch) [default: 3 channels at each resolution "
+    "of the set].",
+)
+@kwargs_option
 @click.option("--name", help="Profile name [default: DEVICE-MODE-bBATCH].")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Profile JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows and fit as JSON.")
-def calibrate_cmd(spec, strategies, factors, spec_only, resolution, out, as_json, **options):
+def calibrate_cmd(
+    spec, strategies, factors, spec_only, resolution, out, as_json, add, input_shape,
+    kwargs_json, **options,
+):  # fmt: skip
     """Time a diverse set of networks (random RegNet X/Y/Z at several resolutions,
     EfficientNets, scaled models) and, with SPEC, SPEC scaled by each strategy and factor;
     fit an `ops` profile: per-operation costs of a training step and its peak memory.
+
+    --add MODEL (a traced PyTorch model, as `fastscale time` takes it) is timed too, with
+    --kwargs and at --input-shape (else at each resolution of the set): its operation
+    counts join the fit, so the profile prices the kinds it brings.
 
     Prints the fit and a held-out check (each model predicted by a fit on all the others)
     beside the linear acts + flops fit; the saved file is what `fastscale plan --profile`
     and `fastscale profile predict` read. See docs/planner.md.
     """
     from trials.timing.calibrate import calibrate, parse_factors, parse_strategies
+
+    if (input_shape or kwargs_json) and not add:
+        fail("--input-shape and --kwargs apply to --add models; give --add MODEL")
+    add_kwargs = None
+    if kwargs_json:
+        from spaces.trace import parse_kwargs
+
+        add_kwargs = parse_kwargs(kwargs_json)
 
     if spec_only and spec is None:
         fail("--spec-only needs a SPEC to scale")
@@ -355,6 +385,9 @@ def calibrate_cmd(spec, strategies, factors, spec_only, resolution, out, as_json
         out=out,
         progress=_progress,
         protocol=protocol_from(options),
+        add=add,
+        add_shape=parse_input_shape(input_shape) if input_shape else None,
+        add_kwargs=add_kwargs,
         **options,
     )
     if as_json:

@@ -8,6 +8,11 @@ costs for time and memory, with the linear acts + flops fit of the same rows bes
 Every model is also predicted by a fit on all the others (leave-one-out), the held-out
 check `calibrate` prints. The profile's time is seconds per image of a training step (or
 inference) at the timed batch size, or minutes per epoch of `epoch_images` images when given.
+
+`add` brings PyTorch models fastscale did not define (`trials.timing.outside.OutsideModel`):
+timed under the same protocol, interleaved with the others, each becomes a row holding its
+traced operation counts ("ops") instead of a spec, so the fit gets costs for kinds only
+traced networks have (LayerNorm, GELU, matmul, ...; docs/planner.md "Outside models").
 """
 
 from __future__ import annotations
@@ -22,8 +27,14 @@ from planner.profiles.opfit import fit_ops_profile
 from planner.strategies import get_strategy
 from spaces.errors import FastscaleError
 from spaces.safe_write import check_output_file
-from trials.timing.calibration_set import calibration_set, scaled_copies
+from trials.timing.calibration_set import (
+    CalibrationModel,
+    calibration_set,
+    resolutions_for,
+    scaled_copies,
+)
 from trials.timing.load import load_line
+from trials.timing.outside import OutsideModel
 from trials.timing.protocol import DEFAULT, TimingProtocol
 from trials.timing.step_time import time_models
 from trials.training.recipe import check_memory
@@ -179,13 +190,15 @@ def _time_all(models, protocol, progress, **timing) -> tuple[list[dict], dict]:
     return time_models(specs, protocol, memory=memory, progress=report, **timing)
 
 
-def _models(base, strategies, factors, diverse: bool, resolution, seed: int) -> list:
-    """The diverse set (unless only `base` is asked for) plus `base`'s scaled copies."""
+def _models(base, strategies, factors, diverse: bool, resolution, seed: int, added) -> list:
+    """The diverse set (unless only `base` is asked for), `base`'s scaled copies, then the
+    added outside models (`added_models`)."""
 
     models = calibration_set(resolution, seed) if diverse or base is None else []
     if base is not None:
         label = getattr(base, "family", "spec")
         models += scaled_copies(base, list(strategies), list(factors), label)
+    models += added
     if len(models) < 3:
         raise CalibrationError(
             f"only {len(models)} distinct models from these strategies and factors; "
@@ -194,10 +207,25 @@ def _models(base, strategies, factors, diverse: bool, resolution, seed: int) -> 
     return models
 
 
+def added_models(names, shape=None, kwargs=None, resolution=None) -> list[CalibrationModel]:
+    """Calibration models of outside models (`names`, each built with `kwargs`): at `shape`
+    (C, H, W) when given, else with 3 channels at every resolution of the diverse set up to
+    `resolution` (`calibration_set.resolutions_for`), so each kind they bring is timed at
+    several sizes."""
+    shapes = [tuple(shape)] if shape else [(3, r, r) for r in resolutions_for(resolution)]
+    out = []
+    for name in names:
+        for s in shapes:
+            m = OutsideModel(name, s, dict(kwargs or {}))
+            out.append(CalibrationModel(f"{m.label}@{'x'.join(map(str, s))}", "traced", m))
+    return out
+
+
 def _row(model, t: dict) -> dict:
     """A calibration row from a model's protocol record (`time_models`): by default its
-    fastest round (other processes only ever add time); memory measured in the first."""
-    return {
+    fastest round (other processes only ever add time); memory measured in the first. An
+    outside model's row holds its traced operation counts instead of a spec."""
+    row = {
         "name": model.name,
         "family": model.family,
         "resolution": model.spec.resolution,
@@ -206,17 +234,26 @@ def _row(model, t: dict) -> dict:
         "memory_bytes": t.get("memory_bytes"),
         "rounds": t["rounds"],
         "cpu_share": t.get("cpu_share"),
-        "spec": model.spec.to_dict(),
     }
+    if isinstance(model.spec, OutsideModel):
+        counts = model.spec.trace().ops.counts
+        return {
+            **row,
+            "traced": model.spec.to_dict(),
+            "ops": {k: int(v) for k, v in counts.items()},
+        }
+    return {**row, "spec": model.spec.to_dict()}
 
 
-def _describe(base, strategies, factors, diverse: bool) -> str:
+def _describe(base, strategies, factors, diverse: bool, added) -> str:
     what = "the diverse set" if diverse or base is None else ""
     if base is not None:
         what += (
             f"{' + ' if what else ''}{getattr(base, 'family', '')} base at {base.resolution}px "
             f"scaled by {','.join(strategies)} x {','.join(f'{f:g}' for f in factors)}"
         )
+    for name in dict.fromkeys(m.spec.name for m in added):
+        what += f" + traced {name}"
     return what
 
 
@@ -256,6 +293,9 @@ def calibrate(
     out: str | Path | None = None,
     name: str | None = None,
     progress=None,
+    add=(),
+    add_shape=None,
+    add_kwargs=None,
 ) -> Calibration:
     """Time the diverse calibration set (up to `resolution`, default 64 px) and, when `base`
     is given, `base` scaled by every strategy × factor; fit an `ops` profile (module doc).
@@ -268,6 +308,10 @@ def calibrate(
     readings still far slower than the others predict
     (`planner.profiles.opmodel.robust_nnls_fit`). `result.load` says how busy the machine
     was meanwhile (`trials.timing.load`).
+
+    `add`: names of outside models to time too, built with `add_kwargs`, at `add_shape`
+    (C, H, W) or else at the set's resolutions (`added_models`); their rows hold operation
+    counts instead of specs (module doc).
     """
     from trials.training.device import check_device, check_threads
 
@@ -275,13 +319,17 @@ def calibrate(
     if threads is not None:
         check_threads(threads)
     path = check_output_file(out) if out is not None else None  # before the (long) timing
-    models = _models(base, strategies, factors, diverse, resolution, seed)
-    for m in models:  # a model too large for this machine fails fast, before any timing
-        check_memory(m.spec, batch_size, train=mode == "train", device=device)
+    added = added_models(add, add_shape, add_kwargs, resolution)
+    models = _models(base, strategies, factors, diverse, resolution, seed, added)
+    for m in models:  # a model too large (or an outside one that fails) before any timing
+        if isinstance(m.spec, OutsideModel):
+            m.spec.trace()
+        else:
+            check_memory(m.spec, batch_size, train=mode == "train", device=device)
     timing = dict(batch_size=batch_size, device=device, mode=mode, threads=threads, clock=clock)
     timed, load = _time_all(models, protocol, progress, **timing)
     rows = [_row(m, t) for m, t in zip(models, timed, strict=True)]
-    what = _describe(base, strategies, factors, diverse)
+    what = _describe(base, strategies, factors, diverse, added)
     meta = _meta(name, device, mode, batch_size, epoch_images, clock, protocol, timed, what)
     profile = fit_ops_profile(rows, batch=batch_size, **meta)
     # the range it was measured on, so predictions outside it can say so

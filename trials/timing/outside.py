@@ -51,7 +51,8 @@ class OutsideModel:
     @property
     def label(self) -> str:
         """The name, with the keyword arguments when there are any (they tell models apart)."""
-        return f"{self.name} {json.dumps(self.kwargs)}" if self.kwargs else self.name
+        args = ", ".join(f"{k}={json.dumps(v)}" for k, v in self.kwargs.items())
+        return f"{self.name}({args})" if args else self.name
 
 
 def outside_models(names, input_shape=None, resolution=None, kwargs_json=None) -> list:
