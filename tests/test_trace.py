@@ -171,7 +171,7 @@ def ops_profile(tmp_path_factory):
     ReLU, SE; no depthwise conv, no ReLU6, no LayerNorm/GELU."""
     specs = [s for s in _specs(with_effnet=False) if s.block != "Z"]
     costs = {"conv1x1.flops": 1e-12, "gconv.flops": 2e-12, "elems": 1e-10, "calls": 1e-5}
-    prof = fit_ops_profile(_rows(specs, costs, {"gemm.outputs": 4.0, "step": 1e6}), batch=BATCH)
+    prof = fit_ops_profile(_rows(specs, costs, {"saved.elems": 4.0, "step": 1e6}), batch=BATCH)
     path = tmp_path_factory.mktemp("prof") / "ops.json"
     prof.save(path)
     return prof, str(path)
@@ -229,3 +229,44 @@ def test_complexity_of_a_registered_model_stays_free_of_torch():
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert out.returncode == 0 and out.stderr.strip().endswith("False"), out.stderr
+
+
+def _autograd_saved_elements(model, x) -> float:
+    """Elements (4-byte units) of the activations autograd keeps for the backward pass of one
+    training forward, weights excluded, each storage once."""
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in weights:
+            seen[storage.data_ptr()] = storage.nbytes() / 4
+        return t
+
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    return sum(seen.values())
+
+
+@pytest.mark.parametrize(
+    "factory, kwargs",
+    [
+        ("mobilenet_like", {"width": 8, "relu6": False}),
+        ("mobilenet_like", {"width": 8}),  # ReLU6 saves its input: one tensor more
+        ("convnext_like", {"width": 8}),
+        ("plain_convnet", {"width": 8}),
+    ],
+)
+def test_saved_elements_feature_counts_what_autograd_keeps(factory, kwargs):
+    """The memory model's "saved.elems" (planner.profiles.opmodel) against the tensors autograd
+    really saves: within 15 % for ReLU and ReLU6 MobileNet-like, ConvNeXt-like and plain nets
+    (the old per-kind features missed MobileNet's linear-bottleneck BN outputs)."""
+    from planner.profiles.opmodel import MEMORY_FEATURES, feature_matrix
+
+    torch.manual_seed(0)
+    model = getattr(trace_models, factory)(**kwargs)
+    ops = trace_module(model, (3, 32, 32), factory).ops
+    counted = float(feature_matrix(ops, 1, MEMORY_FEATURES, ["saved.elems"])[0])
+    saved = _autograd_saved_elements(model, torch.randn(2, 3, 32, 32)) / 2
+    assert counted == pytest.approx(saved, rel=0.15)

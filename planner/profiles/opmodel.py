@@ -85,32 +85,35 @@ TIME_FEATURES["elems"] = (
 )
 TIME_FIT = {k: v for k, v in TIME_FEATURES.items() if k not in SPLIT_ELEMENTWISE}
 # memory features: elements each kind leaves saved for the backward pass, per image.
-# "gemm.outputs" (convs, SE, linear layers, matmuls) replaces "conv.outputs" in new fits: a
-# traced network's linear layers (ConvNeXt's pointwise MLP) write activations as large as a
-# conv's; "conv.outputs" stays for older profiles. ReLU6 and hardtanh-like activations save
-# their input (ReLU saves its output, the same count); GELU and LayerNorm their input, tanh
-# and softmax their output; upsampling saves nothing (its output is counted by the operation
-# that reads it); a matmul saves both its operands.
-_GEMM_OUTPUTS = tuple(f"{k}.outputs" for k in (*CONV_KINDS, "se"))
+# New fits use one, "saved.elems": the elements autograd keeps, counted by what each
+# operation saves — every conv's, linear layer's and matmul's inputs, BN's and LayerNorm's
+# inputs, the inputs of SiLU, GELU, ReLU6, hardswish and hardsigmoid, both operands of a
+# product (SE gating, layer scale), a max-pool's input and its int64 indices (two 4-byte
+# units). ReLU, sigmoid, tanh and softmax save their output, which the next operation saves
+# as its input already; adds, pools and upsampling save nothing. The per-kind features below
+# cannot tell these apart on RegNets (every conv has a BN, nearly every BN an activation), so
+# a fit on the diverse set priced all of it on BN elements and under-predicted networks whose
+# BN outputs feed a conv directly (MobileNetV2's linear bottleneck, ReLU6: 30-49 %, docs/
+# planner.md "Memory of traced networks"); they stay for older profiles.
+SAVED_KEYS = (
+    *(f"{k}.inputs" for k in (*CONV_KINDS, "se", "linear", "matmul", "bn", "layernorm")),
+    *(f"{k}.inputs" for k in ("silu", "gelu", *CLAMP_KINDS, "mul", "maxpool")),
+    "maxpool.outputs",
+    "maxpool.outputs",  # the indices: int64, twice a float's bytes
+)
 MEMORY_FEATURES = {
-    "conv.outputs": (None, _GEMM_OUTPUTS, True),
-    "gemm.outputs": (None, (*_GEMM_OUTPUTS, "linear.outputs", "matmul.outputs"), True),
+    "conv.outputs": (None, tuple(f"{k}.outputs" for k in (*CONV_KINDS, "se")), True),
     "bn.elems": ("bn", ("bn.inputs",), True),
     "relu.elems": ("relu", ("relu.inputs",), True),
-    "clamp.elems": (None, tuple(f"{k}.inputs" for k in CLAMP_KINDS), True),
     "silu.elems": ("silu", ("silu.inputs",), True),
     "add.elems": ("add", ("add.outputs",), True),
     "mul.elems": ("mul", ("mul.outputs",), True),
     "maxpool.elems": ("maxpool", ("maxpool.outputs",), True),
-    "layernorm.elems": ("layernorm", ("layernorm.inputs",), True),
-    "gelu.elems": ("gelu", ("gelu.inputs",), True),
-    "tanh.elems": ("tanh", ("tanh.inputs",), True),
-    "softmax.elems": ("softmax", ("softmax.inputs",), True),
-    "matmul.inputs": ("matmul", ("matmul.inputs",), True),
+    "saved.elems": (None, SAVED_KEYS, True),
     "params": (None, ("params",), False),
     "step": (None, (), False),
 }
-MEMORY_FIT = {k: v for k, v in MEMORY_FEATURES.items() if k != "conv.outputs"}
+MEMORY_FIT = {k: MEMORY_FEATURES[k] for k in ("saved.elems", "params", "step")}
 
 
 def kinds_used(ops: Ops) -> np.ndarray:
