@@ -1,94 +1,123 @@
 """Runtime and memory predictions for traced networks fastscale did not define (run by hand).
 
-    python benchmarks/bench_traced.py [--batch-size 16] [--rounds 2] [--profile FILE]
+    python benchmarks/bench_traced.py [--batch-size 16] [--rounds 3] [--profile FILE]
+    python benchmarks/bench_traced.py --quick    # a smoke run: tiny models, seconds
 
-1. calibrate an `ops` profile on this CPU with `fastscale calibrate`'s diverse set (RegNet
-   X/Y/Z, EfficientNet, ResNet; process CPU clock, one thread);
-2. trace held-out networks built from torch.nn (MobileNetV2-like inverted-residual networks
-   with ReLU at two widths and resolutions, and a ConvNeXt-like network) with `spaces.trace`,
-   time their training steps the same way (fastest of `--rounds`), measure their peak step
-   memory, and print each prediction's relative error, or the profile's refusal (a kind
-   the calibration never ran, such as LayerNorm or GELU).
+1. calibrate an `ops` profile on this CPU (process CPU clock, one thread) with
+   `fastscale calibrate`'s diverse set (RegNet X/Y/Z, EfficientNet, ResNet) plus, through
+   `--add`, one ConvNeXt-like network (LayerNorm, GELU, linear MLP) and one MobileNetV2-like
+   network with ReLU6, at the set's resolutions (docs/planner.md, "Outside models");
+2. time held-out traced networks the calibration never saw (other widths and resolutions of
+   both, ReLU and in-place ReLU MobileNet-like nets, a plain convnet) with `time_models`
+   under the same protocol (interleaved rounds, fastest kept), peak step memory measured;
+3. print each prediction's relative error, the share within ±10 % and the median signed
+   error, for time and for memory.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
-from types import SimpleNamespace
-
-import torch
 
 from planner.profiles import load_profile
-from spaces.trace import trace_module
-from tests import trace_models
+from spaces.registry import get_model
 from trials.timing.calibrate import calibrate
-from trials.timing.step_time import _measure
-from trials.training.device import torch_threads
+from trials.timing.load import load_line
+from trials.timing.outside import OutsideModel
+from trials.timing.protocol import TimingProtocol
+from trials.timing.step_time import time_models
+
+ADDED = ("examples.nets:convnext_like", "examples.nets:mobilenet_like")  # default kwargs
+NETS, TESTS = "examples.nets", "tests.trace_models"
 
 
-def _inplace(model):
-    """In-place ReLUs, as fastscale's own blocks (and torchvision's MobileNetV2) use."""
-    for m in model.modules():
-        if isinstance(m, torch.nn.ReLU):
-            m.inplace = True
-    return model
+def held_out(scale: float = 1.0) -> list[tuple[str, OutsideModel]]:
+    """(label, model) of networks the calibration did not time; `scale` shrinks resolutions."""
+
+    def at(r):
+        return max(16, round(r * scale / 8) * 8)
+
+    def m(factory, r, **kwargs):
+        return OutsideModel(factory, (3, at(r), at(r)), kwargs)
+
+    return [
+        ("convnext-like w24", m(f"{NETS}:convnext_like", 56, width=24)),
+        ("convnext-like w48", m(f"{NETS}:convnext_like", 40, width=48)),
+        ("mobilenet-like w24 relu6", m(f"{NETS}:mobilenet_like", 56, width=24)),
+        ("mobilenet-like w12 relu6", m(f"{NETS}:mobilenet_like", 48, width=12)),
+        ("mobilenet-like w16 relu", m(f"{NETS}:mobilenet_like", 64, width=16, relu6=False)),
+        ("mobilenet-like w32 relu", m(f"{NETS}:mobilenet_like", 48, width=32, relu6=False)),
+        ("  same, in-place ReLU", m(f"{TESTS}:mobilenet_inplace", 64, width=16)),
+        ("  same, in-place ReLU", m(f"{TESTS}:mobilenet_inplace", 48, width=32)),
+        ("plain convnet w16", m(f"{TESTS}:plain_convnet", 64, width=16)),
+        ("plain convnet w32", m(f"{TESTS}:plain_convnet", 48, width=32)),
+    ]
 
 
-HELD_OUT = [
-    ("mobilenet-like w16 relu", lambda: trace_models.mobilenet_like(16, relu6=False), 64),
-    ("mobilenet-like w32 relu", lambda: trace_models.mobilenet_like(32, relu6=False), 48),
-    ("mobilenet-like w24 relu", lambda: trace_models.mobilenet_like(24, relu6=False), 32),
-    ("  same, in-place ReLU", lambda: _inplace(trace_models.mobilenet_like(16, relu6=False)), 64),
-    ("  same, in-place ReLU", lambda: _inplace(trace_models.mobilenet_like(32, relu6=False)), 48),
-    ("  same, in-place ReLU", lambda: _inplace(trace_models.mobilenet_like(24, relu6=False)), 32),
-    ("mobilenet-like w16 relu6", lambda: trace_models.mobilenet_like(16), 64),
-    ("convnext-like w32", lambda: trace_models.convnext_like(32), 64),
-]
+def _calibrate(args, protocol):
+    if args.profile and Path(args.profile).exists():
+        return load_profile(args.profile)
+    tic = time.time()
+    settings = dict(batch_size=args.batch_size, threads=1, clock="cpu", protocol=protocol)
+    if args.quick:  # one RegNet's copies at 16 px instead of the diverse set
+        base = get_model("RegNetX-200MF").with_resolution(16)
+        cal = calibrate(base, ["w"], [2], diverse=False, resolution=16, add=ADDED, **settings)
+    else:
+        cal = calibrate(add=ADDED, out=args.profile, progress=print, **settings)
+    print(f"calibrated on {len(cal.rows)} models in {time.time() - tic:.0f} s; "
+          f"held-out time error mean {cal.profile.loo_mean_rel_error:.1%}")  # fmt: skip
+    return cal.profile
 
 
-def _time(model, resolution, batch, rounds):
-    spec = SimpleNamespace(in_channels=3, resolution=resolution, num_classes=10)
-    best, peak = float("inf"), None
-    for r in range(rounds):
-        times, mem = _measure(model, spec, batch, torch.device("cpu"), "train", 3, 1,
-                              time.process_time, memory=r == 0)  # fmt: skip
-        best, peak = min(best, sorted(times)[1]), peak or mem
-    return best, peak
+def _summary(what: str, errors: list[float]) -> str:
+    if not errors:
+        return f"{what}: nothing priced"
+    within = sum(abs(e) <= 0.10 for e in errors)
+    return (f"{what}: {within}/{len(errors)} within ±10 %, median signed error "
+            f"{statistics.median(errors):+.1%}, max |error| {max(map(abs, errors)):.1%}")  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--profile", help="A profile file: reused if it exists, else written.")
+    ap.add_argument("--quick", action="store_true", help="Tiny smoke run (seconds).")
     args = ap.parse_args()
-    if args.profile and Path(args.profile).exists():
-        prof = load_profile(args.profile)
+    if args.quick:
+        args.batch_size, protocol = 2, TimingProtocol(steps=1, rounds=1, max_warmup=1)
     else:
-        tic = time.time()
-        cal = calibrate(batch_size=args.batch_size, threads=1, clock="cpu", rounds=args.rounds,
-                        out=args.profile)  # fmt: skip
-        prof = cal.profile
-        print(f"calibrated on {len(cal.rows)} models in {time.time() - tic:.0f} s")
+        protocol = TimingProtocol(rounds=args.rounds)
+    prof = _calibrate(args, protocol)
     print(f"profile kinds: {', '.join(prof.kinds)}")
-    print(f"{'model':28s} {'measured ms':>11s} {'pred ms':>8s} {'err':>7s} "
-          f"{'mem MB':>7s} {'pred MB':>7s} {'err':>7s}")  # fmt: skip
-    for name, build, res in HELD_OUT:
-        torch.manual_seed(0)
-        model = build()
-        traced = trace_module(model, (3, res, res), name)
+    models = held_out(0.25 if args.quick else 1.0)
+    priced, refused = [], []
+    for label, model in models:
         try:
-            priced = prof.price(traced.ops, args.batch_size)
-        except Exception as exc:  # the refusal is the result for kinds never calibrated
-            print(f"{name:28s} refused: {exc}")
-            continue
-        with torch_threads(1):
-            seconds, peak = _time(model, res, args.batch_size, args.rounds)
-        pred, mem = float(priced["seconds_per_step"]), float(priced["memory_bytes"])
-        print(f"{name:28s} {seconds * 1e3:11.1f} {pred * 1e3:8.1f} {pred / seconds - 1:+7.1%} "
-              f"{peak / 1e6:7.1f} {mem / 1e6:7.1f} {mem / peak - 1:+7.1%}")  # fmt: skip
+            priced.append((label, model, prof.price(model.trace().ops, args.batch_size)))
+        except Exception as exc:  # a kind the calibration never ran: the refusal is the result
+            refused.append(f"{label:26s} refused: {exc}")
+    timed, load = time_models(
+        [m for _, m, _ in priced], protocol, memory=True, batch_size=args.batch_size,
+        threads=1, clock="cpu",
+    )  # fmt: skip
+    print(f"{'model':26s} {'res':>3s} {'measured ms':>11s} {'pred ms':>8s} {'err':>7s} "
+          f"{'mem MB':>7s} {'pred MB':>7s} {'err':>7s}")  # fmt: skip
+    time_err, mem_err = [], []
+    for (label, model, p), t in zip(priced, timed, strict=True):
+        pred, mem = float(p["seconds_per_step"]), float(p["memory_bytes"])
+        seconds, peak = t["seconds_per_batch"], t["memory_bytes"]
+        time_err.append(pred / seconds - 1)
+        mem_err.append(mem / peak - 1)
+        print(f"{label:26s} {model.resolution:3d} {seconds * 1e3:11.1f} {pred * 1e3:8.1f} "
+              f"{time_err[-1]:+7.1%} {peak / 1e6:7.1f} {mem / 1e6:7.1f} {mem_err[-1]:+7.1%}")  # fmt: skip
+    for line in refused:
+        print(line)
+    print(_summary("time", time_err))
+    print(_summary("memory", mem_err))
+    print(f"held-out timing: {load_line(load)}")
 
 
 if __name__ == "__main__":

@@ -49,3 +49,13 @@ def plain_convnet(width: int = 8, num_classes: int = 10, relu6: bool = False) ->
         nn.Conv2d(w, 2 * w, 3, 2, 1, bias=False), nn.BatchNorm2d(2 * w), act(),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * w, num_classes),
     )  # fmt: skip
+
+
+def mobilenet_inplace(width: int = 16, relu6: bool = False) -> nn.Module:
+    """`mobilenet_like` with in-place activations, as fastscale's own blocks (and
+    torchvision's MobileNetV2) use them."""
+    model = mobilenet_like(width, relu6=relu6)
+    for m in model.modules():
+        if isinstance(m, nn.ReLU | nn.ReLU6):
+            m.inplace = True
+    return model
