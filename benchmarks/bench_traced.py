@@ -2,6 +2,7 @@
 
     python benchmarks/bench_traced.py [--batch-size 16] [--rounds 3] [--profile FILE]
     python benchmarks/bench_traced.py --quick    # a smoke run: tiny models, seconds
+    python benchmarks/bench_traced.py --memory-only --profile tests/data/cpu-b16.json
 
 1. calibrate an `ops` profile on this CPU (process CPU clock, one thread) with
    `fastscale calibrate`'s diverse set (RegNet X/Y/Z, EfficientNet, ResNet) plus, through
@@ -12,6 +13,11 @@
    under the same protocol (interleaved rounds, fastest kept), peak step memory measured;
 3. print each prediction's relative error, the share within ±10 % and the median signed
    error, for time and for memory.
+
+`--memory-only` times nothing (about half a minute): it refits the memory model of an
+existing profile's rows (`--profile`, its memory measured when it was calibrated) with the
+current features and compares the profile's own and the refitted prediction with the
+measured peak step memory of each held-out network (memory does not depend on the load).
 """
 
 from __future__ import annotations
@@ -21,10 +27,15 @@ import statistics
 import time
 from pathlib import Path
 
+import torch
+
 from planner.profiles import load_profile
+from planner.profiles.opfit import fit_ops_profile
+from planner.profiles.opmodel import MEMORY_FEATURES, feature_matrix
 from spaces.registry import get_model
 from trials.timing.calibrate import calibrate
 from trials.timing.load import load_line
+from trials.timing.memory import measure_step_memory
 from trials.timing.outside import OutsideModel
 from trials.timing.protocol import TimingProtocol
 from trials.timing.step_time import time_models
@@ -79,13 +90,41 @@ def _summary(what: str, errors: list[float]) -> str:
             f"{statistics.median(errors):+.1%}, max |error| {max(map(abs, errors)):.1%}")  # fmt: skip
 
 
+def _memory_only(profile_path: str, batch: int) -> None:
+    prof = load_profile(profile_path)
+    refit = fit_ops_profile(list(prof.rows), batch=prof.batch, precision=prof.precision)
+    names = list(refit.memory)
+    print(f"refitted memory costs: {refit.memory}")
+    print(f"{'model':26s} {'res':>3s} {'peak MB':>8s} {'profile':>8s} {'refit':>8s}")
+    errors = []
+    for label, model in held_out():
+        ops = model.trace().ops
+        try:
+            own = float(prof.price(ops, batch)["memory_bytes"])
+        except Exception:  # a kind it never ran (its time model refuses the network)
+            own = None
+        pred = feature_matrix(ops, batch, MEMORY_FEATURES, names) @ list(refit.memory.values())
+        torch.manual_seed(0)
+        x, y = torch.randn(batch, *model.input_shape), torch.zeros(batch, dtype=torch.long)
+        peak = measure_step_memory(model.build(), x, y, torch.device("cpu"))
+        errors.append(float(pred) / peak - 1)
+        old = "refused" if own is None else f"{own / peak - 1:+.1%}"
+        print(f"{label:26s} {model.resolution:3d} {peak / 1e6:8.1f} {old:>8s} {errors[-1]:+8.1%}")
+    print(_summary("memory, refitted", errors))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--profile", help="A profile file: reused if it exists, else written.")
     ap.add_argument("--quick", action="store_true", help="Tiny smoke run (seconds).")
+    ap.add_argument("--memory-only", action="store_true", help="Refit --profile's memory only.")
     args = ap.parse_args()
+    if args.memory_only:
+        torch.set_num_threads(1)
+        _memory_only(args.profile, args.batch_size)
+        return
     if args.quick:
         args.batch_size, protocol = 2, TimingProtocol(steps=1, rounds=1, max_warmup=1)
     else:

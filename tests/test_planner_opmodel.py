@@ -180,3 +180,20 @@ def test_parse_bytes():
     for bad in ("12XB", "GB", "-1GB", "0", "1Gi"):
         with pytest.raises(UnitError):
             parse_bytes(bad)
+
+
+def test_memory_fit_keeps_at_least_the_precisions_bytes_per_saved_element():
+    """Rows whose peaks put fewer bytes on a saved element than the precision holds (here 3,
+    with more on parameters) fit 3 freely, but an fp32 calibration keeps 4 (one float each):
+    the diverse set cannot separate the two costs (docs/planner.md, the operation model)."""
+    mem_costs = {"saved.elems": 3.0, "params": 14.0, "step": 1e6}
+    rows = _rows(_specs(), {"step": 1e-3, "calls": 1e-5}, mem_costs)
+    free = fit_ops_profile(rows, batch=BATCH)
+    fp32 = fit_ops_profile(rows, batch=BATCH, precision="fp32")
+    amp = fit_ops_profile(rows, batch=BATCH, precision="amp")
+    assert free.memory["saved.elems"] == pytest.approx(3.0, rel=1e-6)
+    assert fp32.memory["saved.elems"] == pytest.approx(4.0) and fp32.memory["params"] < 14.0
+    assert amp.memory["saved.elems"] == pytest.approx(3.0, rel=1e-6)  # 2 bytes: not binding
+    assert fp32.fit["memory"]["loo_mean_rel_error"] > free.fit["memory"]["loo_mean_rel_error"]
+    x = np.array([[1.0, 1.0], [2.0, 1.0], [3.0, 1.0]])
+    assert nnls_fit(x, x @ [1.0, 5.0], floor=np.array([2.0, 0.0]))[0] == pytest.approx(2.0)

@@ -13,7 +13,13 @@ import numpy as np
 
 from planner.profiles import RuntimeProfile, fit_profile
 from planner.profiles._base import MIN_ROWS, ProfileError
-from planner.profiles.opmodel import MEMORY_FIT, TIME_FIT, fit_model, kinds_used
+from planner.profiles.opmodel import (
+    BYTES_PER_ELEMENT,
+    MEMORY_FIT,
+    TIME_FIT,
+    fit_model,
+    kinds_used,
+)
 from spaces.op_walk import op_counts
 from spaces.ops import KINDS, Ops
 from spaces.specs import spec_from_dict
@@ -49,7 +55,8 @@ def fit_ops_profile(rows: list[dict], *, batch: int, unit: str = "s/img", **meta
     memory, memory_stats = {}, None
     if all(r.get("memory_bytes") for r in rows):
         mem = np.array([r["memory_bytes"] for r in rows], dtype=np.float64)
-        memory, memory_stats = fit_model(ops_list, mem, batch, MEMORY_FIT)
+        floors = {"saved.elems": BYTES_PER_ELEMENT.get(meta.get("precision"), 0.0)}
+        memory, memory_stats = fit_model(ops_list, mem, batch, MEMORY_FIT, floors=floors)
     used = np.stack([kinds_used(o) for o in ops_list]).any(axis=0)
     epoch_images = meta.get("epoch_images")
     to_unit = epoch_images / 60.0 if unit == "min/epoch" else 1.0

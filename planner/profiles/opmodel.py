@@ -114,6 +114,12 @@ MEMORY_FEATURES = {
     "step": (None, (), False),
 }
 MEMORY_FIT = {k: MEMORY_FEATURES[k] for k in ("saved.elems", "params", "step")}
+# Every saved element holds at least one value of the training precision. The diverse set
+# alone does not separate bytes per saved element from bytes per parameter (larger networks
+# have more of both; a RegNet's late, parameter-heavy layers allocate their gradients while
+# nearly every activation is still saved): a free fit put 3.4 bytes on an fp32 element and
+# under-predicted MobileNet-like networks by about 20 % (docs/planner.md).
+BYTES_PER_ELEMENT = {"fp32": 4.0, "amp": 2.0}
 
 
 def kinds_used(ops: Ops) -> np.ndarray:
@@ -140,17 +146,19 @@ def feature_matrix(ops: Ops, batch: int, features: dict, names=None) -> np.ndarr
     return np.stack(np.broadcast_arrays(*cols), axis=-1)
 
 
-def nnls_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def nnls_fit(x: np.ndarray, y: np.ndarray, floor: np.ndarray | None = None) -> np.ndarray:
     """Non-negative coefficients minimising the relative error Σ ((x·c - y) / y)²: each row is
     weighted by 1/y so a small network counts as much as a large one. Columns are scaled to
-    unit size first (features span ten orders of magnitude)."""
+    unit size first (features span ten orders of magnitude). `floor` (one value per column)
+    makes each coefficient at least that: c = floor + d, d >= 0."""
     from scipy.optimize import nnls
 
+    floor = np.zeros(x.shape[1]) if floor is None else np.asarray(floor, dtype=np.float64)
     a = x / y[:, None]
     scale = np.abs(a).max(axis=0)
     scale[scale == 0] = 1.0
-    coef, _ = nnls(a / scale, np.ones_like(y), maxiter=50 * a.shape[1])
-    return coef / scale
+    coef, _ = nnls(a / scale, 1.0 - (x @ floor) / y, maxiter=50 * a.shape[1])
+    return coef / scale + floor
 
 
 SLOW_READING_MADS = 3.0  # a reading this many robust deviations slower than the fit: disturbed
@@ -293,10 +301,11 @@ def _stats(pred: np.ndarray, y: np.ndarray, loo: np.ndarray) -> dict:
 
 
 def fit_model(
-    ops_list: list[Ops], y, batch: int, features: dict, robust: bool = False
+    ops_list: list[Ops], y, batch: int, features: dict, robust: bool = False, floors=None
 ) -> tuple[dict, dict]:
     """Non-negative costs of the features the rows have, and fit statistics. `robust` sets
-    disturbed (too slow) timings aside (`robust_nnls_fit`); their indices go in the stats."""
+    disturbed (too slow) timings aside (`robust_nnls_fit`); their indices go in the stats.
+    `floors` (feature -> least cost; not with `robust`) keeps physical lower bounds."""
     x_all = np.stack([feature_matrix(o, batch, features) for o in ops_list])
     names = used_features(x_all, list(features))
     x = np.stack([feature_matrix(o, batch, features, names) for o in ops_list])
@@ -305,8 +314,9 @@ def fit_model(
         coef, kept = robust_nnls_fit(x, y)
         loo = loo_errors(x, y, lambda x_rest, y_rest: robust_nnls_fit(x_rest, y_rest)[0])
     else:
-        coef, kept = nnls_fit(x, y), np.ones(len(y), dtype=bool)
-        loo = loo_errors(x, y)
+        floor = np.array([(floors or {}).get(n, 0.0) for n in names])
+        coef, kept = nnls_fit(x, y, floor), np.ones(len(y), dtype=bool)
+        loo = loo_errors(x, y, lambda x_rest, y_rest: nnls_fit(x_rest, y_rest, floor))
     stats = _stats(x @ coef, y, loo)
     stats["set_aside"] = [int(i) for i in np.flatnonzero(~kept)]
     return dict(zip(names, (float(c) for c in coef), strict=True)), stats
