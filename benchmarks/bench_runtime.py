@@ -19,7 +19,7 @@ Every step is the CLI in a subprocess, with the settings of docs/planner.md "Cal
    --mode train --out DIR/cal-K.json --json` (the diverse set plus the SPEC scaled by
    w/dwr/dWr × 1, 2, 4, 8), `--runs` times (default 2);
 2. `fastscale time SPEC HELD-OUT... --clock cpu --threads 1 --batch-size 16 --mode train
-   --json` in one call, between the first calibration and the others, so the two
+   --memory --json` in one call (peak step memory too, in its first round), between the first calibration and the others, so the two
    calibrations lie minutes apart on either side of the truth they are checked against;
 3. `fastscale profile predict DIR/cal-K.json SPEC HELD-OUT... --batch-size 16 --json` for
    each calibration.
@@ -173,7 +173,7 @@ def run_all(args) -> dict:
         save()
 
     calibrate_once(1)
-    data["time"] = fastscale(["time", *files, *SETTINGS, "--json"])
+    data["time"] = fastscale(["time", *files, *SETTINGS, "--memory", "--json"])
     save()
     for k in range(2, args.runs + 1):
         calibrate_once(k)
@@ -308,6 +308,23 @@ def calibration_agreement(data: dict, held_idx: list[int]) -> bool | None:
     return at_most(float(spread.max()), GOALS["cal_agreement"])
 
 
+def memory_report(data: dict, held_idx: list[int]) -> None:
+    """Held-out peak step memory: each profile's prediction against `time --memory`."""
+    timed = data["time"]["result"]
+    if any(t.get("memory_bytes") is None for t in timed):
+        return  # a --save from before `time --memory`
+    meas = np.array([timed[i + 1]["memory_bytes"] for i in held_idx], float)
+    print(f"\nheld-out peak step memory ({len(held_idx)} models, `time --memory`):")
+    for k, p in enumerate(data["predictions"]):
+        pred = [p["result"][i + 1]["memory_bytes"] for i in held_idx]
+        if any(v is None for v in pred):
+            print(f"  calibration {k + 1}: no memory model")
+            continue
+        s = stats(pred, meas)
+        print(f"  calibration {k + 1}: {s['within10']:.0%} within ±10 %, median "
+              f"{s['median']:+.1%}, max {s['max']:.1%}, r {fmt(s['r'], '.3f')}")  # fmt: skip
+
+
 def report(data: dict) -> None:
     print("steps (wall time, load average before -> after, each command's own load line):")
     steps = [(f"calibrate {k + 1}", c) for k, c in enumerate(data["calibrations"])]
@@ -327,6 +344,7 @@ def report(data: dict) -> None:
         report_calibration(k, data, held_idx, meas) for k in range(len(data["predictions"]))
     ]
     per_model(data, meas, in_cal)
+    memory_report(data, held_idx)
     agreement = calibration_agreement(data, held_idx)
     print("\ngoals (docs/planner.md), per calibration:")
     for goal in verdicts[0]:

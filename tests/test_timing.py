@@ -106,3 +106,24 @@ def test_time_cli_refuses_a_bad_factory_in_one_line(capsys):
     code = main(["time", "tests.trace_models:raises", "--input-shape", "3,16,16"])
     err = capsys.readouterr().err
     assert code == 2 and "this factory always fails" in err and len(err.strip().splitlines()) == 1
+
+
+def test_time_cli_memory_measures_the_peak_profile_predict_prices(capsys):
+    """`time --memory` reports each model's peak training-step bytes, the quantity a profile's
+    memory model predicts; without --mode train it is refused in one line."""
+    import json
+
+    from trials.cli import main
+
+    argv = ["time", "RegNetX-200MF", "ResNet-18", "-r", "32", "--batch-size", "2", "--steps", "1"]
+    argv += ["--rounds", "1", "--warmup", "0", "--max-warmup", "0", "--threads", "1", "--json"]
+    code = main([*argv, "--memory"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    small, resnet = json.loads(captured.out)
+    assert small["memory_bytes"] > 0 and resnet["memory_bytes"] > small["memory_bytes"]
+    code = main([*argv, "--memory", "--mode", "infer"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--mode train" in err and len(err.strip().splitlines()) == 1
+    assert main(argv) == 0  # without the flag: no measurement
+    assert all(r["memory_bytes"] is None for r in json.loads(capsys.readouterr().out))

@@ -243,17 +243,25 @@ def _timed_items(refs, resolution, input_shape, kwargs_json) -> tuple[list, bool
 @protocol_options
 @click.option("--threads", type=THREADS, help="CPU threads [default: all].")
 @clock_option
+@click.option(
+    "--memory",
+    is_flag=True,
+    help="Also measure each SPEC's peak training-step memory (first round; train mode).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One object per spec (a list if several).")
-def time_cmd(specs, as_json, resolution, input_shape, kwargs_json, **options):
+def time_cmd(specs, as_json, resolution, input_shape, kwargs_json, memory, **options):
     """Seconds per training step (or inference batch) of each SPEC under the timing protocol
     (docs/planner.md, "Timing protocol"): interleaved rounds over the SPECs, each a warm-up
     until steady and the median of --steps steps; a SPEC's time is its fastest round.
     A SPEC may be a PyTorch model fastscale did not define (timm:/torchvision: name,
     package.module:function, .pt/.pt2 file; docs/models.md "Any PyTorch model"): its loss is
     cross-entropy on (N, K) outputs, else the output's mean.
-    Says whether the machine was busy while measuring."""
+    Says whether the machine was busy while measuring. --memory adds the peak bytes of one
+    training step (docs/planner.md, "The operation model": what `profile predict` prices)."""
     from trials.timing.step_time import time_models
 
+    if memory and options["mode"] != "train":
+        fail("--memory measures a training step's peak; it needs --mode train")
     protocol = protocol_from(options)
     items, as_list = _timed_items(specs, resolution, input_shape, kwargs_json)
     bar = Progress("steps")
@@ -270,7 +278,7 @@ def time_cmd(specs, as_json, resolution, input_shape, kwargs_json, **options):
         bar.restart()
 
     timed, load = time_models(
-        [spec for _, spec in items], protocol, progress=progress,
+        [spec for _, spec in items], protocol, memory=memory, progress=progress,
         on_step=on_step, **options,
     )  # fmt: skip
     bar.clear()
@@ -289,6 +297,7 @@ def time_cmd(specs, as_json, resolution, input_shape, kwargs_json, **options):
                 "ms/batch": r["seconds_per_batch"] * 1e3,
                 "ms/image": r["seconds_per_image"] * 1e3,
                 "spread": r["spread"],
+                **({"peak MiB": r["memory_bytes"] / 2**20} if memory else {}),
             }
             for r in results
         ],
