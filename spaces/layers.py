@@ -67,7 +67,7 @@ class Cx:
 
 
 # Operation kinds of `Ops` (docs/planner.md, "The operation model"). Conv kinds: `conv1x1`
-# (dense pointwise), `conv` (dense k×k, k > 1), `gconv` (grouped, neither dense nor
+# (dense pointwise; in a trace also a Linear applied at every position or token), `conv` (dense k×k, k > 1), `gconv` (grouped, neither dense nor
 # depthwise), `dwconv` (depthwise), `se` (the two biased 1×1 convs of squeeze-and-excitation
 # at 1×1). Others: `linear`, `bn`, `relu`, `silu`, `sigmoid`, `add` (residual), `mul` (SE
 # gating), `avgpool` (global, or ResNet-D's 2×2 shortcut pool), `maxpool`.

@@ -270,3 +270,18 @@ def test_saved_elements_feature_counts_what_autograd_keeps(factory, kwargs):
     counted = float(feature_matrix(ops, 1, MEMORY_FEATURES, ["saved.elems"])[0])
     saved = _autograd_saved_elements(model, torch.randn(2, 3, 32, 32)) / 2
     assert counted == pytest.approx(saved, rel=0.15)
+
+
+def test_a_linear_at_every_position_is_priced_as_a_pointwise_conv():
+    """ConvNeXt's MLP (nn.Linear on an (N, H, W, C) tensor) is one large GEMM, a 1×1 conv by
+    another name; the classifier head (one row per image) stays `linear`."""
+    from examples.nets import convnext_like
+
+    w = 8
+    traced = trace_module(convnext_like(width=w, num_classes=10), (3, 32, 32))
+    linears = [r for r in traced.records if r.module == "Linear"]
+    head, mlp = linears[-1], linears[:-1]
+    assert head.kind == "linear" and head.macs == 2 * w * 10
+    assert mlp and all(r.kind == "conv1x1" for r in mlp)
+    # the first block's expansion: 8x8 positions (32 px, stride-4 stem), w -> 4w channels
+    assert mlp[0].macs == 8 * 8 * w * 4 * w and mlp[0].outputs == 8 * 8 * 4 * w
