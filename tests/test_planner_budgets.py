@@ -189,3 +189,13 @@ def test_profile_show_says_where_it_was_calibrated(ops_profile, capsys):
     assert main(["profile", "show", str(ops_profile)]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if "calibrated on" in x)
     assert "batch 8" in line and "32–64 px" in line
+
+
+def test_profile_predict_of_a_traced_model_suggests_calibrate_add(ops_profile, capsys):
+    """A traced model outside the range: the command that would cover it times it too."""
+    factory = "tests.trace_models:plain_convnet"
+    argv = ["profile", "predict", str(ops_profile), factory, "--input-shape", "3,48,48"]
+    assert main([*argv, "--batch-size", "64"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("fastscale: warning:") == 1
+    assert f"`fastscale calibrate --add {factory} " in err and "--batch-size 64" in err

@@ -74,11 +74,20 @@ def _range_text(lo, hi, unit="") -> str:
 
 
 def coverage_warning(
-    profile, *, batch=None, resolutions=(), widths=(), flops=(), acts=(), spec_ref=None
+    profile,
+    *,
+    batch=None,
+    resolutions=(),
+    widths=(),
+    flops=(),
+    acts=(),
+    spec_ref=None,
+    add_ref=None,
 ) -> str | None:
     """One line when the query (batch, resolutions, stage widths, flops, acts) lies outside
     the profile's calibrated range or its held-out error exceeds MAX_HELD_OUT_ERROR, ending
-    with the `fastscale calibrate` command that would cover it; None when all is inside."""
+    with the `fastscale calibrate` command that would cover it; None when all is inside.
+    `add_ref` is a traced model the command should time too (`calibrate --add`)."""
     rng = calibrated_range(profile)
     if rng is None:
         return None  # range unknown: nothing to compare with (docs/planner.md)
@@ -110,7 +119,9 @@ def coverage_warning(
         return None
     return (
         f"profile {profile.name!r} extrapolates here: {'; '.join(problems)}; to cover it: "
-        + calibrate_command(profile, rng, batch, resolutions, widths, spec_ref, bool(errors))
+        + calibrate_command(
+            profile, rng, batch, resolutions, widths, spec_ref, bool(errors), add_ref
+        )
     )
 
 
@@ -118,9 +129,13 @@ def _quantity(lo, hi, unit="") -> str:
     return format_quantity(lo) if lo == hi else f"{format_quantity(lo)}–{format_quantity(hi)}"
 
 
-def calibrate_command(profile, rng, batch, resolutions, widths, spec_ref, noisy: bool) -> str:
+def calibrate_command(
+    profile, rng, batch, resolutions, widths, spec_ref, noisy: bool, add_ref=None
+) -> str:
     """The `fastscale calibrate` command that would measure the query's range."""
     parts = ["fastscale calibrate"]
+    if add_ref:  # a traced model: time it beside the diverse set
+        parts.append(f"--add {add_ref}")
     if widths and rng.get("widths") and max(widths) > rng["widths"][1]:
         parts.append(spec_ref or "SPEC")  # its scaled copies reach the wide stages
     if profile.device:

@@ -199,6 +199,7 @@ def profile_predict_cmd(profile, specs, resolution, batch_size, input_shape, kwa
         fail(f"profile {prof.name!r} has no batch size; give --batch-size")
     shape = parse_input_shape(input_shape) if input_shape else None
     records, as_list, widths, resolutions, specs_seen = [], len(specs) > 1, [], [], []
+    traced_seen = []
     for ref in specs:
         if is_outside(ref):
             from spaces import trace
@@ -207,6 +208,7 @@ def profile_predict_cmd(profile, specs, resolution, batch_size, input_shape, kwa
             traced = trace.trace_model(ref, shape_of, trace.parse_kwargs(kwargs_json))
             items = [(ref, "x".join(map(str, shape_of)), trace.priced_ops(traced), traced)]
             resolutions.append(shape_of[-1])
+            traced_seen.append(ref)
         else:
             labeled, many = resolve_labeled([ref])
             as_list |= many
@@ -227,6 +229,7 @@ def profile_predict_cmd(profile, specs, resolution, batch_size, input_shape, kwa
         flops=[r["flops"] for r in records],
         acts=[r["acts"] for r in records],
         spec_ref=specs_seen[0] if len(records) == 1 and specs_seen else None,
+        add_ref=traced_seen[0] if len(records) == 1 and traced_seen else None,
     )
     if warning:
         click.echo(f"fastscale: warning: {warning}", err=True)
