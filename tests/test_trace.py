@@ -285,3 +285,4 @@ def test_a_linear_at_every_position_is_priced_as_a_pointwise_conv():
     assert mlp and all(r.kind == "conv1x1" for r in mlp)
     # the first block's expansion: 8x8 positions (32 px, stride-4 stem), w -> 4w channels
     assert mlp[0].macs == 8 * 8 * w * 4 * w and mlp[0].outputs == 8 * 8 * 4 * w
+    assert mlp[0].inputs == 8 * 8 * w  # activations read, not the weight
