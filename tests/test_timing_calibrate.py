@@ -66,6 +66,10 @@ def test_calibrate_minutes_per_epoch_fastest_of_rounds(tmp_path):
     row = result.rows[0]
     assert row["time"] == pytest.approx(row["seconds_per_batch"] / 2 * 60000 / 60)
     assert len(row["rounds"]) == 2 and row["seconds_per_batch"] == min(row["rounds"])
+    spreads = sorted(max(r["rounds"]) / min(r["rounds"]) - 1 for r in result.rows)
+    assert result.round_spread == spreads[2]  # the median of 5
+    assert any("slowest round was a median" in line for line in result.summary_lines())
+    assert result.to_dict()["round_spread"] == result.round_spread
 
 
 def test_calibrate_cli_json_and_bad_input(tmp_path, capsys):
@@ -106,6 +110,7 @@ def test_calibrate_cli_json_and_bad_input(tmp_path, capsys):
     base = get_model("RegNetX-200MF").with_resolution(16).stages()
     assert data["rows"][0]["spec"] == base.to_dict()
     assert set(data["load"]) >= {"load_before", "load_after", "cpus", "cpu_share", "busy"}
+    assert data["round_spread"] is None  # one round: nothing to compare
     # the planner takes the calibrated profile as is
     code = main(["plan", "RegNetX-200MF", "--target", "400MF", "--profile", str(out), "--json"])
     plans = json.loads(capsys.readouterr().out)["plans"]

@@ -93,6 +93,21 @@ class Calibration:
     def loo_errors(self) -> list[float]:
         return self.profile.fit["time"]["loo_rel_errors"]
 
+    @property
+    def round_spread(self) -> float | None:
+        """Median over rows of (slowest round / fastest round - 1): how far this machine's
+        readings of one network moved during the calibration, a floor under any held-out
+        error (docs/planner.md, "Runtime and memory model"). None with one round."""
+        spreads = sorted(
+            max(r["rounds"]) / min(r["rounds"]) - 1
+            for r in self.rows
+            if len(r.get("rounds") or ()) > 1 and min(r["rounds"]) > 0
+        )
+        if not spreads:
+            return None
+        mid = len(spreads) // 2
+        return spreads[mid] if len(spreads) % 2 else (spreads[mid - 1] + spreads[mid]) / 2
+
     def within(self, tol: float = 0.10) -> int:
         return sum(e <= tol for e in self.loo_errors)
 
@@ -117,6 +132,7 @@ class Calibration:
             "loo_mean_rel_error": p.loo_mean_rel_error,
             "loo_max_rel_error": p.loo_max_rel_error,
             "loo_within_10pct": self.within(0.10),
+            "round_spread": self.round_spread,
             "n": len(self.rows),
             "load": self.load,
         }
@@ -161,6 +177,11 @@ class Calibration:
                 f"memory, held out: mean {fmt(mem['loo_mean_rel_error'], True)}, max "
                 f"{fmt(mem['loo_max_rel_error'], True)}; "
                 f"{sum(e <= 0.10 for e in mem['loo_rel_errors'])}/{n} within ±10%"
+            )
+        if self.round_spread is not None:
+            lines.append(
+                f"a network's slowest round was a median {self.round_spread:.0%} above its "
+                "fastest: readings this machine moves by (predictions cannot be steadier)"
             )
         if self.load:
             lines.append(load_line(self.load))
