@@ -9,6 +9,7 @@ it (`spaces.trace.trace_module`) for the operation counts its record and calibra
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 
@@ -28,19 +29,26 @@ class OutsideModel:
         return int(self.input_shape[-1])
 
     def with_resolution(self, resolution: int) -> OutsideModel:
-        """The same model at a square `resolution` (the channels kept)."""
+        """The same model at a square `resolution` (the channels kept); itself when that is
+        its shape already, so its trace (cached) is not taken again."""
         shape = (*self.input_shape[:-2], resolution, resolution)
+        if shape == tuple(self.input_shape):
+            return self
         return OutsideModel(self.name, shape, dict(self.kwargs))
 
     def build(self) -> torch.nn.Module:
         """A fresh module with real (initialised) weights on the CPU."""
         return trace.load_module(self.name, self.kwargs, device="cpu")
 
-    def trace(self, module: torch.nn.Module | None = None) -> trace.Trace:
-        """The operation counts of one input (of `module`, else of a freshly built one);
-        refused when an operation has no kind (`spaces.trace.priced_ops`)."""
-        if module is None:
-            module = trace.load_module(self.name, self.kwargs)
+    def trace(self) -> trace.Trace:
+        """The operation counts of one input, traced once per model (on the meta device: the
+        counts do not depend on the weights) and kept; refused when an operation has no kind
+        (`spaces.trace.priced_ops`). Timing, `calibrate`'s checks and its rows all ask."""
+        return self._trace
+
+    @functools.cached_property
+    def _trace(self) -> trace.Trace:
+        module = trace.load_module(self.name, self.kwargs)
         traced = trace.trace_module(module, self.input_shape, self.name)
         trace.priced_ops(traced)
         return traced

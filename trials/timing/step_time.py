@@ -90,7 +90,7 @@ def time_model(
 
             torch.manual_seed(0)
             model = spec.build() if outside else build_model(spec)
-        counts = _counts(spec, model)
+        counts = _counts(spec)
         clock_fn = time.process_time if clock == "cpu" else time.perf_counter
         before = LoadSample.now()
         timed, peak = _measure(
@@ -105,12 +105,12 @@ def time_model(
     )
 
 
-def _counts(spec, model) -> dict:
+def _counts(spec) -> dict:
     """flops, params, acts of a spec (`spaces.complexity`), or of an outside model's trace
     with its name and input shape."""
     if not isinstance(spec, OutsideModel):
         return complexity(spec).as_dict()
-    traced = spec.trace(model)
+    traced = spec.trace()
     return {**traced.as_dict(), "name": spec.name, "input_shape": list(spec.input_shape)}
 
 
