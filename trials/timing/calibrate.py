@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,15 +99,12 @@ class Calibration:
         """Median over rows of (slowest round / fastest round - 1): how far this machine's
         readings of one network moved during the calibration, a floor under any held-out
         error (docs/planner.md, "Runtime and memory model"). None with one round."""
-        spreads = sorted(
+        spreads = [
             max(r["rounds"]) / min(r["rounds"]) - 1
             for r in self.rows
             if len(r.get("rounds") or ()) > 1 and min(r["rounds"]) > 0
-        )
-        if not spreads:
-            return None
-        mid = len(spreads) // 2
-        return spreads[mid] if len(spreads) % 2 else (spreads[mid - 1] + spreads[mid]) / 2
+        ]
+        return statistics.median(spreads) if spreads else None
 
     def within(self, tol: float = 0.10) -> int:
         return sum(e <= tol for e in self.loo_errors)
