@@ -108,15 +108,15 @@ class _Recorder(TorchDispatchMode):
             return _conv(args, first, module)
         if base in ("addmm", "mm", "bmm", "baddbmm"):
             a, b = (args[1], args[2]) if base in ("addmm", "baddbmm") else (args[0], args[1])
-            kind = "linear" if base in ("addmm", "mm") and self._is_param(b) else "matmul"
+            # a weight times an activation, else two activations ("matmul"). The trace runs at
+            # batch 1, so more rows are positions or tokens: a weight applied at each
+            # (ConvNeXt's and a transformer's MLPs) is a 1×1 conv by another name, one large
+            # GEMM, priced as one; "linear" stays a per-image vector GEMM (a classifier
+            # head), whose cost is mostly overhead
+            weight = base in ("addmm", "mm") and self._is_param(b)
+            kind = "matmul" if not weight else "conv1x1" if a.shape[0] > 1 else "linear"
             bias = _numel(first) if base in ("addmm", "baddbmm") else 0
-            inputs = _numel(a) + (0 if kind == "linear" else _numel(b))
-            if kind == "linear" and a.shape[0] > 1:
-                # the trace runs at batch 1, so more rows are positions or tokens: a weight
-                # applied at each (ConvNeXt's and a transformer's MLPs) is a 1×1 conv by
-                # another name, one large GEMM, priced as one; "linear" stays a per-image
-                # vector GEMM (a classifier head), whose cost is mostly overhead
-                kind = "conv1x1"
+            inputs = _numel(a) + (0 if weight else _numel(b))  # a weight is not an input
             return OpRecord(kind, "", module, macs=_numel(a) * b.shape[-1], bias=bias,
                             inputs=inputs, outputs=_numel(first))  # fmt: skip
         if base in _BN or base == "native_layer_norm":
