@@ -53,6 +53,14 @@ def test_every_package_of_the_layout_exists_and_trials_keeps_few_top_modules(gra
     assert len(top) <= 6, top
 
 
+def _python(code: str) -> str:
+    """What a fresh interpreter prints running `code` in the repository root."""
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
 def test_pure_packages_load_no_torch_ray_or_pandas():
     """spaces and planner stay pure at import, and so do the CLI's fast paths."""
     code = (
@@ -63,10 +71,7 @@ def test_pure_packages_load_no_torch_ray_or_pandas():
         "print(sorted(m for m in ('torch', 'ray', 'pandas', 'optuna', 'matplotlib')"
         " if m in sys.modules))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == "[]"
+    assert _python(code) == "[]"
 
 
 def _scratch_tree(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -118,7 +123,4 @@ def test_help_lists_every_command_without_importing_one():
         " or s.split()[0] not in out.getvalue()]\n"
         "print(loaded, missing)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == "[] []"
+    assert _python(code) == "[] []"
